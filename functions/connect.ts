@@ -1,0 +1,44 @@
+/** `$connect`: records the new connection. A non-2xx answer makes API Gateway refuse the handshake. */
+import type { ConnectionRecord } from "../stores/connection-store";
+import { containerDeps, type HandlerDeps } from "./runtime/container";
+import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+
+/** Authorizer context values worth keeping with the connection, flattened to strings as API Gateway does. */
+function authorizerAttributes(authorizer: Record<string, unknown> | undefined): Record<string, string> | undefined {
+  if (!authorizer) return undefined;
+  const attributes: Record<string, string> = {};
+  for (const [key, value] of Object.entries(authorizer)) {
+    if (key === "integrationLatency") continue;
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+      attributes[key] = String(value);
+    }
+  }
+  return Object.keys(attributes).length > 0 ? attributes : undefined;
+}
+
+export function connectionRecord(event: WebSocketEvent, ttlSeconds: number, now = Date.now()): ConnectionRecord {
+  const connectedAt = event.requestContext.connectedAt ?? now;
+  const attributes = authorizerAttributes(event.requestContext.authorizer);
+  return {
+    connectionId: event.requestContext.connectionId,
+    connectedAt,
+    expiresAt: connectedAt + ttlSeconds * 1000,
+    ...(attributes ? { attributes } : {}),
+  };
+}
+
+export async function connect(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
+  const log = invocationLogger(deps.log, event);
+  const started = Date.now();
+  try {
+    await deps.store.add(connectionRecord(event, deps.env.connectionTtlSeconds));
+    log.info("connected", { outcome: "ok", durationMs: Date.now() - started });
+    return { statusCode: 200 };
+  } catch (error) {
+    // The client only learns the handshake failed; the cause stays in our logs.
+    log.error("connect failed: store write", { outcome: "error", error, durationMs: Date.now() - started });
+    return { statusCode: 500, body: "Failed to connect." };
+  }
+}
+
+export const handler = (event: WebSocketEvent): Promise<HandlerResult> => connect(event, containerDeps());

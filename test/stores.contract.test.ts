@@ -1,0 +1,494 @@
+/**
+ * One contract, three backends: every ConnectionStore must pass the same suite. Redis runs against a spawned
+ * redis-server (or REDIS_URL), DynamoDB against in-process dynalite.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type Server, type Socket } from "node:net";
+import { expect } from "chai";
+import { Redis } from "ioredis";
+import { GetItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { ConnectionRecord, ConnectionStore } from "../stores/connection-store";
+import { DynamoDbConnectionStore, createDynamoDbClient } from "../stores/dynamodb";
+import { createStore } from "../stores/from-env";
+import { MemoryConnectionStore } from "../stores/memory";
+import { RedisConnectionStore } from "../stores/redis";
+import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";
+import { freePort, startRedis, type TestRedis } from "./support/redis-server";
+
+const HOUR_MS = 60 * 60 * 1000;
+
+function record(connectionId: string, overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
+  const now = Date.now();
+  return { connectionId, connectedAt: now, expiresAt: now + HOUR_MS, ...overrides };
+}
+
+function ids(count: number, prefix = "c"): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(5, "0")}-${randomUUID().slice(0, 8)}`);
+}
+
+/** Adds with bounded concurrency: seeding thousands must not open thousands of sockets at once. */
+async function addAll(store: ConnectionStore, connectionIds: readonly string[], concurrency = 64): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < connectionIds.length) await store.add(record(connectionIds[next++]));
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+/** Drains a listing, checking the page invariants on the way. */
+async function listAll(store: ConnectionStore, pageSize?: number): Promise<string[]> {
+  const limit = pageSize ?? 500;
+  const seen: string[] = [];
+  for await (const page of store.list(pageSize === undefined ? undefined : { pageSize })) {
+    expect(page, "page").to.be.an("array").that.is.not.empty;
+    expect(page.length, "page length").to.be.at.most(limit);
+    seen.push(...page);
+  }
+  return seen;
+}
+
+function expectExactlyOnce(listed: readonly string[], expected: readonly string[]): void {
+  expect(new Set(listed).size, "duplicates in listing").to.equal(listed.length);
+  expect([...listed].sort()).to.deep.equal([...expected].sort());
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Registers the contract tests; `newStore` must return an empty store isolated from every other one. */
+function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void {
+  const opened: ConnectionStore[] = [];
+  const fresh = async () => {
+    const store = await newStore();
+    opened.push(store);
+    return store;
+  };
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((store) => store.close()));
+  });
+
+  it("returns what was added, attributes included", async () => {
+    const store = await fresh();
+    const added = record("abc=", { connectedAt: 1_700_000_000_123, expiresAt: Date.now() + HOUR_MS + 7 });
+    const withAttributes = record("def=", {
+      attributes: { userId: "u-1", name: 'Zoë {"not": "json"} ✓', empty: "" },
+    });
+    await store.add(added);
+    await store.add(withAttributes);
+    expect(await store.get("abc=")).to.deep.equal(added);
+    expect(await store.get("def=")).to.deep.equal(withAttributes);
+  });
+
+  it("returns undefined for an unknown id", async () => {
+    const store = await fresh();
+    await store.add(record("known"));
+    expect(await store.get("unknown")).to.equal(undefined);
+  });
+
+  it("replaces a record on a second add, dropping attributes it no longer has", async () => {
+    const store = await fresh();
+    await store.add(record("a", { attributes: { userId: "u-1" } }));
+    const replacement = record("a", { connectedAt: 42 });
+    await store.add(replacement);
+    expect(await store.get("a")).to.deep.equal(replacement);
+    expect(await listAll(store)).to.deep.equal(["a"]);
+  });
+
+  it("treats empty attributes as none", async () => {
+    const store = await fresh();
+    await store.add(record("a", { attributes: {} }));
+    expect(await store.get("a")).to.not.have.property("attributes");
+  });
+
+  it("removes one connection, and ignores an unknown id", async () => {
+    const store = await fresh();
+    await store.add(record("a"));
+    await store.add(record("b"));
+    await store.remove("a");
+    await store.remove("a");
+    await store.remove("never-added");
+    expect(await store.get("a")).to.equal(undefined);
+    expectExactlyOnce(await listAll(store), ["b"]);
+  });
+
+  it("removes many (more than one batch, unknown ids and duplicates mixed in)", async function () {
+    this.timeout(30_000);
+    const store = await fresh();
+    const all = ids(1_200);
+    await addAll(store, all);
+    const [kept, removed] = [all.slice(0, 100), all.slice(100)];
+    const request = [...removed, ...ids(50, "unknown"), ...removed.slice(0, 30), ...removed.slice(500, 520)];
+    await store.removeMany(request.sort());
+    await store.removeMany([]);
+    expectExactlyOnce(await listAll(store), kept);
+    for (const id of [removed[0], removed[499], removed[500], removed[removed.length - 1]]) {
+      expect(await store.get(id), id).to.equal(undefined);
+    }
+    expect(await store.get(kept[0])).to.not.equal(undefined);
+  });
+
+  it("yields nothing for an empty store", async () => {
+    const store = await fresh();
+    expect(await listAll(store)).to.deep.equal([]);
+  });
+
+  it("rejects a page size that is not a positive integer", async () => {
+    const store = await fresh();
+    for (const pageSize of [0, -1, 1.5]) {
+      let error: unknown;
+      try {
+        await listAll(store, pageSize);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, `pageSize ${pageSize}`).to.be.instanceOf(RangeError);
+    }
+  });
+
+  it("lists small sets exactly once with tiny pages", async () => {
+    const store = await fresh();
+    const all = ids(23);
+    await addAll(store, all);
+    for (const pageSize of [1, 7, 23, 24]) {
+      const pages: string[][] = [];
+      for await (const page of store.list({ pageSize })) pages.push(page);
+      expectExactlyOnce(pages.flat(), all);
+      expect(pages.every((page) => page.length > 0 && page.length <= pageSize), `page sizes for ${pageSize}`).to.equal(true);
+      // A full backend page has no filtered-out items here, so every page but the last must be full.
+      expect(pages.slice(0, -1).every((page) => page.length === pageSize), `full pages for ${pageSize}`).to.equal(true);
+    }
+  });
+
+  describe("with 5,000 connections", function () {
+    this.timeout(60_000);
+    let store: ConnectionStore;
+    let all: string[];
+    before(async function () {
+      this.timeout(60_000);
+      store = await newStore();
+      all = ids(5_000);
+      await addAll(store, all);
+    });
+    after(async () => store?.close());
+
+    for (const pageSize of [50, 1_000, undefined]) {
+      it(`lists each exactly once with pageSize ${pageSize ?? "default (500)"}`, async () => {
+        expectExactlyOnce(await listAll(store, pageSize), all);
+      });
+    }
+  });
+
+  it("keeps every one of 200 concurrent adds", async () => {
+    const store = await fresh();
+    const all = ids(200);
+    await Promise.all(all.map((id) => store.add(record(id))));
+    expectExactlyOnce(await listAll(store, 64), all);
+  });
+
+  it("hides a record whose expiresAt has passed from get and list", async () => {
+    const store = await fresh();
+    await store.add(record("live"));
+    await store.add(record("dead", { connectedAt: Date.now() - 2 * HOUR_MS, expiresAt: Date.now() - 1_000 }));
+    expect(await store.get("dead")).to.equal(undefined);
+    expectExactlyOnce(await listAll(store), ["live"]);
+  });
+
+  it("stops returning a record once its expiresAt passes", async () => {
+    const store = await fresh();
+    await store.add(record("live"));
+    await store.add(record("short", { expiresAt: Date.now() + 300 }));
+    expect(await store.get("short")).to.not.equal(undefined);
+    await sleep(400);
+    expect(await store.get("short")).to.equal(undefined);
+    expectExactlyOnce(await listAll(store, 1), ["live"]);
+  });
+
+  it("lists without throwing or duplicating while connections come and go", async function () {
+    this.timeout(30_000);
+    const store = await fresh();
+    const seeded = ids(1_000, "seed");
+    await addAll(store, seeded);
+    const churn = new Set(seeded.filter((_, i) => i % 3 === 0));
+    const stable = seeded.filter((id) => !churn.has(id));
+    const pending = [...churn];
+    const added: string[] = [];
+    const listed: string[] = [];
+    for await (const page of store.list({ pageSize: 50 })) {
+      expect(page.length).to.be.within(1, 50);
+      listed.push(...page);
+      // Remove some churn ids not listed yet and some already listed; re-add one already listed; add new ids.
+      const victims = pending.splice(0, 20);
+      await store.removeMany(victims.slice(0, 15));
+      await Promise.all(victims.slice(15).map((id) => store.remove(id)));
+      const relisted = page.find((id) => churn.has(id));
+      if (relisted) await store.add(record(relisted));
+      const newcomers = ids(10, "new");
+      added.push(...newcomers);
+      await Promise.all(newcomers.map((id) => store.add(record(id))));
+    }
+    expect(new Set(listed).size, "duplicates in listing").to.equal(listed.length);
+    const allowed = new Set([...seeded, ...added]);
+    expect(listed.filter((id) => !allowed.has(id))).to.deep.equal([]);
+    expect(stable.filter((id) => !listed.includes(id)), "stable ids missing").to.deep.equal([]);
+  });
+}
+
+/** A TCP server that accepts connections and never answers: the failure mode where clients hang. */
+async function startBlackHole(): Promise<{ port: number; stop(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (typeof address !== "object" || !address) throw new Error("no address");
+  return {
+    port: address.port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** How long `operation` took to reject; fails the test if it resolved. */
+async function rejectionTime(operation: () => Promise<unknown>): Promise<number> {
+  const started = Date.now();
+  try {
+    await operation();
+  } catch {
+    return Date.now() - started;
+  }
+  throw new Error("expected the operation to reject");
+}
+
+describe("MemoryConnectionStore", () => {
+  connectionStoreContract(async () => new MemoryConnectionStore());
+});
+
+describe("RedisConnectionStore", function () {
+  let redis: TestRedis;
+  let admin: Redis;
+  before(async function () {
+    this.timeout(10_000);
+    redis = await startRedis();
+    admin = new Redis(redis.url);
+  });
+  // Every prefix of this run starts with runPrefix, so the keys can be cleared from a shared REDIS_URL server.
+  const runPrefix = `test-${randomUUID()}`;
+  after(async () => {
+    if (admin) {
+      for await (const keys of admin.scanStream({ match: `{${runPrefix}*`, count: 1_000 })) {
+        if ((keys as string[]).length > 0) await admin.unlink(...(keys as string[]));
+      }
+      await admin.quit();
+    }
+    await redis?.stop();
+  });
+
+  const storeWithPrefix = (keyPrefix: string) => new RedisConnectionStore({ url: redis.url, keyPrefix });
+  connectionStoreContract(async () => storeWithPrefix(`${runPrefix}-${randomUUID()}`));
+
+  describe("layout", () => {
+    let store: RedisConnectionStore;
+    let prefix: string;
+    beforeEach(() => {
+      prefix = `${runPrefix}-${randomUUID()}`;
+      store = storeWithPrefix(prefix);
+    });
+    afterEach(async () => store.close());
+
+    it("keeps every key under one hash tag, the hash expiring at expiresAt", async () => {
+      const added = record("a", { attributes: { userId: "u" } });
+      await store.add(added);
+      expect((await admin.keys(`*${prefix}*`)).sort()).to.deep.equal([`{${prefix}}:conn:a`, `{${prefix}}:ids`]);
+      expect(await admin.zscore(`{${prefix}}:ids`, "a")).to.equal("0");
+      const ttl = await admin.pttl(`{${prefix}}:conn:a`);
+      expect(ttl).to.be.within(added.expiresAt - Date.now() - 1_000, added.expiresAt - Date.now());
+    });
+
+    it("drops ids whose hash expired from the id set while listing", async () => {
+      await store.add(record("live"));
+      await store.add(record("dead", { expiresAt: Date.now() - 1 }));
+      expect(await admin.zcard(`{${prefix}}:ids`)).to.equal(2);
+      expect(await listAll(store)).to.deep.equal(["live"]);
+      expect(await admin.zrange(`{${prefix}}:ids`, 0, "-1")).to.deep.equal(["live"]);
+    });
+
+    it("refuses a key prefix that would break the hash tag", () => {
+      for (const keyPrefix of ["", "a}b", "{a}"]) {
+        expect(() => storeWithPrefix(keyPrefix), JSON.stringify(keyPrefix)).to.throw(/keyPrefix/);
+      }
+    });
+
+    it("leaves a client it was given open on close", async () => {
+      const client = new Redis(redis.url, { lazyConnect: true });
+      const borrowed = new RedisConnectionStore({ client, keyPrefix: prefix });
+      await borrowed.add(record("a"));
+      await borrowed.close();
+      expect(await client.ping()).to.equal("PONG");
+      await client.quit();
+    });
+  });
+
+  describe("failing fast", () => {
+    it("rejects within 2 s when nothing listens on the port", async function () {
+      const port = await freePort();
+      const store = new RedisConnectionStore({ host: "127.0.0.1", port, tls: false, keyPrefix: "t" });
+      try {
+        expect(await rejectionTime(() => store.get("a"))).to.be.below(2_000);
+        expect(await rejectionTime(() => store.add(record("a")))).to.be.below(2_000);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("rejects within 2 s when the server accepts but never answers", async function () {
+      const hole = await startBlackHole();
+      const store = new RedisConnectionStore({ url: `redis://127.0.0.1:${hole.port}`, keyPrefix: "t" });
+      try {
+        expect(await rejectionTime(() => store.get("a"))).to.be.below(2_000);
+        expect(await rejectionTime(async () => (await store.list()[Symbol.asyncIterator]().next()).value)).to.be.below(2_000);
+      } finally {
+        await store.close();
+        await hole.stop();
+      }
+    });
+  });
+});
+
+describe("DynamoDbConnectionStore", function () {
+  let dynamo: TestDynamoDb;
+  let client: DynamoDBClient;
+  before(async () => {
+    dynamo = await startDynalite();
+    client = localDynamoDbClient(dynamo.endpoint);
+  });
+  after(async () => {
+    client?.destroy();
+    await dynamo?.stop();
+  });
+
+  const freshTable = async () => {
+    const tableName = `connections-${randomUUID()}`;
+    await createConnectionsTable(client, tableName);
+    return tableName;
+  };
+  connectionStoreContract(async () => new DynamoDbConnectionStore({ tableName: await freshTable(), client }));
+
+  it("stores expiresAt in ms and the TTL attribute in epoch seconds", async () => {
+    const tableName = await freshTable();
+    const store = new DynamoDbConnectionStore({ tableName, client });
+    await store.add(record("a", { expiresAt: 1_999_999_999_001, attributes: { userId: "u" } }));
+    await store.add(record("b", { expiresAt: 1_999_999_999_000 }));
+    const raw = async (id: string) =>
+      (await client.send(new GetItemCommand({ TableName: tableName, Key: { connectionId: { S: id } } }))).Item;
+    const a = await raw("a");
+    expect(a?.expiresAt).to.deep.equal({ N: "1999999999001" });
+    expect(a?.ttl).to.deep.equal({ N: "2000000000" });
+    expect(a?.attributes).to.deep.equal({ M: { userId: { S: "u" } } });
+    const b = await raw("b");
+    expect(b?.ttl).to.deep.equal({ N: "1999999999" });
+    expect(b).to.not.have.property("attributes");
+  });
+
+  it("follows AWS_ENDPOINT_URL_DYNAMODB when no endpoint is configured", async () => {
+    const tableName = await freshTable();
+    const previous = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
+    const envClient = createDynamoDbClient({ region: "us-east-1", credentials: { accessKeyId: "t", secretAccessKey: "t" } });
+    try {
+      const store = new DynamoDbConnectionStore({ tableName, client: envClient });
+      await store.add(record("via-env"));
+      expect(await new DynamoDbConnectionStore({ tableName, client }).get("via-env")).to.not.equal(undefined);
+    } finally {
+      envClient.destroy();
+      if (previous === undefined) delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
+      else process.env.AWS_ENDPOINT_URL_DYNAMODB = previous;
+    }
+  });
+
+  describe("removeMany against throttling", () => {
+    /** A client whose BatchWriteItem leaves the first `stubborn` calls' first item unprocessed. */
+    function throttlingClient(stubborn: number) {
+      const batches: number[] = [];
+      const fake = {
+        send: async (command: { input: { RequestItems: Record<string, { DeleteRequest?: unknown }[]> } }) => {
+          const [[table, requests]] = Object.entries(command.input.RequestItems);
+          batches.push(requests.length);
+          const keys = requests.map((r) => JSON.stringify(r.DeleteRequest));
+          expect(new Set(keys).size, "duplicate keys in one batch").to.equal(keys.length);
+          expect(requests.length).to.be.at.most(25);
+          return batches.length <= stubborn ? { UnprocessedItems: { [table]: requests.slice(0, 1) } } : {};
+        },
+      };
+      return { batches, client: fake as unknown as DynamoDBClient };
+    }
+
+    it("retries unprocessed deletes until they go through", async () => {
+      const { batches, client: fake } = throttlingClient(3);
+      await new DynamoDbConnectionStore({ tableName: "t", client: fake }).removeMany(["x", "y", "x"]);
+      expect(batches).to.deep.equal([2, 1, 1, 1]);
+    });
+
+    it("gives up after bounded attempts, saying how many were left", async function () {
+      this.timeout(10_000);
+      const { batches, client: fake } = throttlingClient(Infinity);
+      let error: Error | undefined;
+      try {
+        await new DynamoDbConnectionStore({ tableName: "t", client: fake }).removeMany(["x", "y"]);
+      } catch (e) {
+        error = e as Error;
+      }
+      expect(error?.message).to.match(/left 1 of 2 deletes unprocessed after 8 attempts/);
+      expect(batches).to.have.length(8);
+    });
+  });
+
+  describe("failing fast", () => {
+    const storeAt = (endpoint: string) =>
+      new DynamoDbConnectionStore({
+        tableName: "t",
+        client: createDynamoDbClient({ endpoint, region: "us-east-1", credentials: { accessKeyId: "t", secretAccessKey: "t" } }),
+      });
+
+    it("rejects within a few seconds when nothing listens on the port", async () => {
+      const store = storeAt(`http://127.0.0.1:${await freePort()}`);
+      expect(await rejectionTime(() => store.get("a"))).to.be.below(3_000);
+    });
+
+    it("rejects within the request timeouts when the server accepts but never answers", async function () {
+      this.timeout(15_000);
+      const hole = await startBlackHole();
+      try {
+        // 3 attempts of at most 2 s each, plus retry backoff.
+        expect(await rejectionTime(() => storeAt(`http://127.0.0.1:${hole.port}`).get("a"))).to.be.below(8_000);
+      } finally {
+        await hole.stop();
+      }
+    });
+  });
+});
+
+describe("createStore", () => {
+  it("shares one memory store across calls", async () => {
+    const first = createStore({ store: "memory", connectionTtlSeconds: 60 });
+    const second = createStore({ store: "memory", connectionTtlSeconds: 60 });
+    expect(first).to.equal(second).and.to.be.instanceOf(MemoryConnectionStore);
+    await first.add(record("shared"));
+    expect(await second.get("shared")).to.not.equal(undefined);
+    await first.remove("shared");
+  });
+
+  it("builds the configured networked store without connecting", async () => {
+    const redis = createStore({ store: "redis", redis: { url: "redis://127.0.0.1:1", keyPrefix: "p" }, connectionTtlSeconds: 60 });
+    const dynamo = createStore({ store: "dynamodb", tableName: "t", connectionTtlSeconds: 60 });
+    expect([redis.kind, dynamo.kind]).to.deep.equal(["redis", "dynamodb"]);
+    expect(redis).to.be.instanceOf(RedisConnectionStore);
+    expect(dynamo).to.be.instanceOf(DynamoDbConnectionStore);
+    await Promise.all([redis.close(), dynamo.close()]);
+  });
+});

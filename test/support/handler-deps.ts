@@ -1,0 +1,23 @@
+/** Builds handler dependencies around real servers, with a logger whose lines the test can read. */
+import type { ConnectionStore } from "../../stores/connection-store";
+import { ConnectionsApi, type PostOptions } from "../../functions/runtime/connections-api";
+import type { HandlerDeps } from "../../functions/runtime/container";
+import { Logger } from "../../functions/runtime/logger";
+import { useDummyAwsCredentials } from "./aws-env";
+
+export interface TestDeps extends HandlerDeps {
+  /** Every log line, parsed. */
+  readonly logs: Record<string, unknown>[];
+}
+
+export function testDeps(store: ConnectionStore, callbackUrl: string, post: PostOptions = {}): TestDeps {
+  useDummyAwsCredentials();
+  const logs: Record<string, unknown>[] = [];
+  return {
+    env: { store: store.kind, callbackUrl, connectionTtlSeconds: 7500 },
+    store,
+    connections: ConnectionsApi.forEndpoint(callbackUrl, { timeoutMs: 500, backoffBaseMs: 1, backoffCapMs: 5, ...post }),
+    log: new Logger({}, "debug", (line) => logs.push(JSON.parse(line) as Record<string, unknown>)),
+    logs,
+  };
+}
