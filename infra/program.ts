@@ -1,0 +1,25 @@
+/**
+ * The Pulumi program: read config, build the chat backend, return the stack outputs. A function rather than
+ * top-level code so tests can run it once per configuration in one process.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { ChatApi } from "./chat-api";
+import { loadConfig, type DeployedStore } from "./config";
+import { PROJECT_NAME } from "./config-schema";
+
+/** The stack outputs. */
+export interface ProgramOutputs {
+  /** Client URL: `wss://{apiId}.execute-api.{region}.amazonaws.com/{stage}`. */
+  readonly url: pulumi.Output<string>;
+  /** `@connections` management endpoint: `https://{apiId}.execute-api.{region}.amazonaws.com/{stage}`. */
+  readonly callbackUrl: pulumi.Output<string>;
+  readonly store: DeployedStore;
+  /** DynamoDB table name, or Redis primary endpoint address. */
+  readonly storeResource: pulumi.Output<string>;
+}
+
+export function createProgram(): ProgramOutputs & { readonly chat: ChatApi } {
+  const config = loadConfig();
+  const chat = new ChatApi(PROJECT_NAME, config);
+  return { chat, url: chat.url, callbackUrl: chat.callbackUrl, store: chat.store, storeResource: chat.storeResource };
+}

@@ -1,0 +1,683 @@
+/**
+ * The Pulumi program under mocks, once per store and network shape: every resource the issue asks for, their
+ * key properties, the parsed IAM documents and the stack outputs. Config validation itself is in config.test.ts.
+ */
+import { isBuiltin } from "node:module";
+import * as vm from "node:vm";
+import * as pulumi from "@pulumi/pulumi";
+import { expect } from "chai";
+import { ROUTES, ROUTE_SELECTION_EXPRESSION, type RouteDefinition } from "../functions/routes";
+import { ENV } from "../functions/runtime/env";
+import { HASH_KEY, TTL_ATTRIBUTE } from "../stores/dynamodb-table";
+import { BUNDLE_FILE, LAMBDA_HANDLER, LAMBDA_RUNTIME, bundleHandler } from "../infra/bundle";
+import { ACCESS_LOG_FIELDS, CHAT_API_TYPE } from "../infra/chat-api";
+import { ConfigError } from "../infra/config";
+import { PROJECT_NAME } from "../infra/config-schema";
+import { DYNAMODB_ACTIONS, VPC_NETWORK_INTERFACE_ACTIONS, type PolicyDocument } from "../infra/iam";
+import { createProgram } from "../infra/program";
+import {
+  RecordingMocks,
+  REGION,
+  ZONES,
+  containsSecret,
+  plain,
+  resolve,
+  type RecordedResource,
+} from "./support/pulumi-mocks";
+
+const STACK = "dev";
+const NAME = PROJECT_NAME;
+
+const T = {
+  api: "aws:apigatewayv2/api:Api",
+  route: "aws:apigatewayv2/route:Route",
+  integration: "aws:apigatewayv2/integration:Integration",
+  stage: "aws:apigatewayv2/stage:Stage",
+  fn: "aws:lambda/function:Function",
+  permission: "aws:lambda/permission:Permission",
+  logGroup: "aws:cloudwatch/logGroup:LogGroup",
+  role: "aws:iam/role:Role",
+  rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+  attachment: "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+  table: "aws:dynamodb/table:Table",
+  replicationGroup: "aws:elasticache/replicationGroup:ReplicationGroup",
+  subnetGroup: "aws:elasticache/subnetGroup:SubnetGroup",
+  password: "random:index/randomPassword:RandomPassword",
+  vpc: "aws:ec2/vpc:Vpc",
+  subnet: "aws:ec2/subnet:Subnet",
+  igw: "aws:ec2/internetGateway:InternetGateway",
+  eip: "aws:ec2/eip:Eip",
+  nat: "aws:ec2/natGateway:NatGateway",
+  routeTable: "aws:ec2/routeTable:RouteTable",
+  routeTableAssociation: "aws:ec2/routeTableAssociation:RouteTableAssociation",
+  securityGroup: "aws:ec2/securityGroup:SecurityGroup",
+  ingress: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+  egress: "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+  vpcEndpoint: "aws:ec2/vpcEndpoint:VpcEndpoint",
+} as const;
+
+// waitForRPCs is exported at runtime but marked internal; it is the only way to know every registration ran.
+const runtimeInternals = pulumi.runtime as unknown as { waitForRPCs(): Promise<void> };
+
+interface Run {
+  readonly mocks: RecordingMocks;
+  readonly outputs: { url: string; callbackUrl: string; store: string; storeResource: string };
+  readonly apiId: string;
+  readonly executionArn: string;
+}
+
+const mocks = new RecordingMocks();
+
+/** Fresh mocks per run: other test files install their own, and each run's URNs should stand alone. */
+async function useMocks(): Promise<void> {
+  mocks.reset();
+  await pulumi.runtime.setMocks(mocks, PROJECT_NAME, STACK, false);
+}
+
+async function run(config: Record<string, string>): Promise<Run> {
+  await useMocks();
+  pulumi.runtime.setAllConfig(
+    Object.fromEntries(Object.entries(config).map(([key, value]) => [`${PROJECT_NAME}:${key}`, value])),
+  );
+  const program = createProgram();
+  const outputs = {
+    url: await resolve(program.url),
+    callbackUrl: await resolve(program.callbackUrl),
+    store: program.store,
+    storeResource: await resolve(program.storeResource),
+  };
+  await runtimeInternals.waitForRPCs();
+  const recorded = new RecordingMocks();
+  recorded.resources = [...mocks.resources];
+  recorded.calls = [...mocks.calls];
+  const api = recorded.named(`${NAME}-api`);
+  return { mocks: recorded, outputs, apiId: api.id, executionArn: String(api.state.executionArn) };
+}
+
+/** The resource of `type` named `${NAME}-${suffix}`. */
+function one(r: Run, type: string, suffix: string): RecordedResource {
+  const found = r.mocks.ofType(type).find((res) => res.name === `${NAME}-${suffix}`);
+  if (!found) throw new Error(`no ${type} named ${NAME}-${suffix}`);
+  return found;
+}
+
+const fnOf = (r: Run, route: RouteDefinition) => one(r, T.fn, route.name);
+const envOf = (r: Run, route: RouteDefinition): Record<string, string> =>
+  plain(fnOf(r, route).inputs.environment).variables;
+const policyOf = (r: Run, route: RouteDefinition): PolicyDocument =>
+  JSON.parse(plain<string>(one(r, T.rolePolicy, `${route.name}-policy`).inputs.policy));
+const logGroupOf = (r: Run, route: RouteDefinition) => one(r, T.logGroup, `${route.name}-logs`);
+
+function actionsOf(doc: PolicyDocument, service: string): string[] {
+  return doc.Statement.flatMap((s) => s.Action.filter((a) => a.startsWith(`${service}:`))).sort();
+}
+
+function resourcesFor(doc: PolicyDocument, service: string): string[] {
+  return doc.Statement.filter((s) => s.Action.some((a) => a.startsWith(`${service}:`))).flatMap((s) => s.Resource);
+}
+
+const route = (routeKey: string): RouteDefinition => {
+  const found = ROUTES.find((r) => r.routeKey === routeKey);
+  if (!found) throw new Error(`route table has no ${routeKey}`);
+  return found;
+};
+
+/** Assertions that hold for every store. */
+function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: number; burstLimit: number }) {
+  it("creates a WEBSOCKET API selecting routes with the route table's expression", () => {
+    const apis = get().mocks.ofType(T.api);
+    expect(apis).to.have.length(1);
+    expect(apis[0]!.inputs.protocolType).to.equal("WEBSOCKET");
+    expect(apis[0]!.inputs.routeSelectionExpression).to.equal(ROUTE_SELECTION_EXPRESSION);
+  });
+
+  it("creates one route per route-table entry, each an AWS_PROXY integration targeting that route's function", () => {
+    const r = get();
+    const routes = r.mocks.ofType(T.route);
+    expect(routes.map((x) => x.inputs.routeKey).sort()).to.deep.equal(ROUTES.map((x) => x.routeKey).sort());
+    expect(r.mocks.ofType(T.integration)).to.have.length(ROUTES.length);
+    for (const def of ROUTES) {
+      const apiRoute = routes.find((x) => x.inputs.routeKey === def.routeKey)!;
+      const integration = one(r, T.integration, `${def.name}-integration`);
+      expect(apiRoute.inputs.apiId).to.equal(r.apiId);
+      expect(apiRoute.inputs.target).to.equal(`integrations/${integration.id}`);
+      expect(integration.inputs.integrationType).to.equal("AWS_PROXY");
+      expect(integration.inputs.apiId).to.equal(r.apiId);
+      expect(integration.inputs.integrationUri).to.equal(fnOf(r, def).state.invokeArn);
+    }
+  });
+
+  it("lets API Gateway invoke each function from its own route only", () => {
+    const r = get();
+    expect(r.mocks.ofType(T.permission)).to.have.length(ROUTES.length);
+    for (const def of ROUTES) {
+      const permission = one(r, T.permission, `${def.name}-invoke`).inputs;
+      expect(permission.principal).to.equal("apigateway.amazonaws.com");
+      expect(permission.action).to.equal("lambda:InvokeFunction");
+      expect(permission.function).to.equal(fnOf(r, def).state.name);
+      expect(permission.sourceArn).to.equal(`${r.executionArn}/${expected.stage}/${def.routeKey}`);
+      expect(String(permission.sourceArn).endsWith(`/${expected.stage}/${def.routeKey}`)).to.equal(true);
+    }
+  });
+
+  it("auto-deploys a stage with non-zero throttling equal to config", () => {
+    const r = get();
+    const stages = r.mocks.ofType(T.stage);
+    expect(stages).to.have.length(1);
+    const stage = stages[0]!.inputs as any;
+    expect(stage.name).to.equal(expected.stage);
+    expect(stage.apiId).to.equal(r.apiId);
+    expect(stage.autoDeploy).to.equal(true);
+    const settings = stage.defaultRouteSettings;
+    expect(settings.throttlingRateLimit).to.equal(expected.rateLimit).and.to.be.greaterThan(0);
+    expect(settings.throttlingBurstLimit).to.equal(expected.burstLimit).and.to.be.greaterThan(0);
+    expect(settings.dataTraceEnabled).to.equal(false);
+    expect(settings.detailedMetricsEnabled).to.equal(true);
+  });
+
+  it("writes JSON access logs with every listed field to a retained log group", () => {
+    const r = get();
+    const stage = r.mocks.ofType(T.stage)[0]!.inputs as any;
+    const accessLogs = one(r, T.logGroup, "access-logs");
+    expect(stage.accessLogSettings.destinationArn).to.equal(accessLogs.state.arn);
+    const format = JSON.parse(stage.accessLogSettings.format);
+    for (const field of [
+      "requestId",
+      "ip",
+      "requestTime",
+      "routeKey",
+      "eventType",
+      "status",
+      "connectionId",
+      "integrationStatus",
+      "integrationLatency",
+      "errorMessage",
+      "integrationErrorMessage",
+    ]) {
+      expect(format[field], field).to.be.a("string").and.match(/^\$context\.[A-Za-z.]+$/);
+    }
+    expect(format).to.deep.equal(ACCESS_LOG_FIELDS);
+    expect(stage.accessLogSettings.format).not.to.include("\n");
+  });
+
+  it("creates one pinned, arm64, bundled function per route, logging JSON to its own log group", () => {
+    const r = get();
+    expect(r.mocks.ofType(T.fn)).to.have.length(ROUTES.length);
+    for (const def of ROUTES) {
+      const fn = fnOf(r, def).inputs as any;
+      const logGroup = logGroupOf(r, def);
+      expect(fn.runtime).to.equal("nodejs22.x").and.equal(LAMBDA_RUNTIME);
+      expect(fn.architectures).to.deep.equal(["arm64"]);
+      expect(fn.handler).to.equal("index.handler").and.equal(LAMBDA_HANDLER);
+      expect(fn.timeout).to.be.within(1, 29);
+      expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: logGroup.inputs.name });
+      expect(logGroup.inputs.name).to.equal(`/aws/lambda/${NAME}-${STACK}-${def.name}`);
+      expect(fn.role).to.equal(one(r, T.role, `${def.name}-role`).state.arn);
+    }
+  });
+
+  it("gives every function a role Lambda can assume", () => {
+    const r = get();
+    for (const def of ROUTES) {
+      const trust = JSON.parse(one(r, T.role, `${def.name}-role`).inputs.assumeRolePolicy as string);
+      expect(trust.Statement).to.deep.equal([
+        { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+      ]);
+    }
+  });
+
+  it("never grants a wildcard resource in an inline policy (but Lambda's VPC ENI actions)", () => {
+    const r = get();
+    for (const def of ROUTES) {
+      const doc = policyOf(r, def);
+      expect(doc.Version).to.equal("2012-10-17");
+      for (const statement of doc.Statement) {
+        expect(statement.Effect).to.equal("Allow");
+        if (statement.Sid === "VpcNetworkInterfaces") {
+          expect(statement.Action.every((a) => a.startsWith("ec2:"))).to.equal(true);
+          continue;
+        }
+        for (const resource of statement.Resource) {
+          expect(resource, `${def.name}: ${statement.Sid}`).not.to.equal("*");
+          const usesScopedService = statement.Action.some((a) => /^(dynamodb|execute-api):/.test(a));
+          if (usesScopedService) expect(resource.endsWith(":*") || resource.startsWith("*")).to.equal(false);
+        }
+        for (const action of statement.Action) expect(action).not.to.include("*");
+      }
+    }
+  });
+
+  it("limits logging permissions to each function's own log group", () => {
+    const r = get();
+    for (const def of ROUTES) {
+      const doc = policyOf(r, def);
+      expect(actionsOf(doc, "logs")).to.deep.equal(["logs:CreateLogStream", "logs:PutLogEvents"]);
+      expect(resourcesFor(doc, "logs")).to.deep.equal([`${logGroupOf(r, def).state.arn}:*`]);
+    }
+  });
+
+  it("grants ManageConnections on POST @connections of this API and stage, only to routes that post", () => {
+    const r = get();
+    const expectedArn = `${r.executionArn}/${expected.stage}/POST/@connections/*`;
+    for (const def of ROUTES) {
+      const doc = policyOf(r, def);
+      if (def.manageConnections) {
+        expect(actionsOf(doc, "execute-api"), def.name).to.deep.equal(["execute-api:ManageConnections"]);
+        expect(resourcesFor(doc, "execute-api"), def.name).to.deep.equal([expectedArn]);
+      } else {
+        expect(actionsOf(doc, "execute-api"), def.name).to.deep.equal([]);
+      }
+    }
+    expect(actionsOf(policyOf(r, route("sendmessage")), "execute-api")).to.deep.equal(["execute-api:ManageConnections"]);
+    expect(actionsOf(policyOf(r, route("$default")), "execute-api")).to.deep.equal(["execute-api:ManageConnections"]);
+  });
+
+  it("sets the runtime env contract on every function, with the execute-api callback URL", () => {
+    const r = get();
+    for (const def of ROUTES) {
+      const env = envOf(r, def);
+      expect(env[ENV.CALLBACK_URL]).to.equal(`https://${r.apiId}.execute-api.${REGION}.amazonaws.com/${expected.stage}`);
+      expect(env[ENV.CALLBACK_URL]).to.equal(r.outputs.callbackUrl);
+    }
+  });
+
+  it("exports wss:// and https:// execute-api URLs ending in the stage", () => {
+    const { outputs, apiId } = get();
+    expect(outputs.url).to.equal(`wss://${apiId}.execute-api.${REGION}.amazonaws.com/${expected.stage}`);
+    expect(outputs.url.startsWith("wss://")).to.equal(true);
+    expect(outputs.url.endsWith(`/${expected.stage}`)).to.equal(true);
+    expect(outputs.callbackUrl).to.equal(`https://${apiId}.execute-api.${REGION}.amazonaws.com/${expected.stage}`);
+  });
+
+  it("parents every resource to the ChatApi component and names it after the component", () => {
+    const r = get();
+    for (const res of r.mocks.resources) {
+      if (res.type === CHAT_API_TYPE) continue;
+      expect(res.name.startsWith(`${NAME}-`), res.name).to.equal(true);
+    }
+    const monitor = pulumi.runtime.getMonitor() as unknown as {
+      getRegisteredResources(): Map<string, unknown>;
+    };
+    const urns = [...monitor.getRegisteredResources().keys()];
+    const children = urns.filter((urn) => !urn.includes(`::${CHAT_API_TYPE}::`));
+    expect(children.length).to.be.greaterThan(0);
+    for (const urn of children) expect(urn, urn).to.include(`::${CHAT_API_TYPE}$`);
+    expect(r.mocks.ofType(CHAT_API_TYPE)).to.have.length(1);
+  });
+
+  it("creates no execute-api VPC endpoint (it would capture @connections)", () => {
+    expect(get().mocks.ofType(T.vpcEndpoint)).to.deep.equal([]);
+  });
+}
+
+describe("infra: store dynamodb (defaults)", function () {
+  this.timeout(120_000);
+  let r: Run;
+  before(async () => {
+    r = await run({ store: "dynamodb" });
+  });
+
+  commonBehaviour(() => r, { stage: STACK, rateLimit: 500, burstLimit: 1000 });
+
+  it("creates a pay-per-request, encrypted table keyed on the store's hash key with TTL", () => {
+    const tables = r.mocks.ofType(T.table);
+    expect(tables).to.have.length(1);
+    const table = tables[0]!.inputs as any;
+    expect(table.billingMode).to.equal("PAY_PER_REQUEST");
+    expect(table.hashKey).to.equal(HASH_KEY);
+    expect(table.attributes).to.deep.equal([{ name: HASH_KEY, type: "S" }]);
+    expect(table.serverSideEncryption).to.deep.equal({ enabled: true });
+    expect(table.ttl).to.deep.equal({ attributeName: TTL_ATTRIBUTE, enabled: true });
+  });
+
+  it("grants each route exactly the DynamoDB actions its store access names, on the table only", () => {
+    const tableArn = r.mocks.ofType(T.table)[0]!.state.arn;
+    for (const def of ROUTES) {
+      const doc = policyOf(r, def);
+      const expected = [...new Set(def.storeAccess.flatMap((a) => DYNAMODB_ACTIONS[a]))].sort();
+      expect(actionsOf(doc, "dynamodb"), def.name).to.deep.equal(expected);
+      if (expected.length > 0) expect(resourcesFor(doc, "dynamodb"), def.name).to.deep.equal([tableArn]);
+    }
+    expect(actionsOf(policyOf(r, route("$connect")), "dynamodb")).to.deep.equal(["dynamodb:PutItem"]);
+    expect(actionsOf(policyOf(r, route("$disconnect")), "dynamodb")).to.deep.equal([
+      "dynamodb:BatchWriteItem",
+      "dynamodb:DeleteItem",
+    ]);
+    expect(actionsOf(policyOf(r, route("sendmessage")), "dynamodb")).to.deep.equal([
+      "dynamodb:BatchWriteItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:Scan",
+    ]);
+    expect(actionsOf(policyOf(r, route("$default")), "dynamodb")).to.deep.equal([]);
+    expect(policyOf(r, route("$default")).Statement.map((s) => s.Sid).sort()).to.deep.equal([
+      "PostToConnections",
+      "WriteOwnLogs",
+    ]);
+  });
+
+  it("points every function at the table and sets the TTL, with no Redis settings", () => {
+    const tableName = r.mocks.ofType(T.table)[0]!.state.name;
+    for (const def of ROUTES) {
+      const env = envOf(r, def);
+      expect(env[ENV.STORE]).to.equal("dynamodb");
+      expect(env[ENV.TABLE_NAME]).to.equal(tableName);
+      expect(env[ENV.CONNECTION_TTL_SECONDS]).to.equal("7500");
+      expect(Object.keys(env).filter((k) => k.startsWith("REDIS_"))).to.deep.equal([]);
+    }
+  });
+
+  it("applies the default memory size and log retention", () => {
+    for (const def of ROUTES) {
+      expect(fnOf(r, def).inputs.memorySize).to.equal(256);
+      expect(logGroupOf(r, def).inputs.retentionInDays).to.equal(14);
+    }
+    expect(one(r, T.logGroup, "access-logs").inputs.retentionInDays).to.equal(14);
+  });
+
+  it("creates no network and keeps every function out of a VPC", () => {
+    const networkTypes = r.mocks.resources.filter((x) => x.type.startsWith("aws:ec2/") || x.type.startsWith("aws:vpc/"));
+    expect(networkTypes).to.deep.equal([]);
+    for (const def of ROUTES) expect(fnOf(r, def).inputs.vpcConfig).to.equal(undefined);
+    expect(r.mocks.ofType(T.attachment)).to.deep.equal([]);
+    expect(r.mocks.ofType(T.replicationGroup)).to.deep.equal([]);
+  });
+
+  it("exports the store and its table name", () => {
+    expect(r.outputs.store).to.equal("dynamodb");
+    expect(r.outputs.storeResource).to.equal(r.mocks.ofType(T.table)[0]!.state.name);
+  });
+
+  it("deploys the esbuild bundle of each route's module", async () => {
+    for (const def of ROUTES) {
+      const code = fnOf(r, def).inputs.code as pulumi.asset.AssetArchive;
+      const assets = await code.assets;
+      expect(Object.keys(assets)).to.deep.equal([BUNDLE_FILE]);
+      const text = await (assets[BUNDLE_FILE] as pulumi.asset.StringAsset).text;
+      expect(text).to.equal(bundleHandler(def.module));
+    }
+  });
+});
+
+describe("infra: store redis (new VPC, generated token)", function () {
+  this.timeout(120_000);
+  let r: Run;
+  before(async () => {
+    r = await run({ store: "redis" });
+  });
+
+  commonBehaviour(() => r, { stage: STACK, rateLimit: 500, burstLimit: 1000 });
+
+  const storeRoutes = () => ROUTES.filter((d) => d.storeAccess.length > 0);
+  const storelessRoutes = () => ROUTES.filter((d) => d.storeAccess.length === 0);
+  const sg = (suffix: string) => one(r, T.securityGroup, suffix);
+
+  it("creates an encrypted single-node Redis replication group with AUTH from a generated secret", () => {
+    const groups = r.mocks.ofType(T.replicationGroup);
+    expect(groups).to.have.length(1);
+    const group = groups[0]!.inputs as any;
+    expect(group.engine).to.equal("redis");
+    expect(group.engineVersion).to.equal("7.1");
+    expect(group.nodeType).to.equal("cache.t4g.micro");
+    expect(group.numCacheClusters).to.equal(1);
+    expect(group.port).to.equal(6379);
+    expect(group.transitEncryptionEnabled).to.equal(true);
+    expect(group.atRestEncryptionEnabled).to.equal(true);
+    expect(group.subnetGroupName).to.equal(r.mocks.ofType(T.subnetGroup)[0]!.state.name);
+    expect(group.securityGroupIds).to.deep.equal([sg("redis-sg").id]);
+
+    const passwords = r.mocks.ofType(T.password);
+    expect(passwords).to.have.length(1);
+    expect(passwords[0]!.inputs.length).to.be.within(16, 128);
+    expect(passwords[0]!.inputs.special).to.equal(false);
+    expect(containsSecret(groups[0]!.inputs.authToken)).to.equal(true);
+    expect(plain(group.authToken)).to.equal(passwords[0]!.state.result);
+  });
+
+  it("puts Redis in a subnet group over the two private subnets", () => {
+    const privateIds = [one(r, T.subnet, "private-1").id, one(r, T.subnet, "private-2").id];
+    expect(r.mocks.ofType(T.subnetGroup)[0]!.inputs.subnetIds).to.deep.equal(privateIds);
+  });
+
+  it("lets only the functions' security group reach Redis, on 6379, with no CIDR", () => {
+    const ingress = r.mocks.ofType(T.ingress);
+    expect(ingress).to.have.length(1);
+    const rule = ingress[0]!.inputs as any;
+    expect(rule.securityGroupId).to.equal(sg("redis-sg").id);
+    expect(rule.referencedSecurityGroupId).to.equal(sg("functions-sg").id);
+    expect([rule.ipProtocol, rule.fromPort, rule.toPort]).to.deep.equal(["tcp", 6379, 6379]);
+    expect(rule.cidrIpv4).to.equal(undefined);
+    expect(rule.cidrIpv6).to.equal(undefined);
+    for (const group of r.mocks.ofType(T.securityGroup)) expect(group.inputs.ingress ?? []).to.deep.equal([]);
+  });
+
+  it("lets the functions out to Redis and, through NAT, to HTTPS (@connections)", () => {
+    const egress = r.mocks.ofType(T.egress).map((x) => x.inputs as any);
+    for (const rule of egress) expect(rule.securityGroupId).to.equal(sg("functions-sg").id);
+    const https = egress.find((x) => x.fromPort === 443);
+    expect(https).to.include({ ipProtocol: "tcp", toPort: 443, cidrIpv4: "0.0.0.0/0" });
+    const redis = egress.find((x) => x.fromPort === 6379);
+    expect(redis).to.include({ ipProtocol: "tcp", toPort: 6379, referencedSecurityGroupId: sg("redis-sg").id });
+  });
+
+  it("creates a VPC with two private subnets in two AZs, a public subnet, IGW and NAT routes", () => {
+    const vpcs = r.mocks.ofType(T.vpc);
+    expect(vpcs).to.have.length(1);
+    expect(vpcs[0]!.inputs).to.include({ enableDnsSupport: true, enableDnsHostnames: true });
+    const vpcId = vpcs[0]!.id;
+
+    const private1 = one(r, T.subnet, "private-1");
+    const private2 = one(r, T.subnet, "private-2");
+    const publicSubnet = one(r, T.subnet, "public");
+    expect(r.mocks.ofType(T.subnet)).to.have.length(3);
+    for (const subnet of [private1, private2, publicSubnet]) expect(subnet.inputs.vpcId).to.equal(vpcId);
+    expect([private1.inputs.availabilityZone, private2.inputs.availabilityZone]).to.deep.equal([ZONES[0], ZONES[1]]);
+    expect(r.mocks.calls.map((c) => c.token)).to.include("aws:index/getAvailabilityZones:getAvailabilityZones");
+
+    const igw = r.mocks.ofType(T.igw);
+    expect(igw).to.have.length(1);
+    const eip = r.mocks.ofType(T.eip);
+    expect(eip).to.have.length(1);
+    expect(eip[0]!.inputs.domain).to.equal("vpc");
+    const nats = r.mocks.ofType(T.nat);
+    expect(nats).to.have.length(1);
+    expect(nats[0]!.inputs).to.include({ subnetId: publicSubnet.id, allocationId: eip[0]!.id });
+
+    const publicRt = one(r, T.routeTable, "public-rt").inputs as any;
+    expect(publicRt.routes).to.deep.equal([{ cidrBlock: "0.0.0.0/0", gatewayId: igw[0]!.id }]);
+    const privateRt = one(r, T.routeTable, "private-rt");
+    expect((privateRt.inputs as any).routes).to.deep.equal([{ cidrBlock: "0.0.0.0/0", natGatewayId: nats[0]!.id }]);
+
+    const associations = r.mocks.ofType(T.routeTableAssociation).map((a) => a.inputs as any);
+    const routeTableOf = (subnetId: string) =>
+      associations.filter((a) => a.subnetId === subnetId).map((a) => a.routeTableId);
+    expect(routeTableOf(private1.id)).to.deep.equal([privateRt.id]);
+    expect(routeTableOf(private2.id)).to.deep.equal([privateRt.id]);
+    expect(routeTableOf(publicSubnet.id)).to.deep.equal([one(r, T.routeTable, "public-rt").id]);
+  });
+
+  it("runs functions that use the store in the private subnets, and keeps the others out of the VPC", () => {
+    const privateIds = [one(r, T.subnet, "private-1").id, one(r, T.subnet, "private-2").id];
+    expect(storeRoutes().length).to.be.greaterThan(0);
+    for (const def of storeRoutes()) {
+      expect(fnOf(r, def).inputs.vpcConfig, def.name).to.deep.equal({
+        subnetIds: privateIds,
+        securityGroupIds: [sg("functions-sg").id],
+      });
+    }
+    expect(storelessRoutes().map((d) => d.routeKey)).to.include("$default");
+    for (const def of storelessRoutes()) expect(fnOf(r, def).inputs.vpcConfig, def.name).to.equal(undefined);
+  });
+
+  it("grants the ENI actions inline to VPC functions only, and no managed policy (it would add logs on *)", () => {
+    expect(r.mocks.ofType(T.attachment)).to.deep.equal([]);
+    for (const def of ROUTES) {
+      const statements = policyOf(r, def).Statement.filter((s) => s.Sid === "VpcNetworkInterfaces");
+      if (def.storeAccess.length === 0) {
+        expect(statements, def.name).to.deep.equal([]);
+        continue;
+      }
+      expect(statements, def.name).to.have.length(1);
+      expect(statements[0]!.Action).to.deep.equal([...VPC_NETWORK_INTERFACE_ACTIONS]);
+      expect(statements[0]!.Action.every((a) => a.startsWith("ec2:"))).to.equal(true);
+      // The only `*` any policy holds, and only on ec2 network-interface actions.
+      for (const other of policyOf(r, def).Statement.filter((s) => s.Sid !== "VpcNetworkInterfaces")) {
+        expect(other.Resource, `${def.name} ${other.Sid}`).to.not.include("*");
+      }
+    }
+  });
+
+  it("grants no DynamoDB access at all", () => {
+    for (const def of ROUTES) expect(actionsOf(policyOf(r, def), "dynamodb"), def.name).to.deep.equal([]);
+    expect(r.mocks.ofType(T.table)).to.deep.equal([]);
+  });
+
+  it("gives functions the Redis endpoint over TLS, and the token, as a secret, only where the store is used", () => {
+    const host = r.mocks.ofType(T.replicationGroup)[0]!.state.primaryEndpointAddress;
+    const token = r.mocks.ofType(T.password)[0]!.state.result;
+    for (const def of ROUTES) {
+      const env = envOf(r, def);
+      expect(env[ENV.STORE]).to.equal("redis");
+      expect(env[ENV.REDIS_HOST]).to.equal(host);
+      expect(env[ENV.REDIS_PORT]).to.equal("6379");
+      expect(env[ENV.REDIS_TLS]).to.equal("true");
+      expect(env[ENV.TABLE_NAME]).to.equal(undefined);
+      expect(env[ENV.CONNECTION_TTL_SECONDS]).to.equal("7500");
+      if (def.storeAccess.length > 0) {
+        expect(env[ENV.REDIS_AUTH_TOKEN], def.name).to.equal(token);
+        expect(containsSecret(fnOf(r, def).inputs.environment), def.name).to.equal(true);
+      } else {
+        expect(env[ENV.REDIS_AUTH_TOKEN], def.name).to.equal(undefined);
+      }
+    }
+  });
+
+  it("makes VPC functions wait for the NAT route (their first call must reach @connections)", async () => {
+    // dependsOn is not visible in mock inputs; the functions' egress resources must exist before them.
+    const order = r.mocks.resources.map((x) => x.name);
+    for (const def of storeRoutes()) {
+      const fnIndex = order.indexOf(`${NAME}-${def.name}`);
+      for (const dep of ["nat", "private-rta-1", "private-rta-2", `${def.name}-policy`]) {
+        expect(order.indexOf(`${NAME}-${dep}`), `${dep} before ${def.name}`).to.be.within(0, fnIndex - 1);
+      }
+    }
+  });
+
+  it("exports the store and the Redis primary endpoint", () => {
+    expect(r.outputs.store).to.equal("redis");
+    expect(r.outputs.storeResource).to.equal(r.mocks.ofType(T.replicationGroup)[0]!.state.primaryEndpointAddress);
+  });
+});
+
+describe("infra: store redis in an existing VPC with a configured token", function () {
+  this.timeout(120_000);
+  const vpcId = "vpc-0123456789abcdef0";
+  const subnetIds = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"];
+  const token = "Correct-Horse-Battery-Staple-42!";
+  let r: Run;
+  before(async () => {
+    r = await run({
+      store: "redis",
+      "redis.vpcId": vpcId,
+      "redis.subnetIds": JSON.stringify(subnetIds),
+      "redis.authToken": token,
+      "redis.nodeType": "cache.r7g.large",
+      "redis.engineVersion": "7.0",
+    });
+  });
+
+  it("creates no VPC, subnets, gateways or route tables", () => {
+    for (const type of [T.vpc, T.subnet, T.igw, T.eip, T.nat, T.routeTable, T.routeTableAssociation, T.vpcEndpoint]) {
+      expect(r.mocks.ofType(type), type).to.deep.equal([]);
+    }
+    expect(r.mocks.calls.map((c) => c.token)).not.to.include("aws:index/getAvailabilityZones:getAvailabilityZones");
+  });
+
+  it("places the security groups, Redis and the store functions in the given VPC and subnets", () => {
+    for (const group of r.mocks.ofType(T.securityGroup)) expect(group.inputs.vpcId).to.equal(vpcId);
+    expect(r.mocks.ofType(T.subnetGroup)[0]!.inputs.subnetIds).to.deep.equal(subnetIds);
+    for (const def of ROUTES.filter((d) => d.storeAccess.length > 0)) {
+      expect((fnOf(r, def).inputs.vpcConfig as any).subnetIds).to.deep.equal(subnetIds);
+    }
+    expect(fnOf(r, route("$default")).inputs.vpcConfig).to.equal(undefined);
+  });
+
+  it("uses the configured token as a secret and generates none", () => {
+    expect(r.mocks.ofType(T.password)).to.deep.equal([]);
+    const group = r.mocks.ofType(T.replicationGroup)[0]!;
+    expect(containsSecret(group.inputs.authToken)).to.equal(true);
+    expect(plain(group.inputs.authToken)).to.equal(token);
+    expect(group.inputs).to.include({ nodeType: "cache.r7g.large", engineVersion: "7.0" });
+    expect(envOf(r, route("$connect"))[ENV.REDIS_AUTH_TOKEN]).to.equal(token);
+  });
+});
+
+describe("infra: custom stage, throttling, retention, memory and TTL", function () {
+  this.timeout(120_000);
+  let r: Run;
+  before(async () => {
+    r = await run({
+      stage: "prod_v2",
+      "throttle.rateLimit": "50",
+      "throttle.burstLimit": "75",
+      logRetentionDays: "30",
+      memorySize: "512",
+      connectionTtlSeconds: "9000",
+    });
+  });
+
+  commonBehaviour(() => r, { stage: "prod_v2", rateLimit: 50, burstLimit: 75 });
+
+  it("passes memory, retention and TTL through", () => {
+    for (const def of ROUTES) {
+      expect(fnOf(r, def).inputs.memorySize).to.equal(512);
+      expect(logGroupOf(r, def).inputs.retentionInDays).to.equal(30);
+      expect(envOf(r, def)[ENV.CONNECTION_TTL_SECONDS]).to.equal("9000");
+    }
+    expect(one(r, T.logGroup, "access-logs").inputs.retentionInDays).to.equal(30);
+  });
+});
+
+describe("infra: invalid config", () => {
+  it("fails before creating any resource, naming every bad key", async () => {
+    await useMocks();
+    pulumi.runtime.setAllConfig({
+      [`${PROJECT_NAME}:store`]: "postgres",
+      [`${PROJECT_NAME}:throttle.rateLimit`]: "0",
+    });
+    let thrown: unknown;
+    try {
+      createProgram();
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).to.be.instanceOf(ConfigError);
+    // A RunError makes Pulumi print the message without a stack trace.
+    expect(pulumi.RunError.isInstance(thrown)).to.equal(true);
+    expect((thrown as ConfigError).message).to.include(
+      'Invalid config websocket-chat:store: "postgres" (allowed: dynamodb, redis)',
+    );
+    expect((thrown as ConfigError).message).to.include("websocket-chat:throttle.rateLimit");
+    expect(mocks.resources).to.deep.equal([]);
+  });
+});
+
+describe("infra: handler bundles", function () {
+  this.timeout(60_000);
+
+  for (const def of ROUTES) {
+    it(`bundles functions/${def.module}.ts with the AWS SDK inside, exporting handler`, () => {
+      const code = bundleHandler(def.module);
+      expect(code.length).to.be.greaterThan(0);
+      const module = { exports: {} as Record<string, unknown> };
+      // Built-ins are all the bundle may require; anything else means a dependency was left out.
+      const requireBuiltin = (id: string) => {
+        if (!isBuiltin(id)) throw new Error(`bundle requires ${id}`);
+        return require(id);
+      };
+      vm.runInThisContext(`(function (module, exports, require) {${code}\n})`)(module, module.exports, requireBuiltin);
+      expect(module.exports.handler).to.be.a("function");
+      expect(bundleHandler(def.module)).to.equal(code);
+    });
+  }
+});
