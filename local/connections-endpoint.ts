@@ -1,0 +1,165 @@
+/**
+ * The `@connections` management API (apigw-websocket-semantics.md §5) as the real
+ * `@aws-sdk/client-apigatewaymanagementapi` client sees it, on the gateway's HTTP port:
+ *
+ * - `POST   /{stage}/@connections/{id}`: the raw body becomes a text frame; 200. Over 131072 bytes: 413.
+ * - `GET    /{stage}/@connections/{id}`: 200 `{"connectedAt","identity":{"sourceIp","userAgent"},"lastActiveAt"}`.
+ * - `DELETE /{stage}/@connections/{id}`: closes with 1000; 204; then `$disconnect` runs.
+ * - `/@connections/{id}` (no stage) and `%40connections` are accepted too; the id is URL-decoded.
+ * - Unknown, pending (`$connect` still running), closing or closed id: 410 `GoneException`, empty body.
+ * - Wrong stage, unknown path or method: 403 `ForbiddenException` `{"message":"Forbidden"}`.
+ *
+ * Every response carries `x-amzn-RequestId`; every error carries `x-amzn-ErrorType`, which is what the SDK turns
+ * into the modeled exception class (without it a 410 surfaces as a generic "Unknown" error).
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+/** An open connection, as the management API may act on it. */
+export interface ManagedConnection {
+  readonly connectedAt: number;
+  readonly lastActiveAt: number;
+  readonly sourceIp: string;
+  readonly userAgent?: string;
+  /** Sends `data` as one text frame; rejects if the socket is gone. */
+  send(data: Buffer): Promise<void>;
+  /** Closes with 1000; returns a function that fires `$disconnect`, to be called once the 204 is out. */
+  close(): () => void;
+}
+
+export interface ConnectionsEndpointOptions {
+  readonly stage: string;
+  readonly maxPostBytes: number;
+  /** The connection if it is open (handshake done, no close frame sent or received), else `undefined`. */
+  readonly lookup: (connectionId: string) => ManagedConnection | undefined;
+  /** One line per request. */
+  readonly log: (method: string, connectionId: string, status: number, durationMs: number) => void;
+}
+
+const CONNECTIONS_PATH = /^(?:\/([^/]+))?\/(?:@|%40)connections\/([^/]+)\/?$/;
+
+export type ParsedConnectionsPath =
+  | { readonly ok: true; readonly connectionId: string }
+  | { readonly ok: false; readonly status: 400 | 403 };
+
+/** Matches `/{stage}/@connections/{id}` or `/@connections/{id}` (also `%40`), checking the stage. */
+export function parseConnectionsPath(rawUrl: string, stage: string): ParsedConnectionsPath {
+  const pathname = rawUrl.split("?")[0]!;
+  const match = CONNECTIONS_PATH.exec(pathname);
+  if (!match) return { ok: false, status: 403 };
+  if (match[1] !== undefined && match[1] !== stage) return { ok: false, status: 403 };
+  try {
+    const connectionId = decodeURIComponent(match[2]!);
+    return connectionId ? { ok: true, connectionId } : { ok: false, status: 403 };
+  } catch {
+    return { ok: false, status: 400 };
+  }
+}
+
+interface Reply {
+  readonly status: number;
+  readonly errorType?: string;
+  readonly body?: string;
+}
+
+const FORBIDDEN: Reply = { status: 403, errorType: "ForbiddenException", body: '{"message":"Forbidden"}' };
+const GONE: Reply = { status: 410, errorType: "GoneException" };
+
+function write(res: ServerResponse, reply: Reply): void {
+  const body = reply.body ?? "";
+  const headers: Record<string, string | number> = {
+    "x-amzn-RequestId": randomUUID(),
+    "Content-Length": Buffer.byteLength(body),
+  };
+  if (reply.errorType) headers["x-amzn-ErrorType"] = reply.errorType;
+  if (body) headers["Content-Type"] = "application/json";
+  res.writeHead(reply.status, headers);
+  res.end(body);
+}
+
+/** Reads the body, keeping at most `limit + 1` bytes (the rest is drained so the reply can be sent cleanly). */
+function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on("end", () => resolve({ body: Buffer.concat(chunks), tooLarge }));
+    req.on("error", reject);
+  });
+}
+
+/** Handles one HTTP request that is not a WebSocket upgrade. */
+export async function handleConnectionsRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ConnectionsEndpointOptions,
+): Promise<void> {
+  const started = Date.now();
+  const method = req.method ?? "GET";
+  const parsed = parseConnectionsPath(req.url ?? "/", options.stage);
+  const connectionId = parsed.ok ? parsed.connectionId : "-";
+  const finish = (reply: Reply, after?: () => void) => {
+    // "close" also fires when the caller hung up early, so a DELETE always leads to `$disconnect`.
+    if (after) res.once("close", after);
+    write(res, reply);
+    options.log(method, connectionId, reply.status, Date.now() - started);
+  };
+
+  if (!parsed.ok) {
+    req.resume();
+    return finish(
+      parsed.status === 403
+        ? FORBIDDEN
+        : { status: 400, errorType: "BadRequestException", body: '{"message":"Invalid connection id"}' },
+    );
+  }
+
+  switch (method) {
+    case "POST": {
+      const { body, tooLarge } = await readBody(req, options.maxPostBytes);
+      if (tooLarge) {
+        return finish({
+          status: 413,
+          errorType: "PayloadTooLargeException",
+          body: JSON.stringify({ message: `Request entity too large: the limit is ${options.maxPostBytes} bytes` }),
+        });
+      }
+      const conn = options.lookup(parsed.connectionId);
+      if (!conn) return finish(GONE);
+      try {
+        await conn.send(body);
+      } catch {
+        return finish(GONE);
+      }
+      return finish({ status: 200 });
+    }
+    case "GET": {
+      req.resume();
+      const conn = options.lookup(parsed.connectionId);
+      if (!conn) return finish(GONE);
+      return finish({
+        status: 200,
+        body: JSON.stringify({
+          connectedAt: new Date(conn.connectedAt).toISOString(),
+          identity: { sourceIp: conn.sourceIp, userAgent: conn.userAgent ?? null },
+          lastActiveAt: new Date(conn.lastActiveAt).toISOString(),
+        }),
+      });
+    }
+    case "DELETE": {
+      req.resume();
+      const conn = options.lookup(parsed.connectionId);
+      if (!conn) return finish(GONE);
+      const fireDisconnect = conn.close();
+      return finish({ status: 204 }, fireDisconnect);
+    }
+    default:
+      req.resume();
+      return finish(FORBIDDEN);
+  }
+}
