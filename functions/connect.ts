@@ -2,6 +2,7 @@
 import type { ConnectionRecord } from "../stores/connection-store";
 import { containerDeps, type HandlerDeps } from "./runtime/container";
 import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import { displayName } from "./runtime/rooms";
 
 /** Authorizer context values worth keeping with the connection, flattened to strings as API Gateway does. */
 function authorizerAttributes(authorizer: Record<string, unknown> | undefined): Record<string, string> | undefined {
@@ -18,7 +19,10 @@ function authorizerAttributes(authorizer: Record<string, unknown> | undefined): 
 
 export function connectionRecord(event: WebSocketEvent, ttlSeconds: number, now = Date.now()): ConnectionRecord {
   const connectedAt = event.requestContext.connectedAt ?? now;
-  const attributes = authorizerAttributes(event.requestContext.authorizer);
+  let attributes = authorizerAttributes(event.requestContext.authorizer);
+  // A display name: the authorizer's `name` when it gives one, else the client's `?name=` (unverified).
+  const name = attributes?.name === undefined ? displayName(event.queryStringParameters?.name) : undefined;
+  if (name !== undefined) attributes = { ...attributes, name };
   return {
     connectionId: event.requestContext.connectionId,
     connectedAt,
@@ -41,4 +45,4 @@ export async function connect(event: WebSocketEvent, deps: HandlerDeps): Promise
   }
 }
 
-export const handler = (event: WebSocketEvent): Promise<HandlerResult> => connect(event, containerDeps());
+export const handler = async (event: WebSocketEvent): Promise<HandlerResult> => connect(event, await containerDeps());

@@ -6,10 +6,12 @@ import { CLIENT_ACTIONS } from "./routes";
 import { containerDeps, type HandlerDeps } from "./runtime/container";
 import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
 import { parseBody } from "./runtime/message-body";
+import { enforceRateLimit } from "./runtime/rate-limit";
 import { replyError } from "./runtime/reply";
 
 export async function defaultRoute(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
+  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
   const availableActions = [...CLIENT_ACTIONS];
   const parsed = parseBody(event.body);
   if (!parsed.ok) {
@@ -21,8 +23,25 @@ export async function defaultRoute(event: WebSocketEvent, deps: HandlerDeps): Pr
     await replyError(deps, event, log, "MissingAction", 'The message has no "action" field.', { availableActions });
     return { statusCode: 400 };
   }
-  await replyError(deps, event, log, "UnknownAction", `Unknown action ${JSON.stringify(action)}.`, { action, availableActions });
+  // Echoed back bounded: a 128 KB action echoed twice would not fit in one post, and the sender would get nothing.
+  const shown = echoable(action);
+  await replyError(deps, event, log, "UnknownAction", `Unknown action ${JSON.stringify(shown)}.`, { action: shown, availableActions });
   return { statusCode: 400 };
 }
 
-export const handler = (event: WebSocketEvent): Promise<HandlerResult> => defaultRoute(event, containerDeps());
+/** Longest action echoed in an `UnknownAction` frame, in UTF-16 units of its text. */
+export const MAX_ECHOED_ACTION = 200;
+
+/** The action as sent when it is short; a long one (or the JSON text of a long non-string) cut to a string. */
+function echoable(action: unknown): unknown {
+  let text: string;
+  try {
+    text = typeof action === "string" ? action : JSON.stringify(action);
+  } catch {
+    return "(a value nested too deeply to show)";
+  }
+  if (text.length <= MAX_ECHOED_ACTION) return action;
+  return `${text.slice(0, MAX_ECHOED_ACTION)}…`;
+}
+
+export const handler = async (event: WebSocketEvent): Promise<HandlerResult> => defaultRoute(event, await containerDeps());

@@ -1,14 +1,23 @@
-/** `$disconnect`: forgets the connection. Best effort: API Gateway ignores the result and may never call it. */
+/**
+ * `$disconnect`: forgets the connection and its room memberships, and tells the rooms it was in (`left`). Best
+ * effort: API Gateway ignores the result and may never call it.
+ */
+import type { InvocationContext } from "./broadcast";
 import { containerDeps, type HandlerDeps } from "./runtime/container";
 import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import { announceDepartures, roomBroadcastContext } from "./runtime/rooms";
+import { inProcessWorkers } from "./send-message";
 
-export async function disconnect(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
+export async function disconnect(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
   const started = Date.now();
   const { disconnectStatusCode, disconnectReason } = event.requestContext;
   try {
-    await deps.store.remove(event.requestContext.connectionId);
-    log.info("disconnected", { outcome: "ok", disconnectStatusCode, disconnectReason, durationMs: Date.now() - started });
+    const removed = await deps.store.remove(event.requestContext.connectionId);
+    log.info("disconnected", { outcome: "ok", disconnectStatusCode, disconnectReason, rooms: removed?.rooms.length ?? 0, durationMs: Date.now() - started });
+    if (removed && removed.rooms.length > 0 && deps.connections) {
+      await announceDepartures(roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context), [removed]);
+    }
   } catch (error) {
     // Not fatal: the record expires on its own, and the next broadcast's 410 removes it.
     log.warn("disconnect cleanup failed", { outcome: "error", error, durationMs: Date.now() - started });
@@ -16,4 +25,5 @@ export async function disconnect(event: WebSocketEvent, deps: HandlerDeps): Prom
   return { statusCode: 200 };
 }
 
-export const handler = (event: WebSocketEvent): Promise<HandlerResult> => disconnect(event, containerDeps());
+export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
+  disconnect(event, await containerDeps(), context);

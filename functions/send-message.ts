@@ -1,16 +1,55 @@
 /**
  * `sendmessage`: `{"action":"sendmessage","data":…}` is delivered to every live connection, `data` exactly as
- * given (a string as is, any other JSON value as its JSON text).
+ * given (a string as is, any other JSON value as its JSON text). The broadcast itself is functions/broadcast.ts:
+ * streamed from the store, bounded and adaptive in concurrency, split across fan-out workers when it is too large
+ * for one invocation.
  */
-import { fanOut } from "./fan-out";
-import { MAX_POST_BYTES } from "./runtime/connections-api";
+import { INTEGRATION_TIMEOUT_MS, broadcast, deadlineOf, type InvocationContext, type InvokeWorker } from "./broadcast";
+import { fanOutWorker } from "./fan-out-worker";
+import { ConnectionsApi, MAX_POST_BYTES, preparePayload } from "./runtime/connections-api";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
 import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import { DEFAULT_FANOUT } from "./runtime/env";
+import { InProcessInvoker } from "./runtime/invoker";
 import { encodeData, parseBody } from "./runtime/message-body";
+import { DEFAULT_MESSAGE_LIMITS } from "./runtime/message-limits";
+import { enforceRateLimit } from "./runtime/rate-limit";
 import { replyError } from "./runtime/reply";
+import { messageFrame } from "./runtime/frames";
+import type { Logger } from "./runtime/logger";
+import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "./runtime/rooms";
+import type { RemovedConnection } from "../stores/connection-store";
 
-export async function sendMessage(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
+const inProcess = new WeakMap<HandlerDeps, InProcessInvoker>();
+
+/**
+ * The in-process stand-in for the worker Lambda used when `deps.invokeWorker` is absent (local runs, tests): shards
+ * run one at a time in this process, with their own keep-alive agent, as a separate Lambda would have.
+ */
+export function inProcessWorkers(deps: HandlerDeps): InProcessInvoker {
+  let invoker = inProcess.get(deps);
+  if (!invoker) {
+    let workerDeps: HandlerDeps | undefined;
+    invoker = new InProcessInvoker((event) => {
+      if (!workerDeps) {
+        const own = requireConnections(deps);
+        const settings = deps.env.fanOut ?? DEFAULT_FANOUT;
+        const connections = ConnectionsApi.forEndpoint(deps.env.callbackUrl ?? "", {
+          ...own.postOptions,
+          maxSockets: Math.min(settings.concurrency, own.maxSockets),
+        });
+        workerDeps = { ...deps, connections };
+      }
+      return fanOutWorker(event, workerDeps);
+    });
+    inProcess.set(deps, invoker);
+  }
+  return invoker;
+}
+
+export async function sendMessage(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
+  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
   const parsed = parseBody(event.body);
   if (!parsed.ok) {
     await replyError(deps, event, log, parsed.code, parsed.message);
@@ -21,22 +60,102 @@ export async function sendMessage(event: WebSocketEvent, deps: HandlerDeps): Pro
     await replyError(deps, event, log, "MissingData", 'sendmessage needs a "data" field, e.g. {"action":"sendmessage","data":"hello"}.');
     return { statusCode: 400 };
   }
-  const payload = Buffer.from(encodeData(data));
-  if (payload.byteLength > MAX_POST_BYTES) {
-    await replyError(deps, event, log, "PayloadTooLarge", `"data" is ${payload.byteLength} bytes; the limit is ${MAX_POST_BYTES}.`, {
-      limit: MAX_POST_BYTES,
+  let wire: string;
+  try {
+    wire = encodeData(data);
+  } catch {
+    // JSON.stringify gives up on values nested thousands deep (JSON.parse accepted them).
+    await replyError(deps, event, log, "InvalidBody", '"data" is nested too deeply to send.');
+    return { statusCode: 400 };
+  }
+  const payload = preparePayload(wire);
+  // The configured limit (default 32 KB) sits below API Gateway's own 128 KB (MAX_POST_BYTES) by construction.
+  const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
+  if (payload.body.byteLength > maxDataBytes) {
+    await replyError(deps, event, log, "PayloadTooLarge", `"data" is ${payload.body.byteLength} bytes; the limit is ${maxDataBytes}.`, {
+      limit: maxDataBytes,
     });
     return { statusCode: 413 };
   }
+  // With a room: an envelope to that room's members (functions/runtime/rooms.ts). Without: `data` to everyone, as is.
+  if (parsed.value.room !== undefined && parsed.value.room !== null) return sendToRoom(event, deps, log, parsed.value.room, data, context);
 
   const connections = requireConnections(deps);
-  const summary = await fanOut({
-    targets: deps.store.list(),
-    post: (connectionId) => connections.post(connectionId, payload),
+  const invokeWorker: InvokeWorker = deps.invokeWorker ?? inProcessWorkers(deps).invoke;
+  // Connections found gone are removed; the rooms they were in hear `left` once the broadcast is done.
+  const departed: RemovedConnection[] = [];
+  const summary = await broadcast({
     store: deps.store,
+    connections,
+    settings: deps.env.fanOut ?? DEFAULT_FANOUT,
+    payload,
+    broadcastId: event.requestContext.requestId,
+    sender: event.requestContext.connectionId,
+    deadline: deadlineOf(context, INTEGRATION_TIMEOUT_MS),
+    invokeWorker,
+    onRemoved: (removed) => departed.push(...removed),
   });
-  log.info("broadcast", { outcome: summary.failed === 0 ? "ok" : "partial", ...summary, bytes: payload.byteLength });
+  if (departed.length > 0) await announceDepartures(roomBroadcastContext(event, deps, log, invokeWorker, context), departed);
+  const { listed, ...rest } = summary;
+  const complete = summary.failed === 0 && summary.tooLarge === 0 && !summary.truncated && !summary.listingFailed && summary.dropped === 0;
+  log.info("broadcast", {
+    outcome: complete ? "ok" : "partial",
+    ...rest,
+    // `targets` is the whole audience; `inline` the part this invocation posted itself.
+    targets: listed,
+    inline: summary.targets,
+    bytes: payload.body.byteLength,
+    postsPerSecond: summary.durationMs > 0 ? Math.round(((summary.delivered + summary.gone) * 1000) / summary.durationMs) : undefined,
+  });
+  if (summary.tooLarge > 0) {
+    // API Gateway refused the payload itself (e.g. a frame limit below the 128 KB post limit): nobody got it.
+    await replyError(deps, event, log, "PayloadTooLarge", `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`, {
+      bytes: payload.body.byteLength,
+    });
+    return { statusCode: 413 };
+  }
   return { statusCode: 200 };
 }
 
-export const handler = (event: WebSocketEvent): Promise<HandlerResult> => sendMessage(event, containerDeps());
+/**
+ * `sendmessage` with `room`: only a member may send to a room (else `NotInRoom`); every member, the sender included,
+ * gets `{"type":"message","room","from","userId"?,"name"?,"data","ts"}`.
+ */
+async function sendToRoom(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  log: Logger,
+  roomField: unknown,
+  data: unknown,
+  context?: InvocationContext,
+): Promise<HandlerResult> {
+  const check = checkRoom(roomField, "sendmessage");
+  if (!check.ok) {
+    await replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
+    return { statusCode: 400 };
+  }
+  const { room } = check;
+  const connectionId = event.requestContext.connectionId;
+  const [who, rooms] = await Promise.all([lookupWho(deps, connectionId), deps.store.roomsOf(connectionId)]);
+  if (!rooms.includes(room)) {
+    await replyError(deps, event, log, "NotInRoom", `Join room "${room}" before sending to it: {"action":"join","room":"${room}"}.`, { room });
+    return { statusCode: 403 };
+  }
+  const frame = messageFrame(room, who, data, Date.now());
+  if (Buffer.byteLength(frame) > MAX_POST_BYTES) {
+    await replyError(deps, event, log, "PayloadTooLarge", `The message with its envelope is over ${MAX_POST_BYTES} bytes.`, { limit: MAX_POST_BYTES });
+    return { statusCode: 413 };
+  }
+  const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
+  const summary = await broadcastToRoom(ctx, room, frame, "message");
+  if (summary.tooLarge > 0) {
+    await replyError(deps, event, log, "PayloadTooLarge", `API Gateway refused the message as too large (${Buffer.byteLength(frame)} bytes).`, {
+      bytes: Buffer.byteLength(frame),
+    });
+    return { statusCode: 413 };
+  }
+  return { statusCode: 200 };
+}
+
+export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
+  sendMessage(event, await containerDeps(), context);

@@ -2,8 +2,9 @@
  * IAM policy documents, built from the route table: each function gets only what its route declares, on its
  * own resources. Pure functions over plain ARNs so tests can read the exact documents.
  */
-import type { RouteDefinition, StoreAccess } from "../functions/routes";
+import type { FunctionDefinition, StoreAccess } from "../functions/routes";
 import type { DeployedStore } from "./config";
+import { ROOM_INDEX } from "../stores/dynamodb-table";
 
 export interface PolicyStatement {
   readonly Sid: string;
@@ -24,13 +25,28 @@ export const LAMBDA_ASSUME_ROLE_POLICY = {
 
 /**
  * The DynamoDB actions behind each store operation. `delete` includes BatchWriteItem because the store removes
- * stale connections in batches.
+ * stale connections' memberships in batches; `meter` (the rate limit's counter) is a conditional UpdateItem;
+ * `membership` is the conditional UpdateItem of a connection's `rooms` set plus Put/Delete of membership items and
+ * the consistent re-read of a join; `listRoom` is a Query, granted on the room index only
+ * ({@link DYNAMODB_INDEX_ACCESS}).
  */
 export const DYNAMODB_ACTIONS: Readonly<Record<StoreAccess, readonly string[]>> = {
   write: ["dynamodb:PutItem"],
   delete: ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
   read: ["dynamodb:Scan", "dynamodb:GetItem"],
+  lookup: ["dynamodb:GetItem"],
+  meter: ["dynamodb:UpdateItem"],
+  membership: ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:GetItem"],
+  listRoom: ["dynamodb:Query"],
 };
+
+/** Store accesses whose actions apply to the room index (`{tableArn}/index/{ROOM_INDEX}`), not to the table. */
+export const DYNAMODB_INDEX_ACCESS: readonly StoreAccess[] = ["listRoom"];
+
+/** The ARN of the room-members GSI of a table. */
+export function roomIndexArn(tableArn: string): string {
+  return `${tableArn}/index/${ROOM_INDEX}`;
+}
 
 /**
  * What Lambda needs to attach a function to a VPC. AWS's managed AWSLambdaVPCAccessExecutionRole has these plus
@@ -58,14 +74,34 @@ export interface FunctionPolicyTargets {
   readonly logGroupArn: string;
   /** Whether the function runs in a VPC (store `redis`, routes that use the store). */
   readonly inVpc?: boolean;
+  /** The Secrets Manager secret holding the Redis AUTH token (store `redis`, routes that use the store). */
+  readonly redisAuthSecretArn?: string;
+  /** Whether X-Ray active tracing is on. */
+  readonly tracing?: boolean;
+  /** The fan-out worker function (routes that invoke it, `invokesFanOutWorker`). */
+  readonly fanOutWorkerArn?: string;
 }
+
+/**
+ * Read on DynamoDB also sizes the listing: the store picks its parallel Scan segments from the table's item count
+ * (stores/dynamodb.ts). DescribeTable reads metadata only, and only of this table.
+ */
+export const DYNAMODB_LIST_PLANNING_ACTIONS: readonly string[] = ["dynamodb:DescribeTable"];
+
+/** What Lambda's active tracing needs to send segments. X-Ray has no resource-level permissions for them. */
+export const XRAY_ACTIONS: readonly string[] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
 
 /** `execute-api:ManageConnections` resource: POST to `@connections` on this API and stage, nothing else. */
 export function manageConnectionsArn(apiExecutionArn: string, stage: string): string {
   return `${apiExecutionArn}/${stage}/POST/@connections/*`;
 }
 
-export function functionPolicy(route: RouteDefinition, targets: FunctionPolicyTargets): PolicyDocument {
+/** `execute-api:ManageConnections` resource for closing connections: DELETE `@connections` on this API and stage. */
+export function deleteConnectionsArn(apiExecutionArn: string, stage: string): string {
+  return `${apiExecutionArn}/${stage}/DELETE/@connections/*`;
+}
+
+export function functionPolicy(route: FunctionDefinition, targets: FunctionPolicyTargets): PolicyDocument {
   const statements: PolicyStatement[] = [
     {
       Sid: "WriteOwnLogs",
@@ -77,9 +113,21 @@ export function functionPolicy(route: RouteDefinition, targets: FunctionPolicyTa
 
   // Redis access is granted by the network (security group) and the AUTH token, not by IAM.
   if (targets.store === "dynamodb" && route.storeAccess.length > 0) {
-    if (!targets.tableArn) throw new Error(`route ${route.routeKey} needs the table ARN for its store access`);
-    const actions = [...new Set(route.storeAccess.flatMap((access) => DYNAMODB_ACTIONS[access]))];
-    statements.push({ Sid: "ConnectionStore", Effect: "Allow", Action: actions, Resource: [targets.tableArn] });
+    if (!targets.tableArn) throw new Error(`function ${route.routeKey ?? route.name} needs the table ARN for its store access`);
+    const tableAccess = route.storeAccess.filter((access) => !DYNAMODB_INDEX_ACCESS.includes(access));
+    const indexAccess = route.storeAccess.filter((access) => DYNAMODB_INDEX_ACCESS.includes(access));
+    const actions = [
+      ...new Set([
+        ...tableAccess.flatMap((access) => DYNAMODB_ACTIONS[access]),
+        ...(route.storeAccess.includes("read") ? DYNAMODB_LIST_PLANNING_ACTIONS : []),
+      ]),
+    ];
+    if (actions.length > 0) statements.push({ Sid: "ConnectionStore", Effect: "Allow", Action: actions, Resource: [targets.tableArn] });
+    if (indexAccess.length > 0) {
+      // Listing a room is a Query on its GSI; the table itself is never queried.
+      const indexActions = [...new Set(indexAccess.flatMap((access) => DYNAMODB_ACTIONS[access]))];
+      statements.push({ Sid: "RoomIndex", Effect: "Allow", Action: indexActions, Resource: [roomIndexArn(targets.tableArn)] });
+    }
   }
 
   if (route.manageConnections) {
@@ -87,8 +135,33 @@ export function functionPolicy(route: RouteDefinition, targets: FunctionPolicyTa
       Sid: "PostToConnections",
       Effect: "Allow",
       Action: ["execute-api:ManageConnections"],
-      Resource: [manageConnectionsArn(targets.apiExecutionArn, targets.stage)],
+      Resource: [
+        manageConnectionsArn(targets.apiExecutionArn, targets.stage),
+        // The rate limit closes abusive connections (DELETE @connections).
+        ...(route.disconnectConnections ? [deleteConnectionsArn(targets.apiExecutionArn, targets.stage)] : []),
+      ],
     });
+  }
+
+  if (route.invokesFanOutWorker) {
+    if (!targets.fanOutWorkerArn) throw new Error(`route ${route.routeKey ?? route.name} needs the fan-out worker's ARN`);
+    // Exactly the worker: asynchronous invocations of one function, nothing else in the account.
+    statements.push({ Sid: "InvokeFanOutWorker", Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [targets.fanOutWorkerArn] });
+  }
+
+  if (targets.redisAuthSecretArn) {
+    // The exact secret ARN (with its random suffix), no wildcard. It uses the aws/secretsmanager key, whose key
+    // policy already lets callers that may read the secret decrypt it, so no kms:Decrypt grant is needed.
+    statements.push({
+      Sid: "ReadRedisAuthToken",
+      Effect: "Allow",
+      Action: ["secretsmanager:GetSecretValue"],
+      Resource: [targets.redisAuthSecretArn],
+    });
+  }
+
+  if (targets.tracing) {
+    statements.push({ Sid: "XRayTracing", Effect: "Allow", Action: XRAY_ACTIONS, Resource: ["*"] });
   }
 
   if (targets.inVpc) {

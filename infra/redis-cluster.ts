@@ -1,6 +1,7 @@
 /**
- * The Redis connection store: a single-node ElastiCache replication group with TLS and AUTH, in the private
- * subnets of a {@link RedisNetwork}.
+ * The Redis connection store: an ElastiCache replication group with TLS, AUTH and encryption at rest, in the
+ * private subnets of a {@link RedisNetwork}. One node by default; with replicas, automatic failover across
+ * availability zones.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -13,6 +14,10 @@ export interface RedisClusterArgs {
   /** Generated when absent. */
   readonly authToken?: pulumi.Input<string>;
   readonly network: RedisNetwork;
+  /** Read replicas (0-5); above 0 turns on automatic failover and Multi-AZ. Default 0. */
+  readonly replicas?: number;
+  /** Pulumi `protect` on the replication group. */
+  readonly protect?: boolean;
 }
 
 export interface RedisCluster {
@@ -29,6 +34,7 @@ const GENERATED_TOKEN_LENGTH = 48;
 
 export function createRedisCluster(name: string, args: RedisClusterArgs, parent: pulumi.Resource): RedisCluster {
   const opts = { parent };
+  const replicas = args.replicas ?? 0;
   const authToken = pulumi.secret(
     args.authToken ??
       new random.RandomPassword(`${name}-redis-auth`, { length: GENERATED_TOKEN_LENGTH, special: false }, opts).result,
@@ -47,7 +53,10 @@ export function createRedisCluster(name: string, args: RedisClusterArgs, parent:
       engine: "redis",
       engineVersion: args.engineVersion,
       nodeType: args.nodeType,
-      numCacheClusters: 1,
+      numCacheClusters: 1 + replicas,
+      // Failover needs a replica to promote; Multi-AZ places it in another zone (the subnet group spans two).
+      automaticFailoverEnabled: replicas > 0,
+      multiAzEnabled: replicas > 0,
       port: REDIS_PORT,
       subnetGroupName: subnetGroup.name,
       securityGroupIds: [args.network.redisSecurityGroup.id],
@@ -58,7 +67,7 @@ export function createRedisCluster(name: string, args: RedisClusterArgs, parent:
       // Connection records are rebuilt as clients reconnect; snapshots would only cost money.
       snapshotRetentionLimit: 0,
     },
-    opts,
+    { parent, protect: args.protect ?? false },
   );
 
   return { replicationGroup, host: replicationGroup.primaryEndpointAddress, port: REDIS_PORT, authToken };

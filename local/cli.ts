@@ -5,6 +5,7 @@
  */
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { AccessOptionError, readStackAccess, resolveLocalAccess, type LocalAccess } from "./access-options";
 import { GatewayListenError, LocalGateway, DEFAULT_HOST, DEFAULT_PORT } from "./gateway";
 import { DEFAULT_LIMITS, type GatewayLimits } from "./limits";
 import { readStackSettings, type StackSettings } from "./pulumi-stack";
@@ -33,6 +34,21 @@ Options:
   --integration-timeout <s>     Handler timeout in seconds (default: ${DEFAULT_LIMITS.integrationTimeoutMs / 1000})
   --max-frame-size <bytes>      Largest inbound frame (default: ${DEFAULT_LIMITS.maxFrameBytes})
   --max-message-size <bytes>    Largest inbound message (default: ${DEFAULT_LIMITS.maxMessageBytes})
+
+Who may connect, how much they may send (default: the stack file's websocket-chat:auth*, rateLimit.* and
+maxDataBytes, else these defaults):
+  --auth <none|jwt>             none: anyone connects (default); jwt: the $connect authorizer checks a JWT
+  --auth-issuer <iss>           Exact iss claim required (auth jwt)
+  --auth-audience <aud>         aud claim required (auth jwt)
+  --auth-jwks-url <url>         The issuer's JSON Web Key Set; http is allowed locally (auth jwt)
+  --auth-token-source <query|header>
+                                What must be present before the authorizer runs, else 401 (default: query)
+  --auth-query-param <name>     Query parameter with the token (default: token): ws://.../dev?token=JWT
+  --auth-header <name>          Header with the token, e.g. Authorization (read when the query has none)
+  --auth-algorithms <list>      Comma-separated JWS algorithms (default: RS256..512, PS256..512, ES256..512)
+  --rate-limit-messages <n>     Messages per window per connection, 0 = no limit (default: 20)
+  --rate-limit-window <s>       Rate-limit window in seconds (default: 10)
+  --max-data-bytes <n>          Largest sendmessage data in bytes, below 131072 (default: 32768)
   -h, --help                    Show this help
 `;
 
@@ -70,6 +86,17 @@ function parseFlags(argv: string[]) {
         "integration-timeout": { type: "string" },
         "max-frame-size": { type: "string" },
         "max-message-size": { type: "string" },
+        auth: { type: "string" },
+        "auth-issuer": { type: "string" },
+        "auth-audience": { type: "string" },
+        "auth-jwks-url": { type: "string" },
+        "auth-token-source": { type: "string" },
+        "auth-query-param": { type: "string" },
+        "auth-header": { type: "string" },
+        "auth-algorithms": { type: "string" },
+        "rate-limit-messages": { type: "string" },
+        "rate-limit-window": { type: "string" },
+        "max-data-bytes": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -122,6 +149,12 @@ async function main(): Promise<void> {
     throw new CliError(oneLine(error));
   }
   const stage = flags.stage ?? stackSettings.stage ?? stack;
+  let access: LocalAccess;
+  try {
+    access = resolveLocalAccess(flags, readStackAccess(PROJECT_DIR, stack));
+  } catch (error) {
+    throw new CliError(oneLine(error), error instanceof AccessOptionError ? 2 : 1);
+  }
 
   // The SDK signs even loopback requests; dummy values where the real ones are absent (nothing here reaches AWS).
   process.env.AWS_REGION ??= process.env.AWS_DEFAULT_REGION ?? "us-east-1";
@@ -145,7 +178,15 @@ async function main(): Promise<void> {
 
   let gateway: LocalGateway;
   try {
-    gateway = new LocalGateway({ port, host: flags.host, stage, limits, env: store.env, log: (line) => console.log(line) });
+    gateway = new LocalGateway({
+      port,
+      host: flags.host,
+      stage,
+      limits,
+      env: { ...store.env, ...access.env },
+      ...(access.auth ? { authorizer: { identitySources: access.auth.identitySources } } : {}),
+      log: (line) => console.log(line),
+    });
     await gateway.start();
   } catch (error) {
     await store.stop();
@@ -158,11 +199,20 @@ async function main(): Promise<void> {
     `  WebSocket:    ${gateway.url}`,
     `  Callback URL: ${gateway.callbackUrl}   (@connections management API, CALLBACK_URL of the handlers)`,
     `  Store:        ${store.kind} (${choice.reason}): ${store.description}`,
+    `  Auth:         ${access.description.auth}`,
+    `  Limits:       ${access.description.limits}`,
   ];
   if (stackSettings.store && stackSettings.store !== store.kind) {
     lines.push(`  Note:         ${basename(stackSettings.file ?? "")} deploys with store ${stackSettings.store}; --store ${stackSettings.store} runs it locally`);
   }
-  lines.push(`  Try:          npx wscat -c ${gateway.url}   then   {"action":"sendmessage","data":"hello"}`);
+  const tokenSource = access.auth?.tokenSource;
+  const connectWith =
+    tokenSource?.kind === "query"
+      ? `"${gateway.url}?${tokenSource.name}=$JWT"`
+      : tokenSource?.kind === "header"
+        ? `${gateway.url} -H "${tokenSource.name}: Bearer $JWT"`
+        : gateway.url;
+  lines.push(`  Try:          npx wscat -c ${connectWith}   then   {"action":"sendmessage","data":"hello"}`);
   lines.push("Ctrl-C to stop.");
   console.log(lines.join("\n"));
 

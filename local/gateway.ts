@@ -10,8 +10,13 @@
  *   within the integration timeout: `Endpoint request timed out`. The connection stays open in all three cases.
  * - `http://HOST:PORT/{stage}/@connections/{id}`: the management API (connections-endpoint.ts).
  * - Limits (limits.ts): binary frame → 1003, frame > 32 KB or message > 128 KB → 1009, idle 10 min and 2 h →
- *   1001. Every close, from either side, fires `$disconnect` once with its code and reason; the connection is
- *   unknown to `@connections` (410) from the moment its close starts.
+ *   1001; a text frame that is not UTF-8 → 1007 and other protocol violations → 1002 (`ws` fails the
+ *   connection; AWS's codes for these are not documented). Every close, from either side, fires `$disconnect`
+ *   once with its code and reason; the connection is unknown to `@connections` (410) from the moment its close
+ *   starts.
+ * - With `authorizer` (authorizer.ts), the `$connect` Lambda REQUEST authorizer runs first: a missing identity
+ *   source → 401 without calling it; `Unauthorized` → 401; a denying policy → 403; any other failure → 500;
+ *   an allow puts its context on every event of the connection as `requestContext.authorizer`.
  *
  * Handlers: by default the route table's exported `handler`s (route-handlers.ts), loaded after the gateway has
  * put the Lambda environment contract (STORE, TABLE_NAME / REDIS_URL, CALLBACK_URL = this gateway) in
@@ -26,14 +31,37 @@ import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { HandlerResult, WebSocketEvent } from "../functions/runtime/event";
 import { ENV } from "../functions/runtime/env";
 import { ROUTE_SELECTION_EXPRESSION } from "../functions/routes";
+import {
+  DEFAULT_AUTHORIZER_TIMEOUT_MS,
+  authorizerEvent,
+  authorizerInput,
+  identitySourcesPresent,
+  loadAuthorizerHandler,
+  methodArnOf,
+  parseIdentitySources,
+  runAuthorizer,
+  type AuthorizerDecision,
+  type AuthorizerHandler,
+  type IdentitySource,
+  type LocalAuthorizerOptions,
+} from "./authorizer";
 import { handleConnectionsRequest, type ManagedConnection } from "./connections-endpoint";
-import { connectEvent, disconnectEvent, messageEvent, newConnectionId, newRequestId, type ConnectionContext } from "./events";
+import {
+  connectEvent,
+  disconnectEvent,
+  messageEvent,
+  newConnectionId,
+  newRequestId,
+  type ConnectInput,
+  type ConnectionContext,
+} from "./events";
 import { FrameGuard, type FrameViolation } from "./frame-guard";
 import { gatewayErrorFrame } from "./gateway-frames";
 import { CLOSE, NO_STATUS_REASON, resolveLimits, type GatewayLimits } from "./limits";
 import { loadRouteTableHandlers, type RouteHandler, type RouteHandlers } from "./route-handlers";
 import { CONNECT_ROUTE, DISCONNECT_ROUTE, selectRoute } from "./route-selection";
 import { connectInputOf, isStagePath, isWebSocketHandshake, sourceIpOf } from "./upgrade-request";
+import { serveWebClient } from "./web-client";
 
 export const DEFAULT_PORT = 3001;
 export const DEFAULT_STAGE = "dev";
@@ -73,6 +101,8 @@ export interface LocalGatewayOptions {
   readonly limits?: Partial<GatewayLimits>;
   /** One line per event and per `@connections` call; default `console.log`. */
   readonly log?: (line: string) => void;
+  /** A Lambda REQUEST authorizer on `$connect` (see authorizer.ts); none by default, as with `auth: none`. */
+  readonly authorizer?: LocalAuthorizerOptions;
 }
 
 /** Thrown by `start()` when the port cannot be bound; `code` is Node's (`EADDRINUSE`, `EACCES`, ...). */
@@ -107,6 +137,21 @@ type Invocation =
   | { readonly kind: "timeout"; readonly durationMs: number }
   | { readonly kind: "no-route" };
 
+/** A text frame that is not valid UTF-8: RFC 6455 §8.1 requires failing the connection with 1007. */
+const INVALID_UTF8 = { code: 1007, reason: "Invalid UTF-8 in text frame" } as const;
+/** Any other framing violation `ws` detects (bad opcode, RSV bits, unmasked frame, bad close code). */
+const PROTOCOL_ERROR = { code: 1002, reason: "Protocol error" } as const;
+
+/**
+ * Handshake refusals of the authorizer. API Gateway's WebSocket bodies are not documented; these follow its REST
+ * APIs (`{"message":"Unauthorized"}`, `{"message":"Forbidden"}`, and `{"message":null}` for a broken authorizer).
+ */
+const AUTHORIZER_REFUSALS: Record<401 | 403 | 500, Record<string, string> & { body: string }> = {
+  401: { "x-amzn-ErrorType": "UnauthorizedException", "Content-Type": "application/json", body: '{"message":"Unauthorized"}' },
+  403: { "x-amzn-ErrorType": "ForbiddenException", "Content-Type": "application/json", body: '{"message":"Forbidden"}' },
+  500: { "x-amzn-ErrorType": "AuthorizerConfigurationException", "Content-Type": "application/json", body: '{"message":null}' },
+};
+
 /** Response headers of `$connect` that the handshake itself owns. */
 const HANDSHAKE_HEADERS = new Set([
   "upgrade",
@@ -140,6 +185,8 @@ export class LocalGateway {
   /** Handshakes whose `$connect` is still running. */
   private readonly handshakes = new Set<Promise<unknown>>();
   private handlers: RouteHandlers = {};
+  private readonly identitySources: readonly IdentitySource[] | undefined;
+  private authorizerHandler: AuthorizerHandler | undefined;
   private boundPort: number | undefined;
   private state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
   private stopped: Promise<void> | undefined;
@@ -153,6 +200,7 @@ export class LocalGateway {
     this.apiId = options.apiId ?? LOCAL_API_ID;
     this.expression = options.routeSelectionExpression ?? ROUTE_SELECTION_EXPRESSION;
     this.limits = resolveLimits(options.limits);
+    this.identitySources = options.authorizer ? parseIdentitySources(options.authorizer.identitySources) : undefined;
     this.log = options.log ?? ((line) => console.log(line));
     this.server = createServer((req, res) => this.onRequest(req, res));
     this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -185,6 +233,11 @@ export class LocalGateway {
     return `http://${this.loopbackHost()}:${this.port}/${this.stage}`;
   }
 
+  /** Sizes of the gateway's internal tables: all zero once every client has gone and every handler returned. */
+  get tracked(): { readonly connections: number; readonly invocations: number; readonly handshakes: number } {
+    return { connections: this.connections.size, invocations: this.work.size, handshakes: this.handshakes.size };
+  }
+
   /** Ids of open connections (handshake done, not closing). */
   openConnectionIds(): string[] {
     return [...this.connections.values()].filter((c) => c.state === "open").map((c) => c.ctx.connectionId);
@@ -209,6 +262,13 @@ export class LocalGateway {
       } else {
         const given = this.options.handlers!;
         this.handlers = typeof given === "function" ? await given(address) : given;
+      }
+      if (this.options.authorizer) {
+        // The default is the deployed module, which reads AUTH_* from the environment put in place above.
+        if (!this.options.authorizer.handler && !usesRouteTable) {
+          for (const [key, value] of Object.entries(this.options.env ?? {})) process.env[key] = value;
+        }
+        this.authorizerHandler = this.options.authorizer.handler ?? loadAuthorizerHandler();
       }
     } catch (error) {
       this.state = "stopped";
@@ -300,6 +360,8 @@ export class LocalGateway {
   // ---- HTTP: the management API -----------------------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // The browser client (web/index.html) at `/`; everything else is the management API (or its 403).
+    if (serveWebClient(req, res, this.stage)) return this.logLine(req.method ?? "GET", "web", "-", "200", 0);
     handleConnectionsRequest(req, res, {
       stage: this.stage,
       maxPostBytes: this.limits.maxPostBytes,
@@ -354,7 +416,7 @@ export class LocalGateway {
   private async handshake(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const connectedAt = Date.now();
     const userAgent = req.headers["user-agent"];
-    const ctx: ConnectionContext = {
+    const unauthorized: ConnectionContext = {
       connectionId: newConnectionId(),
       connectedAt,
       stage: this.stage,
@@ -363,6 +425,13 @@ export class LocalGateway {
       sourceIp: sourceIpOf(req),
       ...(userAgent !== undefined ? { userAgent } : {}),
     };
+    const input = connectInputOf(req, this.port);
+    const auth = await this.authorize(req, unauthorized, input);
+    if (auth && !auth.allow) {
+      this.logLine("CONNECT", "authorizer", unauthorized.connectionId, String(auth.status), 0, auth.note);
+      return refuseHandshake(socket, auth.status, AUTHORIZER_REFUSALS[auth.status]);
+    }
+    const ctx: ConnectionContext = auth ? { ...unauthorized, authorizer: auth.authorizer } : unauthorized;
     const conn = newConnection(ctx);
     // Registered while `$connect` runs so `@connections` knows the id, and answers 410 for it until the 101.
     this.connections.set(ctx.connectionId, conn);
@@ -370,7 +439,7 @@ export class LocalGateway {
     const onLeave = () => (clientLeft = true);
     socket.once("close", onLeave);
 
-    const event = connectEvent(ctx, connectInputOf(req, this.port), connectedAt);
+    const event = connectEvent(ctx, input, connectedAt);
     const outcome = await this.invoke(CONNECT_ROUTE, event);
     socket.off("close", onLeave);
     const decision = connectDecision(outcome);
@@ -404,14 +473,34 @@ export class LocalGateway {
     if (!upgraded) refuseAfterConnect(undefined, 1006, "");
   }
 
+  /** Runs the `$connect` authorizer when one is configured; `undefined` when none is. */
+  private async authorize(req: IncomingMessage, ctx: ConnectionContext, input: ConnectInput): Promise<AuthorizerDecision | undefined> {
+    if (!this.identitySources || !this.authorizerHandler) return undefined;
+    if (!identitySourcesPresent(this.identitySources, input)) {
+      return { allow: false, status: 401, note: "identity source missing: authorizer not called" };
+    }
+    const methodArn = methodArnOf(process.env.AWS_REGION ?? "us-east-1", this.apiId, this.stage);
+    const event = authorizerEvent(ctx, authorizerInput(req, input), methodArn);
+    const { decision, durationMs } = await runAuthorizer(
+      this.authorizerHandler,
+      event,
+      this.options.authorizer?.timeoutMs ?? DEFAULT_AUTHORIZER_TIMEOUT_MS,
+    );
+    this.logLine("AUTHORIZE", "authorizer", ctx.connectionId, decision.allow ? "200" : String(decision.status), durationMs, decision.note);
+    return decision;
+  }
+
   // ---- open connection ----------------------------------------------------------------------------------------
 
   private onOpen(conn: Connection, ws: WebSocket, socket: Duplex): void {
     conn.ws = ws;
     conn.state = "open";
     ws.on("error", (error: Error & { code?: string }) => {
-      // `ws`'s own message limit (a backstop for the frame guard) closes with 1009 itself.
+      // `ws` has already sent its close frame for these; this records the close and fires `$disconnect`.
+      // Its own message limit (a backstop for the frame guard) closes with 1009.
       if (error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.closeConnection(conn, CLOSE.tooBig);
+      else if (error.code === "WS_ERR_INVALID_UTF8") this.closeConnection(conn, INVALID_UTF8, { detail: error.message });
+      else if (error.code?.startsWith("WS_ERR_")) this.closeConnection(conn, PROTOCOL_ERROR, { detail: error.message });
     });
     const guard = new FrameGuard(this.limits, (violation) =>
       this.closeConnection(conn, violation.kind === "binary" ? CLOSE.binary : CLOSE.tooBig, { detail: describeViolation(violation) }),
@@ -432,7 +521,16 @@ export class LocalGateway {
     if (isBinary) return this.closeConnection(conn, CLOSE.binary);
     this.touch(conn);
     const body = rawToBuffer(data).toString("utf8");
-    const routeKey = selectRoute(this.expression, body, Object.keys(this.handlers));
+    let routeKey: string | undefined;
+    try {
+      routeKey = selectRoute(this.expression, body, Object.keys(this.handlers));
+    } catch (error) {
+      // Never expected (route selection handles hostile input), but a throw here would end the whole process.
+      const requestId = newRequestId();
+      this.logLine("MESSAGE", "-", conn.ctx.connectionId, "500", 0, `route selection failed: ${describe(error)}`);
+      this.sendGatewayFrame(conn, gatewayErrorFrame("Internal server error", conn.ctx.connectionId, requestId));
+      return;
+    }
     if (routeKey === undefined) {
       const requestId = newRequestId();
       this.logLine("MESSAGE", "-", conn.ctx.connectionId, "403", 0, "no route and no $default");

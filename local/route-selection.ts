@@ -33,7 +33,13 @@ export function evaluateSelectionExpression(expression: string, body: string): s
   let last = 0;
   for (const match of references) {
     out += unescape(expression.slice(last, match.index));
-    out += stringify(lookup(json, (match[1] ?? match[2])!));
+    try {
+      out += stringify(lookup(json, (match[1] ?? match[2])!));
+    } catch {
+      // A value nested too deeply to stringify (e.g. a 10,000-deep array as `action`) cannot be evaluated: such
+      // a message goes to `$default`, like any the expression cannot be evaluated against.
+      return undefined;
+    }
     last = match.index! + match[0].length;
   }
   return out + unescape(expression.slice(last));

@@ -24,10 +24,46 @@ export interface ConnectionRecord {
   readonly attributes?: Readonly<Record<string, string>>;
 }
 
-/** Options for {@link ConnectionStore.list}. New optional fields (e.g. a room) may be added without breaking callers. */
+/** Options for {@link ConnectionStore.list}. New optional fields may be added without breaking callers. */
 export interface ListOptions {
   /** Upper bound on ids per yielded page (a backend may yield fewer). Default 500. */
   readonly pageSize?: number;
+  /** List the live members of this room only (a valid room name, {@link isValidRoomName}); default every connection. */
+  readonly room?: string;
+}
+
+/**
+ * Room names: 1-64 characters of `A-Z a-z 0-9 _ . -`. Safe as they are in Redis key names and DynamoDB keys; stores
+ * refuse anything else with a RangeError (handlers validate first and answer `InvalidRoom`).
+ */
+export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function isValidRoomName(room: unknown): room is string {
+  return typeof room === "string" && ROOM_NAME_PATTERN.test(room);
+}
+
+export function assertRoomName(room: string): void {
+  if (!isValidRoomName(room)) throw new RangeError(`invalid room name ${JSON.stringify(room)}`);
+}
+
+/** What {@link ConnectionStore.join} did. */
+export type JoinResult =
+  /** Now a member (it was not). */
+  | "joined"
+  /** Was a member already: nothing changed. */
+  | "already-member"
+  /** Not joined: the connection is in `maxRooms` rooms already. */
+  | "too-many-rooms"
+  /** Not joined: no live record of the connection. */
+  | "unknown-connection";
+
+/** A connection as it was when {@link ConnectionStore.remove} / `removeMany` removed it: who it was, which rooms it left. */
+export interface RemovedConnection {
+  readonly connectionId: string;
+  /** The rooms it was a member of (sorted), now left; empty when none. */
+  readonly rooms: readonly string[];
+  /** Its record's attributes, when it had any (presence frames carry the user id and name). */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_PAGE_SIZE = 500;
@@ -38,16 +74,48 @@ export interface ConnectionStore {
   add(record: ConnectionRecord): Promise<void>;
   /** Reads one live connection; `undefined` when unknown or expired. */
   get(connectionId: string): Promise<ConnectionRecord | undefined>;
-  /** Removes one connection. Removing an unknown id is not an error. */
-  remove(connectionId: string): Promise<void>;
-  /** Removes many connections in as few round trips as the backend allows. Unknown ids are ignored. */
-  removeMany(connectionIds: readonly string[]): Promise<void>;
   /**
-   * Streams the ids of live (unexpired) connections as pages, each page non-empty and at most `pageSize` long.
-   * Memory is bounded by the page size, never by the number of connections. An id added or removed while a
-   * listing runs may or may not appear; every id present for the whole listing appears exactly once.
+   * Removes one connection and its room memberships. Resolves with what was removed (its rooms, so presence can
+   * announce `left`), or `undefined` when there was nothing to remove. Removing an unknown id is not an error.
+   */
+  remove(connectionId: string): Promise<RemovedConnection | undefined>;
+  /**
+   * Removes many connections and their memberships in as few round trips as the backend allows. Unknown ids are
+   * ignored. Resolves with one entry per distinct id that had a record or memberships (any order).
+   */
+  removeMany(connectionIds: readonly string[]): Promise<RemovedConnection[]>;
+  /**
+   * Streams the ids of live (unexpired) connections as pages, each page non-empty and at most `pageSize` long;
+   * with `room`, only that room's members. Memory is bounded by the page size, never by the number of
+   * connections. An id added or removed while a listing runs may or may not appear; every id present for the
+   * whole listing appears exactly once.
    */
   list(options?: ListOptions): AsyncIterable<string[]>;
+  /**
+   * Makes a live connection a member of `room`, unless it is in `maxRooms` rooms already. Idempotent: joining a
+   * room again changes nothing and answers `already-member` (even at the bound). Atomic with respect to
+   * `remove`: a connection removed concurrently ends up in no room.
+   */
+  join(connectionId: string, room: string, maxRooms: number): Promise<JoinResult>;
+  /** Ends a membership; resolves `true` if it existed. Leaving a room one is not in is not an error. */
+  leave(connectionId: string, room: string): Promise<boolean>;
+  /** The rooms a connection is a member of, sorted; empty for an unknown connection. */
+  roomsOf(connectionId: string): Promise<string[]>;
+  /**
+   * Counts one message of a connection for the rate limit and returns how many it has sent in the current fixed
+   * window, this one included. Windows are aligned to the epoch (`floor(now / windowMs)`), so every caller, in
+   * any Lambda container, counts into the same window; the count starts again at 1 in the next one. Atomic:
+   * concurrent calls get distinct counts. Counters expire on their own shortly after their window.
+   * @param now epoch ms, default the current time.
+   */
+  countMessage(connectionId: string, windowMs: number, now?: number): Promise<number>;
   /** Releases network resources (sockets); the store is unusable afterwards. */
   close(): Promise<void>;
+}
+
+/** The fixed window `now` falls in, for {@link ConnectionStore.countMessage}; throws on a bad `windowMs`. */
+export function rateWindow(windowMs: number, now: number): { readonly index: number; readonly endsAt: number } {
+  if (!Number.isSafeInteger(windowMs) || windowMs < 1) throw new RangeError(`windowMs must be a positive integer, got ${windowMs}`);
+  const index = Math.floor(now / windowMs);
+  return { index, endsAt: (index + 1) * windowMs };
 }

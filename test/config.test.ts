@@ -47,13 +47,36 @@ describe("config: defaults", () => {
       logRetentionDays: 14,
       memorySize: 256,
       connectionTtlSeconds: 7500,
+      maxRoomsPerConnection: 10,
+      // Production readiness: off on the dev stack (test/config-production.test.ts covers other stacks).
+      dataProtection: false,
+      protect: false,
+      logLevel: "INFO",
+      tracing: false,
+      apiGatewayAccountRole: false,
+      dashboard: true,
+      alarms: {},
+      domain: undefined,
+      // Who may connect and how much (test/infra-auth.test.ts covers these keys).
+      auth: { mode: "none" },
+      limits: { messages: 20, windowSeconds: 10, maxDataBytes: 32_768 },
+      // Broadcast fan-out (test/infra-fanout.test.ts covers these keys).
+      fanOut: { concurrency: 256, postTimeoutMs: 3_000, memorySize: 1769, inlineMax: 40_000, shardSize: 5_000 },
     });
     expect(redis).to.deep.equal({
       nodeType: "cache.t4g.micro",
       engineVersion: "7.1",
       authToken: undefined,
       network: undefined,
+      replicas: 0,
     });
+  });
+
+  it("bounds maxRoomsPerConnection to 1-100, naming the key", () => {
+    expect(parseConfig({ maxRoomsPerConnection: "25" }, "dev").maxRoomsPerConnection).to.equal(25);
+    for (const bad of ["0", "101", "x"]) {
+      expect(problemsOf({ maxRoomsPerConnection: bad })[0]).to.include("websocket-chat:maxRoomsPerConnection").and.include("1 to 100");
+    }
   });
 
   it("defaults the TTL to the runtime's 2 h + 5 min", () => {
@@ -78,9 +101,10 @@ describe("config: defaults", () => {
   });
 
   it("uses the stack name as the stage unless one is set", () => {
-    expect(parseConfig({}, "staging").stage).to.equal("staging");
-    expect(parseConfig({ stage: "" }, "staging").stage).to.equal("staging");
-    expect(parseConfig({ stage: "v1_live-2" }, "staging").stage).to.equal("v1_live-2");
+    // Stacks other than dev must set auth explicitly.
+    expect(parseConfig({ auth: "none" }, "staging").stage).to.equal("staging");
+    expect(parseConfig({ auth: "none", stage: "" }, "staging").stage).to.equal("staging");
+    expect(parseConfig({ auth: "none", stage: "v1_live-2" }, "staging").stage).to.equal("v1_live-2");
   });
 
   it("accepts every valid value it documents", () => {
@@ -168,7 +192,7 @@ describe("config: rejections", () => {
     rejects({ stage: "my stage" }, 'Invalid config websocket-chat:stage: "my stage"', "A-Z a-z 0-9 _ -");
     rejects({ stage: "v1.0" }, 'websocket-chat:stage: "v1.0"');
     rejects({ stage: "a".repeat(129) }, "websocket-chat:stage:", "1-128");
-    expect(problemsOf({}, "team.dev")).to.deep.equal([
+    expect(problemsOf({ auth: "none" }, "team.dev")).to.deep.equal([
       'Invalid config websocket-chat:stage: "team.dev" (the stack name) (allowed: 1-128 characters of A-Z a-z 0-9 _ -)',
     ]);
   });
@@ -258,6 +282,7 @@ describe("config: loadConfig reads the Pulumi runtime", () => {
     pulumi.runtime.setAllConfig({
       "aws:region": "eu-west-1",
       [`${PROJECT_NAME}:store`]: "redis",
+      [`${PROJECT_NAME}:auth`]: "none",
       [`${PROJECT_NAME}:throttle.burstLimit`]: "42",
       [`${PROJECT_NAME}:redis.subnetIds`]: JSON.stringify(["subnet-0aaaaaaaaaaaaaaa1"]),
       [`${PROJECT_NAME}:redis.vpcId`]: "vpc-0123456789abcdef0",

@@ -237,7 +237,8 @@ describe("local gateway: @connections through the real SDK client", function () 
     expect(gone.body).to.equal("");
     expect(gone.headers["content-length"]).to.equal("0");
 
-    for (const path of ["/", "/dev", "/prod/@connections/abc", "/dev/@connections", "/dev/connections/abc", "/dev/@connections/a/b"]) {
+    // `GET /` is the web client (test/web-client.test.ts); every other path is API Gateway's 403.
+    for (const path of ["/dev", "/index.htm", "/prod/@connections/abc", "/dev/@connections", "/dev/connections/abc", "/dev/@connections/a/b"]) {
       const res = await raw(gateway.port, "GET", path);
       expect(res.status, path).to.equal(403);
       expect(res.headers["x-amzn-errortype"], path).to.equal("ForbiddenException");

@@ -126,7 +126,7 @@ describe("local gateway", function () {
         code: "UnknownAction",
         message: 'Unknown action "shout".',
         action: "shout",
-        availableActions: ["sendmessage"],
+        availableActions: ["sendmessage", "join", "leave", "whoami", "sendto"],
       });
       await a!.send("hello?");
       expect(await a!.nextJson()).to.include({ type: "error", code: "InvalidJson" });

@@ -4,8 +4,12 @@ import { defaultRoute } from "../functions/default";
 import { disconnect } from "../functions/disconnect";
 import { fanOut } from "../functions/fan-out";
 import { sendMessage } from "../functions/send-message";
+import { joinRoom } from "../functions/join";
+import { leaveRoom } from "../functions/leave";
+import { whoami } from "../functions/whoami";
+import { sendTo } from "../functions/send-to";
 import { CLIENT_ACTIONS } from "../functions/routes";
-import { ConnectionsApi } from "../functions/runtime/connections-api";
+import { ConnectionsApi, preparePayload } from "../functions/runtime/connections-api";
 import { connectEvent, disconnectEvent, messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
@@ -184,12 +188,115 @@ describe("handlers (against a real management API server)", () => {
       expect(frameFor(a!).map((f) => f.code)).to.deep.equal(["InvalidJson", "InvalidBody"]);
     });
 
-    it("refuses data over the 128 KB post limit with PayloadTooLarge to the sender only", async () => {
+    it("refuses data over the data limit (maxDataBytes, default 32 KB) with PayloadTooLarge to the sender only", async () => {
       const [a, b] = await connectMany(2);
       const result = await sendMessage(send(a!, { action: "sendmessage", data: "x".repeat(131_073) }), deps);
       expect(result.statusCode).to.equal(413);
-      expect(frameFor(a!)[0]).to.include({ code: "PayloadTooLarge", limit: 131_072 });
+      expect(frameFor(a!)[0]).to.include({ code: "PayloadTooLarge", limit: 32_768 });
       expect(server.postsTo(b!.connectionId)).to.deep.equal([]);
+    });
+  });
+
+  describe("rooms", () => {
+    const body = (b: Record<string, unknown>) => JSON.stringify(b);
+    const ev = (c: ConnectionContext, routeKey: string, b: Record<string, unknown>) => messageEvent(c, routeKey, body(b));
+
+    it("join answers the joiner with the members and everyone with joined; a repeat join only with members", async () => {
+      const [a, b] = await connectMany(2);
+      expect((await joinRoom(ev(a!, "join", { action: "join", room: "r" }), deps)).statusCode).to.equal(200);
+      expect(frameFor(a!).map((f) => f.type)).to.deep.equal(["members", "joined"]);
+      await joinRoom(ev(b!, "join", { action: "join", room: "r" }), deps);
+      expect(frameFor(a!).map((f) => f.type)).to.deep.equal(["members", "joined", "joined"]);
+      await joinRoom(ev(b!, "join", { action: "join", room: "r" }), deps);
+      expect(frameFor(b!).map((f) => f.type)).to.deep.equal(["members", "joined", "members"]);
+      expect(frameFor(a!)).to.have.length(3);
+      const line = deps.logs.find((l) => l.message === "room broadcast" && l.kind === "joined");
+      expect(line).to.include({ room: "r", route: "join", outcome: "ok" });
+    });
+
+    it("bounds a connection's rooms by maxRoomsPerConnection with TooManyRooms naming the limit and rooms", async () => {
+      const [a] = await connectMany(1);
+      const d = { ...deps, env: { ...deps.env, maxRoomsPerConnection: 2 } };
+      for (const room of ["r1", "r2", "r3"]) await joinRoom(ev(a!, "join", { action: "join", room }), d);
+      const error = frameFor(a!).find((f) => f.type === "error");
+      expect(error).to.include({ code: "TooManyRooms", limit: 2, room: "r3" });
+      expect(error!.rooms).to.deep.equal(["r1", "r2"]);
+      expect(await store.roomsOf(a!.connectionId)).to.deep.equal(["r1", "r2"]);
+    });
+
+    it("answers InvalidRoom for a missing, non-string or malformed room", async () => {
+      const [a] = await connectMany(1);
+      for (const room of [undefined, 42, "", "x".repeat(65), "a/b"]) await joinRoom(ev(a!, "join", { action: "join", room }), deps);
+      await leaveRoom(ev(a!, "leave", { action: "leave" }), deps);
+      await sendMessage(send(a!, { action: "sendmessage", room: "a b", data: "x" }), deps);
+      expect(frameFor(a!).map((f) => f.code)).to.deep.equal(Array(7).fill("InvalidRoom"));
+    });
+
+    it("sendmessage with a room: members only, as an envelope with the authorizer's user id", async () => {
+      const a = conn({ authorizer: { principalId: "user-a", userId: "user-a" } });
+      await connect(connectEvent(a, { headers: {} }), deps);
+      const [b, outsider] = await connectMany(2);
+      await joinRoom(ev(a, "join", { action: "join", room: "r" }), deps);
+      await joinRoom(ev(b!, "join", { action: "join", room: "r" }), deps);
+      await sendMessage(send(a, { action: "sendmessage", room: "r", data: [1, "two"] }), deps);
+      for (const c of [a, b!]) {
+        const message = frameFor(c).at(-1)!;
+        expect(message).to.include({ type: "message", room: "r", from: a.connectionId, userId: "user-a" });
+        expect(message.data).to.deep.equal([1, "two"]);
+      }
+      expect(server.postsTo(outsider!.connectionId)).to.deep.equal([]);
+    });
+
+    it("whoami answers the connection id, name and rooms", async () => {
+      const a = conn();
+      await connect(connectEvent(a, { headers: {}, queryStringParameters: { name: "  Zoë\u0007 the great chat user with a long name!  " } }), deps);
+      await joinRoom(ev(a, "join", { action: "join", room: "b" }), deps);
+      await joinRoom(ev(a, "join", { action: "join", room: "a" }), deps);
+      await whoami(ev(a, "whoami", { action: "whoami" }), deps);
+      const frame = frameFor(a).at(-1)!;
+      // The name is cleaned: control characters dropped, trimmed, at most 32 characters.
+      expect(frame).to.include({ type: "whoami", connectionId: a.connectionId, name: "Zoë the great chat user with a l" });
+      expect(frame.rooms).to.deep.equal(["a", "b"]);
+    });
+
+    it("sendto: direct frame to the recipient; RecipientGone (and its removal) for a 410; DeliveryFailed for a 5xx", async () => {
+      const [a, b, c] = await connectMany(3);
+      await joinRoom(ev(c!, "join", { action: "join", room: "r" }), deps);
+      await joinRoom(ev(a!, "join", { action: "join", room: "r" }), deps);
+      expect((await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId, data: { hi: 1 } }), deps)).statusCode).to.equal(200);
+      expect(frameFor(b!)).to.have.length(1);
+      expect(frameFor(b!)[0]).to.include({ type: "direct", from: a!.connectionId });
+      expect(frameFor(b!)[0]!.data).to.deep.equal({ hi: 1 });
+
+      server.behaviour = (id) => (id === c!.connectionId ? "gone" : id === b!.connectionId ? "error500" : "ok");
+      expect((await sendTo(ev(a!, "sendto", { action: "sendto", to: c!.connectionId, data: "x" }), deps)).statusCode).to.equal(410);
+      const frames = frameFor(a!);
+      expect(frames.find((f) => f.code === "RecipientGone")).to.include({ to: c!.connectionId });
+      expect(frames.at(-1)).to.include({ type: "left", room: "r", connectionId: c!.connectionId });
+      expect(await store.get(c!.connectionId)).to.equal(undefined);
+
+      expect((await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId, data: "x" }), deps)).statusCode).to.equal(502);
+      expect(frameFor(a!).at(-1)).to.include({ code: "DeliveryFailed", to: b!.connectionId });
+      for (const bad of [{}, { to: "" }, { to: 5 }, { to: "a/b" }]) await sendTo(ev(a!, "sendto", { action: "sendto", data: "x", ...bad }), deps);
+      await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId }), deps);
+      expect(frameFor(a!).slice(-5).map((f) => f.code)).to.deep.equal(["MissingTo", "MissingTo", "MissingTo", "MissingTo", "MissingData"]);
+    });
+
+    it("a global sendmessage that finds a gone room member announces its departure to the room", async () => {
+      const [a, b, c] = await connectMany(3);
+      for (const x of [a!, b!]) await joinRoom(ev(x, "join", { action: "join", room: "r" }), deps);
+      server.behaviour = (id) => (id === b!.connectionId ? "gone" : "ok");
+      await sendMessage(send(c!, { action: "sendmessage", data: "hello" }), deps);
+      expect(JSON.parse(server.postsTo(a!.connectionId).at(-1)!)).to.include({ type: "left", room: "r", connectionId: b!.connectionId });
+      expect(server.postsTo(c!.connectionId)).to.deep.equal(["hello"]);
+    });
+
+    it("$disconnect removes the memberships and tells the rooms", async () => {
+      const [a, b] = await connectMany(2);
+      for (const x of [a!, b!]) await joinRoom(ev(x, "join", { action: "join", room: "r" }), deps);
+      await disconnect(disconnectEvent(b!, 1001, ""), deps);
+      expect(frameFor(a!).at(-1)).to.include({ type: "left", room: "r", connectionId: b!.connectionId });
+      expect(await store.roomsOf(b!.connectionId)).to.deep.equal([]);
     });
   });
 
@@ -223,7 +330,8 @@ describe("handlers (against a real management API server)", () => {
       }
       server.latencyMs = 15;
       const api = ConnectionsApi.forEndpoint(server.endpoint);
-      const summary = await fanOut({ targets: pages(), post: (id) => api.post(id, "p"), store, concurrency: 5 });
+      const payload = preparePayload("p");
+      const summary = await fanOut({ targets: pages(), attempt: (id, timeoutMs) => api.attempt(id, payload, timeoutMs), store, concurrency: 5 });
       expect(summary).to.include({ targets: 120, delivered: 120 });
       expect(server.stats.maxInFlight).to.be.at.most(5);
       expect(server.stats.maxInFlight).to.equal(5, "the window is used, not just bounded");
@@ -236,9 +344,9 @@ describe("handlers (against a real management API server)", () => {
       }
       const summary = await fanOut({
         targets: pages(),
-        post: async (id) => {
+        attempt: async (id) => {
           if (id === "b") throw new Error("boom");
-          return { kind: "delivered", attempts: 1 };
+          return { kind: "delivered" };
         },
         store,
       });

@@ -8,12 +8,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { ROUTES, ROUTE_SELECTION_EXPRESSION, type RouteDefinition } from "../functions/routes";
 import { ENV } from "../functions/runtime/env";
-import { HASH_KEY, TTL_ATTRIBUTE } from "../stores/dynamodb-table";
+import { HASH_KEY, MEMBER_ATTRIBUTE, ROOM_ATTRIBUTE, ROOM_INDEX, TTL_ATTRIBUTE, localCreateTableInput } from "../stores/dynamodb-table";
 import { BUNDLE_FILE, LAMBDA_HANDLER, LAMBDA_RUNTIME, bundleHandler } from "../infra/bundle";
 import { ACCESS_LOG_FIELDS, CHAT_API_TYPE } from "../infra/chat-api";
 import { ConfigError } from "../infra/config";
 import { PROJECT_NAME } from "../infra/config-schema";
-import { DYNAMODB_ACTIONS, VPC_NETWORK_INTERFACE_ACTIONS, type PolicyDocument } from "../infra/iam";
+import { DYNAMODB_ACTIONS, VPC_NETWORK_INTERFACE_ACTIONS, XRAY_ACTIONS, type PolicyDocument } from "../infra/iam";
 import { createProgram } from "../infra/program";
 import {
   RecordingMocks,
@@ -54,6 +54,8 @@ const T = {
   ingress: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
   egress: "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
   vpcEndpoint: "aws:ec2/vpcEndpoint:VpcEndpoint",
+  secret: "aws:secretsmanager/secret:Secret",
+  secretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
 } as const;
 
 // waitForRPCs is exported at runtime but marked internal; it is the only way to know every registration ran.
@@ -202,7 +204,8 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
 
   it("creates one pinned, arm64, bundled function per route, logging JSON to its own log group", () => {
     const r = get();
-    expect(r.mocks.ofType(T.fn)).to.have.length(ROUTES.length);
+    // One per route, plus the fan-out worker (test/infra-fanout.test.ts).
+    expect(r.mocks.ofType(T.fn)).to.have.length(ROUTES.length + 1);
     for (const def of ROUTES) {
       const fn = fnOf(r, def).inputs as any;
       const logGroup = logGroupOf(r, def);
@@ -210,7 +213,13 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
       expect(fn.architectures).to.deep.equal(["arm64"]);
       expect(fn.handler).to.equal("index.handler").and.equal(LAMBDA_HANDLER);
       expect(fn.timeout).to.be.within(1, 29);
-      expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: logGroup.inputs.name });
+      expect(fn.loggingConfig).to.deep.equal({
+        logFormat: "JSON",
+        logGroup: logGroup.inputs.name,
+        applicationLogLevel: "INFO",
+        systemLogLevel: "INFO",
+      });
+      expect(fn.tracingConfig, "X-Ray is off by default").to.equal(undefined);
       expect(logGroup.inputs.name).to.equal(`/aws/lambda/${NAME}-${STACK}-${def.name}`);
       expect(fn.role).to.equal(one(r, T.role, `${def.name}-role`).state.arn);
     }
@@ -226,7 +235,7 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
     }
   });
 
-  it("never grants a wildcard resource in an inline policy (but Lambda's VPC ENI actions)", () => {
+  it("never grants a wildcard resource in an inline policy (but Lambda's VPC ENI and X-Ray actions)", () => {
     const r = get();
     for (const def of ROUTES) {
       const doc = policyOf(r, def);
@@ -237,9 +246,15 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
           expect(statement.Action.every((a) => a.startsWith("ec2:"))).to.equal(true);
           continue;
         }
+        // X-Ray has no resource-level permissions for these two; nothing else may sit beside them.
+        if (statement.Sid === "XRayTracing") {
+          expect(statement.Action).to.deep.equal([...XRAY_ACTIONS]);
+          expect(statement.Resource).to.deep.equal(["*"]);
+          continue;
+        }
         for (const resource of statement.Resource) {
           expect(resource, `${def.name}: ${statement.Sid}`).not.to.equal("*");
-          const usesScopedService = statement.Action.some((a) => /^(dynamodb|execute-api):/.test(a));
+          const usesScopedService = statement.Action.some((a) => /^(dynamodb|execute-api|secretsmanager):/.test(a));
           if (usesScopedService) expect(resource.endsWith(":*") || resource.startsWith("*")).to.equal(false);
         }
         for (const action of statement.Action) expect(action).not.to.include("*");
@@ -256,14 +271,18 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
     }
   });
 
-  it("grants ManageConnections on POST @connections of this API and stage, only to routes that post", () => {
+  it("grants ManageConnections on POST @connections of this API and stage, only to routes that post (DELETE too where the rate limit disconnects)", () => {
     const r = get();
     const expectedArn = `${r.executionArn}/${expected.stage}/POST/@connections/*`;
+    const deleteArn = `${r.executionArn}/${expected.stage}/DELETE/@connections/*`;
     for (const def of ROUTES) {
       const doc = policyOf(r, def);
       if (def.manageConnections) {
         expect(actionsOf(doc, "execute-api"), def.name).to.deep.equal(["execute-api:ManageConnections"]);
-        expect(resourcesFor(doc, "execute-api"), def.name).to.deep.equal([expectedArn]);
+        expect(resourcesFor(doc, "execute-api"), def.name).to.deep.equal([
+          expectedArn,
+          ...(def.disconnectConnections ? [deleteArn] : []),
+        ]);
       } else {
         expect(actionsOf(doc, "execute-api"), def.name).to.deep.equal([]);
       }
@@ -276,6 +295,8 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
     const r = get();
     for (const def of ROUTES) {
       const env = envOf(r, def);
+      // The Redis token only ever travels through Secrets Manager.
+      expect(env, def.name).not.to.have.property(ENV.REDIS_AUTH_TOKEN);
       expect(env[ENV.CALLBACK_URL]).to.equal(`https://${r.apiId}.execute-api.${REGION}.amazonaws.com/${expected.stage}`);
       expect(env[ENV.CALLBACK_URL]).to.equal(r.outputs.callbackUrl);
     }
@@ -325,7 +346,19 @@ describe("infra: store dynamodb (defaults)", function () {
     const table = tables[0]!.inputs as any;
     expect(table.billingMode).to.equal("PAY_PER_REQUEST");
     expect(table.hashKey).to.equal(HASH_KEY);
-    expect(table.attributes).to.deep.equal([{ name: HASH_KEY, type: "S" }]);
+    // The layout of stores/dynamodb-table.ts, the same one local runs and tests create (localCreateTableInput).
+    const local = localCreateTableInput("t");
+    expect(table.attributes).to.deep.equal(local.AttributeDefinitions!.map((a) => ({ name: a.AttributeName, type: a.AttributeType })));
+    expect(table.attributes.map((a: { name: string }) => a.name)).to.deep.equal([HASH_KEY, ROOM_ATTRIBUTE, MEMBER_ATTRIBUTE]);
+    expect(table.globalSecondaryIndexes).to.deep.equal(
+      local.GlobalSecondaryIndexes!.map((index) => ({
+        name: index.IndexName,
+        keySchemas: index.KeySchema!.map((k) => ({ attributeName: k.AttributeName, keyType: k.KeyType })),
+        projectionType: index.Projection!.ProjectionType,
+        nonKeyAttributes: index.Projection!.NonKeyAttributes,
+      })),
+    );
+    expect(table.globalSecondaryIndexes[0]).to.deep.include({ name: ROOM_INDEX, projectionType: "INCLUDE", nonKeyAttributes: ["expiresAt"] });
     expect(table.serverSideEncryption).to.deep.equal({ enabled: true });
     expect(table.ttl).to.deep.equal({ attributeName: TTL_ATTRIBUTE, enabled: true });
   });
@@ -334,23 +367,59 @@ describe("infra: store dynamodb (defaults)", function () {
     const tableArn = r.mocks.ofType(T.table)[0]!.state.arn;
     for (const def of ROUTES) {
       const doc = policyOf(r, def);
-      const expected = [...new Set(def.storeAccess.flatMap((a) => DYNAMODB_ACTIONS[a]))].sort();
-      expect(actionsOf(doc, "dynamodb"), def.name).to.deep.equal(expected);
-      if (expected.length > 0) expect(resourcesFor(doc, "dynamodb"), def.name).to.deep.equal([tableArn]);
+      // Listing also sizes its parallel Scan from the table's item count (DescribeTable).
+      const planning = def.storeAccess.includes("read") ? ["dynamodb:DescribeTable"] : [];
+      const onTable = def.storeAccess.filter((a) => a !== "listRoom");
+      const expected = [...new Set([...onTable.flatMap((a) => DYNAMODB_ACTIONS[a]), ...planning])].sort();
+      const table = doc.Statement.find((st) => st.Sid === "ConnectionStore");
+      expect([...(table?.Action ?? [])].sort(), def.name).to.deep.equal(expected);
+      if (expected.length > 0) expect(table!.Resource, def.name).to.deep.equal([tableArn]);
+      // Listing a room: Query on the room index only, never on the table.
+      const index = doc.Statement.find((st) => st.Sid === "RoomIndex");
+      if (def.storeAccess.includes("listRoom")) {
+        expect(index, def.name).to.deep.include({ Action: ["dynamodb:Query"], Resource: [`${tableArn}/index/${ROOM_INDEX}`] });
+      } else {
+        expect(index, def.name).to.equal(undefined);
+      }
+      expect(doc.Statement.filter((st) => st.Action.includes("dynamodb:Query")).flatMap((st) => st.Resource), def.name).to.not.include(tableArn);
     }
     expect(actionsOf(policyOf(r, route("$connect")), "dynamodb")).to.deep.equal(["dynamodb:PutItem"]);
     expect(actionsOf(policyOf(r, route("$disconnect")), "dynamodb")).to.deep.equal([
       "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
+      "dynamodb:Query",
     ]);
     expect(actionsOf(policyOf(r, route("sendmessage")), "dynamodb")).to.deep.equal([
       "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
+      "dynamodb:DescribeTable",
       "dynamodb:GetItem",
+      "dynamodb:Query",
       "dynamodb:Scan",
+      "dynamodb:UpdateItem",
     ]);
-    expect(actionsOf(policyOf(r, route("$default")), "dynamodb")).to.deep.equal([]);
+    // Rooms: join/leave write memberships (no Scan); whoami only reads its own item.
+    expect(actionsOf(policyOf(r, route("join")), "dynamodb")).to.deep.equal([
+      "dynamodb:BatchWriteItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]);
+    expect(actionsOf(policyOf(r, route("leave")), "dynamodb")).to.deep.equal(actionsOf(policyOf(r, route("join")), "dynamodb"));
+    expect(actionsOf(policyOf(r, route("whoami")), "dynamodb")).to.deep.equal(["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+    expect(actionsOf(policyOf(r, route("sendto")), "dynamodb")).to.deep.equal([
+      "dynamodb:BatchWriteItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]);
+    // $default only meters its messages (the rate limit's counter).
+    expect(actionsOf(policyOf(r, route("$default")), "dynamodb")).to.deep.equal(["dynamodb:UpdateItem"]);
     expect(policyOf(r, route("$default")).Statement.map((s) => s.Sid).sort()).to.deep.equal([
+      "ConnectionStore",
       "PostToConnections",
       "WriteOwnLogs",
     ]);
@@ -363,13 +432,15 @@ describe("infra: store dynamodb (defaults)", function () {
       expect(env[ENV.STORE]).to.equal("dynamodb");
       expect(env[ENV.TABLE_NAME]).to.equal(tableName);
       expect(env[ENV.CONNECTION_TTL_SECONDS]).to.equal("7500");
+      expect(env[ENV.MAX_ROOMS_PER_CONNECTION], "config maxRoomsPerConnection's default").to.equal("10");
       expect(Object.keys(env).filter((k) => k.startsWith("REDIS_"))).to.deep.equal([]);
     }
   });
 
   it("applies the default memory size and log retention", () => {
     for (const def of ROUTES) {
-      expect(fnOf(r, def).inputs.memorySize).to.equal(256);
+      // Functions that post broadcasts get fanout.memorySize (default 1769 MB, one vCPU).
+      expect(fnOf(r, def).inputs.memorySize).to.equal(def.invokesFanOutWorker ? 1769 : 256);
       expect(logGroupOf(r, def).inputs.retentionInDays).to.equal(14);
     }
     expect(one(r, T.logGroup, "access-logs").inputs.retentionInDays).to.equal(14);
@@ -394,7 +465,7 @@ describe("infra: store dynamodb (defaults)", function () {
       const assets = await code.assets;
       expect(Object.keys(assets)).to.deep.equal([BUNDLE_FILE]);
       const text = await (assets[BUNDLE_FILE] as pulumi.asset.StringAsset).text;
-      expect(text).to.equal(bundleHandler(def.module));
+      expect(text).to.equal(bundleHandler(def.module, "dynamodb"));
     }
   });
 });
@@ -407,6 +478,14 @@ describe("infra: store redis (new VPC, generated token)", function () {
   });
 
   commonBehaviour(() => r, { stage: STACK, rateLimit: 500, burstLimit: 1000 });
+
+  it("deploys each route's Redis-store bundle (no DynamoDB client inside)", async () => {
+    for (const def of ROUTES) {
+      const assets = await (fnOf(r, def).inputs.code as pulumi.asset.AssetArchive).assets;
+      const text = await (assets[BUNDLE_FILE] as pulumi.asset.StringAsset).text;
+      expect(text, def.name).to.equal(bundleHandler(def.module, "redis"));
+    }
+  });
 
   const storeRoutes = () => ROUTES.filter((d) => d.storeAccess.length > 0);
   const storelessRoutes = () => ROUTES.filter((d) => d.storeAccess.length === 0);
@@ -505,7 +584,8 @@ describe("infra: store redis (new VPC, generated token)", function () {
         securityGroupIds: [sg("functions-sg").id],
       });
     }
-    expect(storelessRoutes().map((d) => d.routeKey)).to.include("$default");
+    // $default uses the store too (the rate limit's counter), so it runs in the VPC.
+    expect(storeRoutes().map((d) => d.routeKey)).to.include("$default");
     for (const def of storelessRoutes()) expect(fnOf(r, def).inputs.vpcConfig, def.name).to.equal(undefined);
   });
 
@@ -532,9 +612,10 @@ describe("infra: store redis (new VPC, generated token)", function () {
     expect(r.mocks.ofType(T.table)).to.deep.equal([]);
   });
 
-  it("gives functions the Redis endpoint over TLS, and the token, as a secret, only where the store is used", () => {
+  it("gives functions the Redis endpoint over TLS, and the token's secret ARN (never the token) where the store is used", () => {
     const host = r.mocks.ofType(T.replicationGroup)[0]!.state.primaryEndpointAddress;
-    const token = r.mocks.ofType(T.password)[0]!.state.result;
+    const token = String(r.mocks.ofType(T.password)[0]!.state.result);
+    const secretArn = r.mocks.ofType(T.secret)[0]!.state.arn;
     for (const def of ROUTES) {
       const env = envOf(r, def);
       expect(env[ENV.STORE]).to.equal("redis");
@@ -543,13 +624,56 @@ describe("infra: store redis (new VPC, generated token)", function () {
       expect(env[ENV.REDIS_TLS]).to.equal("true");
       expect(env[ENV.TABLE_NAME]).to.equal(undefined);
       expect(env[ENV.CONNECTION_TTL_SECONDS]).to.equal("7500");
-      if (def.storeAccess.length > 0) {
-        expect(env[ENV.REDIS_AUTH_TOKEN], def.name).to.equal(token);
-        expect(containsSecret(fnOf(r, def).inputs.environment), def.name).to.equal(true);
-      } else {
-        expect(env[ENV.REDIS_AUTH_TOKEN], def.name).to.equal(undefined);
-      }
+      expect(env[ENV.REDIS_AUTH_TOKEN], def.name).to.equal(undefined);
+      expect(JSON.stringify(env), def.name).not.to.include(token);
+      expect(env[ENV.REDIS_AUTH_SECRET_ARN], def.name).to.equal(def.storeAccess.length > 0 ? secretArn : undefined);
     }
+  });
+
+  it("keeps the generated token in a Secrets Manager secret, as a Pulumi secret", () => {
+    const token = r.mocks.ofType(T.password)[0]!.state.result;
+    const secrets = r.mocks.ofType(T.secret);
+    expect(secrets).to.have.length(1);
+    // dev stack: no recovery window, so the stack can be destroyed and re-created at once.
+    expect(secrets[0]!.inputs.recoveryWindowInDays).to.equal(0);
+    expect(secrets[0]!.inputs.kmsKeyId, "aws/secretsmanager key: no kms:Decrypt grant needed").to.equal(undefined);
+    const versions = r.mocks.ofType(T.secretVersion);
+    expect(versions).to.have.length(1);
+    expect(versions[0]!.inputs.secretId).to.equal(secrets[0]!.id);
+    expect(containsSecret(versions[0]!.inputs.secretString)).to.equal(true);
+    expect(plain(versions[0]!.inputs.secretString)).to.equal(token);
+  });
+
+  it("lets only the functions that use the store read that one secret, and nothing else from Secrets Manager", () => {
+    const secretArn = String(r.mocks.ofType(T.secret)[0]!.state.arn);
+    expect(secretArn).to.match(/^arn:aws:secretsmanager:/);
+    for (const def of ROUTES) {
+      const doc = policyOf(r, def);
+      if (def.storeAccess.length > 0) {
+        expect(actionsOf(doc, "secretsmanager"), def.name).to.deep.equal(["secretsmanager:GetSecretValue"]);
+        expect(resourcesFor(doc, "secretsmanager"), def.name).to.deep.equal([secretArn]);
+      } else {
+        expect(actionsOf(doc, "secretsmanager"), def.name).to.deep.equal([]);
+      }
+      expect(actionsOf(doc, "kms"), def.name).to.deep.equal([]);
+    }
+  });
+
+  it("makes functions that read the token wait for its secret version (their cold start reads it)", () => {
+    const order = r.mocks.resources.map((x) => x.name);
+    for (const def of storeRoutes()) {
+      expect(order.indexOf(`${NAME}-redis-auth-version`)).to.be.within(0, order.indexOf(`${NAME}-${def.name}`) - 1);
+    }
+  });
+
+  it("runs one node without failover when redis.replicas is 0", () => {
+    const group = r.mocks.ofType(T.replicationGroup)[0]!.inputs as any;
+    expect(group).to.include({ numCacheClusters: 1, automaticFailoverEnabled: false, multiAzEnabled: false });
+  });
+
+  it("exports no stack output holding the token", () => {
+    const token = String(r.mocks.ofType(T.password)[0]!.state.result);
+    expect(JSON.stringify(r.outputs)).not.to.include(token);
   });
 
   it("makes VPC functions wait for the NAT route (their first call must reach @connections)", async () => {
@@ -599,7 +723,7 @@ describe("infra: store redis in an existing VPC with a configured token", functi
     for (const def of ROUTES.filter((d) => d.storeAccess.length > 0)) {
       expect((fnOf(r, def).inputs.vpcConfig as any).subnetIds).to.deep.equal(subnetIds);
     }
-    expect(fnOf(r, route("$default")).inputs.vpcConfig).to.equal(undefined);
+    expect((fnOf(r, route("$default")).inputs.vpcConfig as any).subnetIds).to.deep.equal(subnetIds);
   });
 
   it("uses the configured token as a secret and generates none", () => {
@@ -608,7 +732,11 @@ describe("infra: store redis in an existing VPC with a configured token", functi
     expect(containsSecret(group.inputs.authToken)).to.equal(true);
     expect(plain(group.inputs.authToken)).to.equal(token);
     expect(group.inputs).to.include({ nodeType: "cache.r7g.large", engineVersion: "7.0" });
-    expect(envOf(r, route("$connect"))[ENV.REDIS_AUTH_TOKEN]).to.equal(token);
+    expect(envOf(r, route("$connect"))[ENV.REDIS_AUTH_TOKEN]).to.equal(undefined);
+    const version = r.mocks.ofType(T.secretVersion)[0]!;
+    expect(containsSecret(version.inputs.secretString)).to.equal(true);
+    expect(plain(version.inputs.secretString)).to.equal(token);
+    expect(envOf(r, route("$connect"))[ENV.REDIS_AUTH_SECRET_ARN]).to.equal(r.mocks.ofType(T.secret)[0]!.state.arn);
   });
 });
 
@@ -630,7 +758,7 @@ describe("infra: custom stage, throttling, retention, memory and TTL", function 
 
   it("passes memory, retention and TTL through", () => {
     for (const def of ROUTES) {
-      expect(fnOf(r, def).inputs.memorySize).to.equal(512);
+      expect(fnOf(r, def).inputs.memorySize).to.equal(def.invokesFanOutWorker ? 1769 : 512);
       expect(logGroupOf(r, def).inputs.retentionInDays).to.equal(30);
       expect(envOf(r, def)[ENV.CONNECTION_TTL_SECONDS]).to.equal("9000");
     }

@@ -232,6 +232,268 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
     expect(listed.filter((id) => !allowed.has(id))).to.deep.equal([]);
     expect(stable.filter((id) => !listed.includes(id)), "stable ids missing").to.deep.equal([]);
   });
+
+  describe("rooms", () => {
+    const MAX = 10;
+    async function listRoom(store: ConnectionStore, room: string, pageSize?: number): Promise<string[]> {
+      const seen: string[] = [];
+      for await (const page of store.list({ room, ...(pageSize === undefined ? {} : { pageSize }) })) {
+        expect(page, "page").to.be.an("array").that.is.not.empty;
+        expect(page.length, "page length").to.be.at.most(pageSize ?? 500);
+        seen.push(...page);
+      }
+      return seen;
+    }
+
+    it("joins idempotently, lists a room's members only, and reports each connection's rooms", async () => {
+      const store = await fresh();
+      for (const id of ["a", "b", "c"]) await store.add(record(id));
+      expect(await store.join("a", "lobby", MAX)).to.equal("joined");
+      expect(await store.join("a", "lobby", MAX)).to.equal("already-member");
+      expect(await store.join("b", "lobby", MAX)).to.equal("joined");
+      expect(await store.join("b", "other.room_2-x", MAX)).to.equal("joined");
+      expectExactlyOnce(await listRoom(store, "lobby"), ["a", "b"]);
+      expectExactlyOnce(await listRoom(store, "other.room_2-x"), ["b"]);
+      expect(await listRoom(store, "empty")).to.deep.equal([]);
+      expect(await store.roomsOf("b")).to.deep.equal(["lobby", "other.room_2-x"]);
+      expect(await store.roomsOf("c")).to.deep.equal([]);
+      expect(await store.roomsOf("unknown")).to.deep.equal([]);
+      // Memberships are not connections: the global listing is unchanged.
+      expectExactlyOnce(await listAll(store), ["a", "b", "c"]);
+    });
+
+    it("leaves idempotently", async () => {
+      const store = await fresh();
+      await store.add(record("a"));
+      await store.add(record("b"));
+      await store.join("a", "r", MAX);
+      await store.join("b", "r", MAX);
+      expect(await store.leave("a", "r")).to.equal(true);
+      expect(await store.leave("a", "r")).to.equal(false);
+      expect(await store.leave("a", "never")).to.equal(false);
+      expect(await store.leave("ghost", "r")).to.equal(false);
+      expectExactlyOnce(await listRoom(store, "r"), ["b"]);
+      expect(await store.roomsOf("a")).to.deep.equal([]);
+      expect(await store.get("a"), "leaving keeps the connection").to.not.equal(undefined);
+    });
+
+    it("refuses to join an unknown or expired connection", async () => {
+      const store = await fresh();
+      await store.add(record("dead", { expiresAt: Date.now() - 1_000 }));
+      expect(await store.join("ghost", "r", MAX)).to.equal("unknown-connection");
+      expect(await store.join("dead", "r", MAX)).to.equal("unknown-connection");
+      expect(await listRoom(store, "r")).to.deep.equal([]);
+      expect(await store.roomsOf("ghost")).to.deep.equal([]);
+    });
+
+    it("bounds the rooms of a connection, still answering already-member at the bound", async () => {
+      const store = await fresh();
+      await store.add(record("a"));
+      for (let i = 0; i < 3; i++) expect(await store.join("a", `r${i}`, 3)).to.equal("joined");
+      expect(await store.join("a", "r3", 3)).to.equal("too-many-rooms");
+      expect(await store.join("a", "r1", 3)).to.equal("already-member");
+      expect(await store.roomsOf("a")).to.deep.equal(["r0", "r1", "r2"]);
+      expect(await listRoom(store, "r3")).to.deep.equal([]);
+      await store.leave("a", "r0");
+      expect(await store.join("a", "r3", 3)).to.equal("joined");
+    });
+
+    it("enforces the bound under concurrent joins", async () => {
+      const store = await fresh();
+      await store.add(record("a"));
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.join("a", `c${i}`, 3)));
+      expect(results.filter((r) => r === "joined")).to.have.length(3);
+      expect(results.filter((r) => r === "too-many-rooms")).to.have.length(5);
+      expect(await store.roomsOf("a")).to.have.length(3);
+    });
+
+    it("removes a connection's memberships with it, and reports its rooms and attributes", async () => {
+      const store = await fresh();
+      await store.add(record("a", { attributes: { userId: "u-a" } }));
+      await store.add(record("b"));
+      await store.add(record("c"));
+      await store.join("a", "r1", MAX);
+      await store.join("a", "r2", MAX);
+      await store.join("b", "r1", MAX);
+      expect(await store.remove("a")).to.deep.equal({ connectionId: "a", rooms: ["r1", "r2"], attributes: { userId: "u-a" } });
+      expect(await store.remove("a")).to.equal(undefined);
+      expect(await store.remove("c")).to.deep.equal({ connectionId: "c", rooms: [] });
+      expectExactlyOnce(await listRoom(store, "r1"), ["b"]);
+      expect(await listRoom(store, "r2")).to.deep.equal([]);
+      expect(await store.roomsOf("a")).to.deep.equal([]);
+      // A removed connection cannot join again.
+      expect(await store.join("a", "r1", MAX)).to.equal("unknown-connection");
+    });
+
+    it("removes many with their memberships, reporting each removed connection once", async () => {
+      const store = await fresh();
+      const all = ids(60, "rm");
+      await addAll(store, all);
+      await Promise.all(all.map((id, i) => store.join(id, i % 2 === 0 ? "even" : "odd", MAX)));
+      await store.join(all[0]!, "first", MAX);
+      const gone = all.slice(0, 40);
+      const removed = await store.removeMany([...gone, ...gone.slice(0, 5), "never-added"]);
+      expect(removed.map((r) => r.connectionId).sort()).to.deep.equal([...gone].sort());
+      expect(removed.find((r) => r.connectionId === all[0])!.rooms).to.deep.equal(["even", "first"]);
+      expect(removed.find((r) => r.connectionId === all[1])!.rooms).to.deep.equal(["odd"]);
+      expectExactlyOnce(await listRoom(store, "even"), all.slice(40).filter((_, i) => i % 2 === 0));
+      expectExactlyOnce(await listRoom(store, "odd"), all.slice(40).filter((_, i) => i % 2 === 1));
+      expect(await listRoom(store, "first")).to.deep.equal([]);
+      expect(await store.removeMany([])).to.deep.equal([]);
+    });
+
+    it("hides expired members from a room's listing", async () => {
+      const store = await fresh();
+      await store.add(record("live"));
+      await store.add(record("short", { expiresAt: Date.now() + 300 }));
+      await store.join("live", "r", MAX);
+      expect(await store.join("short", "r", MAX)).to.equal("joined");
+      await sleep(400);
+      expectExactlyOnce(await listRoom(store, "r"), ["live"]);
+    });
+
+    it("refuses invalid room names", async () => {
+      const store = await fresh();
+      await store.add(record("a"));
+      for (const room of ["", "a b", "x".repeat(65), "a#b", "{tag}", "é"]) {
+        let error: unknown;
+        try {
+          await store.join("a", room, MAX);
+        } catch (e) {
+          error = e;
+        }
+        expect(error, JSON.stringify(room)).to.be.instanceOf(RangeError);
+      }
+      expect(await store.join("a", "x".repeat(64), MAX)).to.equal("joined");
+    });
+
+    it("lists a room exactly once while members come and go", async () => {
+      const store = await fresh();
+      const seeded = ids(300, "churn");
+      await addAll(store, seeded);
+      for (const id of seeded) await store.join(id, "busy", MAX);
+      const listed: string[] = [];
+      let i = 0;
+      for await (const page of store.list({ room: "busy", pageSize: 25 })) {
+        listed.push(...page);
+        // One listed member leaves and joins again; one not yet listed leaves.
+        await store.leave(page[0]!, "busy");
+        await store.join(page[0]!, "busy", MAX);
+        await store.leave(seeded[299 - i++]!, "busy");
+      }
+      expect(new Set(listed).size, "duplicates").to.equal(listed.length);
+    });
+
+    describe("a room of 5,000 members", function () {
+      this.timeout(120_000);
+      let store: ConnectionStore;
+      let members: string[];
+      before(async function () {
+        this.timeout(120_000);
+        store = await newStore();
+        members = ids(5_000, "m");
+        const outsiders = ids(200, "out");
+        await addAll(store, [...members, ...outsiders]);
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 64 }, async () => {
+            while (next < members.length) await store.join(members[next++]!, "big", MAX);
+          }),
+        );
+        for (const id of outsiders) await store.join(id, "elsewhere", MAX);
+      });
+      after(async () => store?.close());
+
+      for (const pageSize of [100, 1_000, undefined]) {
+        it(`lists each member exactly once, and no one else, with pageSize ${pageSize ?? "default (500)"}`, async () => {
+          expectExactlyOnce(await listRoom(store, "big", pageSize), members);
+        });
+      }
+    });
+  });
+
+  describe("countMessage (rate-limit counter)", () => {
+    const WINDOW_MS = 10_000;
+    // The middle of a window far from now, so nothing of the real clock interferes.
+    const T0 = 1_900_000_000_000 + WINDOW_MS / 2;
+
+    it("counts 1, 2, 3... within one window, this message included", async () => {
+      const store = await fresh();
+      await store.add(record("meter-a"));
+      const counts: number[] = [];
+      for (let i = 0; i < 5; i++) counts.push(await store.countMessage("meter-a", WINDOW_MS, T0 + i));
+      expect(counts).to.deep.equal([1, 2, 3, 4, 5]);
+    });
+
+    it("starts again at 1 in the next window, and windows are aligned to the epoch", async () => {
+      const store = await fresh();
+      await store.add(record("meter-b"));
+      const windowStart = Math.floor(T0 / WINDOW_MS) * WINDOW_MS;
+      expect(await store.countMessage("meter-b", WINDOW_MS, windowStart)).to.equal(1);
+      expect(await store.countMessage("meter-b", WINDOW_MS, windowStart + WINDOW_MS - 1)).to.equal(2);
+      expect(await store.countMessage("meter-b", WINDOW_MS, windowStart + WINDOW_MS)).to.equal(1);
+      expect(await store.countMessage("meter-b", WINDOW_MS, windowStart + WINDOW_MS + 1)).to.equal(2);
+      expect(await store.countMessage("meter-b", WINDOW_MS, windowStart + 5 * WINDOW_MS)).to.equal(1);
+    });
+
+    it("keeps connections apart", async () => {
+      const store = await fresh();
+      await store.add(record("meter-c"));
+      await store.add(record("meter-d"));
+      await store.countMessage("meter-c", WINDOW_MS, T0);
+      await store.countMessage("meter-c", WINDOW_MS, T0);
+      expect(await store.countMessage("meter-d", WINDOW_MS, T0)).to.equal(1);
+      expect(await store.countMessage("meter-c", WINDOW_MS, T0)).to.equal(3);
+    });
+
+    it("gives concurrent calls distinct counts (atomic increments)", async () => {
+      const store = await fresh();
+      await store.add(record("meter-e"));
+      const counts = await Promise.all(Array.from({ length: 40 }, () => store.countMessage("meter-e", WINDOW_MS, T0)));
+      expect([...counts].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
+    });
+
+    it("does not disturb the connection's record or the listing", async () => {
+      const store = await fresh();
+      const withAttributes = record("meter-f", { attributes: { userId: "u-9" } });
+      await store.add(withAttributes);
+      await store.countMessage("meter-f", WINDOW_MS, T0);
+      await store.countMessage("meter-f", WINDOW_MS, T0);
+      expect(await store.get("meter-f")).to.deep.equal(withAttributes);
+      expectExactlyOnce(await listAll(store), ["meter-f"]);
+    });
+
+    it("counts for an id without a record without making it a connection", async () => {
+      const store = await fresh();
+      expect(await store.countMessage("meter-ghost", WINDOW_MS, T0)).to.equal(1);
+      expect(await store.countMessage("meter-ghost", WINDOW_MS, T0)).to.equal(2);
+      expect(await store.get("meter-ghost")).to.equal(undefined);
+      expect(await listAll(store)).to.deep.equal([]);
+    });
+
+    it("uses the current time by default", async () => {
+      const store = await fresh();
+      await store.add(record("meter-g"));
+      // A day-long window: two calls a moment apart fall into the same one (unless they straddle midnight UTC).
+      const day = 86_400_000;
+      const first = await store.countMessage("meter-g", day);
+      const second = await store.countMessage("meter-g", day);
+      expect([first, second]).to.satisfy(([a, b]: number[]) => (a === 1 && b === 2) || (a === 1 && b === 1));
+    });
+
+    it("rejects a window that is not a positive integer of ms", async () => {
+      const store = await fresh();
+      for (const bad of [0, -1, 1.5, Number.NaN]) {
+        let error: unknown;
+        try {
+          await store.countMessage("meter-h", bad, T0);
+        } catch (e) {
+          error = e;
+        }
+        expect(error, String(bad)).to.be.instanceOf(RangeError);
+      }
+    });
+  });
 }
 
 /** A TCP server that accepts connections and never answers: the failure mode where clients hang. */
@@ -306,8 +568,28 @@ describe("RedisConnectionStore", function () {
       await store.add(added);
       expect((await admin.keys(`*${prefix}*`)).sort()).to.deep.equal([`{${prefix}}:conn:a`, `{${prefix}}:ids`]);
       expect(await admin.zscore(`{${prefix}}:ids`, "a")).to.equal("0");
+      // Bounds taken around the call: the remaining TTL was read somewhere between them.
+      const before = Date.now();
       const ttl = await admin.pttl(`{${prefix}}:conn:a`);
-      expect(ttl).to.be.within(added.expiresAt - Date.now() - 1_000, added.expiresAt - Date.now());
+      const after = Date.now();
+      expect(ttl).to.be.within(added.expiresAt - after - 1_000, added.expiresAt - before);
+    });
+
+    it("keeps room keys under the same hash tag: a set per room, the connection's rooms expiring with it", async () => {
+      const added = record("a");
+      await store.add(added);
+      await store.join("a", "lobby", 10);
+      expect((await admin.keys(`*${prefix}*`)).sort()).to.deep.equal([
+        `{${prefix}}:conn:a`,
+        `{${prefix}}:ids`,
+        `{${prefix}}:room:lobby`,
+        `{${prefix}}:rooms:a`,
+      ]);
+      expect(await admin.zscore(`{${prefix}}:room:lobby`, "a")).to.equal("0");
+      expect(await admin.smembers(`{${prefix}}:rooms:a`)).to.deep.equal(["lobby"]);
+      expect(await admin.pexpiretime(`{${prefix}}:rooms:a`)).to.equal(added.expiresAt);
+      await store.remove("a");
+      expect(await admin.keys(`*${prefix}*`)).to.deep.equal([]);
     });
 
     it("drops ids whose hash expired from the id set while listing", async () => {
@@ -395,6 +677,27 @@ describe("DynamoDbConnectionStore", function () {
     expect(b).to.not.have.property("attributes");
   });
 
+  it("keeps memberships as items the room index lists (never the connection scan), removed with the connection", async () => {
+    const tableName = await freshTable();
+    const store = new DynamoDbConnectionStore({ tableName, client });
+    const added = record("a");
+    await store.add(added);
+    await store.join("a", "lobby", 10);
+    const raw = async (id: string) =>
+      (await client.send(new GetItemCommand({ TableName: tableName, Key: { connectionId: { S: id } } }))).Item;
+    expect((await raw("a"))?.rooms).to.deep.equal({ SS: ["lobby"] });
+    expect(await raw("room#lobby#a")).to.deep.equal({
+      connectionId: { S: "room#lobby#a" },
+      room: { S: "lobby" },
+      member: { S: "a" },
+      expiresAt: { N: String(added.expiresAt) },
+      ttl: { N: String(Math.ceil(added.expiresAt / 1000)) },
+    });
+    expect(await listAll(store)).to.deep.equal(["a"]);
+    await store.remove("a");
+    expect(await raw("room#lobby#a")).to.equal(undefined);
+  });
+
   it("follows AWS_ENDPOINT_URL_DYNAMODB when no endpoint is configured", async () => {
     const tableName = await freshTable();
     const previous = process.env.AWS_ENDPOINT_URL_DYNAMODB;
@@ -412,11 +715,15 @@ describe("DynamoDbConnectionStore", function () {
   });
 
   describe("removeMany against throttling", () => {
-    /** A client whose BatchWriteItem leaves the first `stubborn` calls' first item unprocessed. */
+    /**
+     * A client whose DeleteItem finds each connection in one room (so its membership item is batch-deleted) and whose
+     * BatchWriteItem leaves the first `stubborn` calls' first item unprocessed.
+     */
     function throttlingClient(stubborn: number) {
       const batches: number[] = [];
       const fake = {
-        send: async (command: { input: { RequestItems: Record<string, { DeleteRequest?: unknown }[]> } }) => {
+        send: async (command: { input: { RequestItems?: Record<string, { DeleteRequest?: unknown }[]> } }) => {
+          if (!command.input.RequestItems) return { Attributes: { connectedAt: { N: "1" }, rooms: { SS: ["r"] } } };
           const [[table, requests]] = Object.entries(command.input.RequestItems);
           batches.push(requests.length);
           const keys = requests.map((r) => JSON.stringify(r.DeleteRequest));

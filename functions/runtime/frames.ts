@@ -9,7 +9,23 @@ export type ErrorCode =
   | "MissingAction"
   | "UnknownAction"
   | "MissingData"
-  | "PayloadTooLarge";
+  | "PayloadTooLarge"
+  /** Over the per-connection rate limit; carries `retryAfterMs`. */
+  | "RateLimited"
+  /** `room` missing (join, leave) or not 1-64 characters of `A-Z a-z 0-9 _ . -`; carries `room` when it was a string. */
+  | "InvalidRoom"
+  /** `join` of one room more than `maxRoomsPerConnection`; carries `limit` and `rooms` (the current ones). */
+  | "TooManyRooms"
+  /** `leave` or `sendmessage` with `room` of a room the connection has not joined; carries `room`. */
+  | "NotInRoom"
+  /** `sendto` without `to`, or a `to` that is not a connection id (a non-empty string of at most 128 characters). */
+  | "MissingTo"
+  /** `sendto` to a connection that is gone (410 from `@connections`); carries `to`. */
+  | "RecipientGone"
+  /** `sendto` failed for another reason (throttled past its retries, a 5xx); carries `to`. The recipient may be fine. */
+  | "DeliveryFailed"
+  /** `join`: the store has no live record of this connection (its `$connect` write failed or it expired); reconnect. */
+  | "UnknownConnection";
 
 export interface ErrorFrame {
   readonly type: "error";
@@ -21,4 +37,48 @@ export interface ErrorFrame {
 export function errorFrame(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): string {
   const frame: ErrorFrame = { type: "error", code, message, ...extra };
   return JSON.stringify(frame);
+}
+
+/**
+ * Frames the server sends besides errors, one builder each (the README's protocol section shows every one). All are
+ * JSON objects with a `type`; `ts` is the server's epoch ms. A connection is described by {@link Who}: its id, and
+ * the `userId` (from the `$connect` authorizer) and `name` (the authorizer's, else `?name=` at connect) when known.
+ * The no-room `sendmessage` is the exception: it delivers `data` as is, without any envelope.
+ */
+export interface Who {
+  readonly connectionId: string;
+  readonly userId?: string;
+  readonly name?: string;
+}
+
+/** `{"type":"message","room","from","userId"?,"name"?,"data","ts"}`: a `sendmessage` to a room, for each member. */
+export function messageFrame(room: string, from: Who, data: unknown, ts: number): string {
+  return JSON.stringify({ type: "message", room, from: from.connectionId, ...whoFields(from), data, ts });
+}
+
+/** `{"type":"direct","from","userId"?,"name"?,"data","ts"}`: a `sendto`, for its recipient only. */
+export function directFrame(from: Who, data: unknown, ts: number): string {
+  return JSON.stringify({ type: "direct", from: from.connectionId, ...whoFields(from), data, ts });
+}
+
+/** `{"type":"joined"|"left","room","connectionId","userId"?,"name"?,"ts"}`: presence, for the room's members. */
+export function presenceFrame(type: "joined" | "left", room: string, who: Who, ts: number): string {
+  return JSON.stringify({ type, room, connectionId: who.connectionId, ...whoFields(who), ts });
+}
+
+/**
+ * `{"type":"members","room","members":[Who…],"more"}`: the answer to `join`, for the joiner: the room's members
+ * (the joiner included), at most a bounded number; `more` says the list was cut.
+ */
+export function membersFrame(room: string, members: readonly Who[], more: boolean): string {
+  return JSON.stringify({ type: "members", room, members: members.map((m) => ({ connectionId: m.connectionId, ...whoFields(m) })), more });
+}
+
+/** `{"type":"whoami","connectionId","userId"?,"name"?,"rooms":[…]}`: the answer to `whoami`. */
+export function whoamiFrame(who: Who, rooms: readonly string[]): string {
+  return JSON.stringify({ type: "whoami", connectionId: who.connectionId, ...whoFields(who), rooms });
+}
+
+function whoFields(who: Who): { userId?: string; name?: string } {
+  return { ...(who.userId !== undefined ? { userId: who.userId } : {}), ...(who.name !== undefined ? { name: who.name } : {}) };
 }

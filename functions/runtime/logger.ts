@@ -15,12 +15,31 @@ function serializeError(err: unknown): unknown {
   return { name: err.name, message: err.message, ...(meta?.httpStatusCode ? { httpStatusCode: meta.httpStatusCode } : {}) };
 }
 
+/** Lambda's application log levels (AWS_LAMBDA_LOG_LEVEL) onto ours; TRACE and FATAL have no level of their own. */
+const LAMBDA_LEVELS: Readonly<Record<string, LogLevel>> = {
+  TRACE: "debug",
+  DEBUG: "debug",
+  INFO: "info",
+  WARN: "warn",
+  ERROR: "error",
+  FATAL: "error",
+};
+
+/**
+ * The level to log at: Lambda's AWS_LAMBDA_LOG_LEVEL first (Lambda sets it from the function's configured
+ * application log level, which stack config `logLevel` sets), then LOG_LEVEL (local runs), else `info`.
+ */
+export function levelFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): LogLevel {
+  const lambda = LAMBDA_LEVELS[env.AWS_LAMBDA_LOG_LEVEL?.trim().toUpperCase() ?? ""];
+  if (lambda) return lambda;
+  const local = env.LOG_LEVEL?.trim().toLowerCase() ?? "";
+  return local in LEVELS ? (local as LogLevel) : "info";
+}
+
 export class Logger {
   constructor(
     private readonly context: LogFields = {},
-    private readonly minLevel: LogLevel = (process.env.LOG_LEVEL?.toLowerCase() as LogLevel) in LEVELS
-      ? (process.env.LOG_LEVEL!.toLowerCase() as LogLevel)
-      : "info",
+    private readonly minLevel: LogLevel = levelFromEnv(),
     private readonly sink: LogSink = (line) => process.stdout.write(`${line}\n`),
   ) {}
 

@@ -11,6 +11,10 @@ import { ROUTES } from "../../functions/routes";
 import type { HandlerDeps } from "../../functions/runtime/container";
 import type { HandlerResult, WebSocketEvent } from "../../functions/runtime/event";
 import { sendMessage } from "../../functions/send-message";
+import { joinRoom } from "../../functions/join";
+import { leaveRoom } from "../../functions/leave";
+import { whoami } from "../../functions/whoami";
+import { sendTo } from "../../functions/send-to";
 import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from "../../local/gateway";
 import type { RouteHandler, RouteHandlers } from "../../local/route-handlers";
 import type { ConnectionStore } from "../../stores/connection-store";
@@ -22,6 +26,10 @@ const PLAIN_HANDLERS: Record<string, (event: WebSocketEvent, deps: HandlerDeps) 
   disconnect,
   "send-message": sendMessage,
   default: defaultRoute,
+  join: joinRoom,
+  leave: leaveRoom,
+  whoami,
+  "send-to": sendTo,
 };
 
 /** The route table's routes, each running its module's handler logic with `deps` instead of the container's. */

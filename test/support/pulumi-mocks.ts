@@ -77,6 +77,23 @@ function attributesFor(type: string, name: string, id: string, inputs: Record<st
       return {
         primaryEndpointAddress: `master.${name}.abc123.use1.cache.amazonaws.com`,
         arn: arn("elasticache", `replicationgroup:${name}`),
+        // ElastiCache names a group's nodes {groupId}-001, -002, …
+        memberClusters: Array.from({ length: Number(inputs.numCacheClusters ?? 1) }, (_, i) => `${id}-00${i + 1}`),
+      };
+    case "aws:secretsmanager/secret:Secret":
+      // Secrets Manager appends six random characters to the name in the ARN.
+      return { arn: arn("secretsmanager", `secret:${name}-AbCdEf`) };
+    case "aws:sns/topic:Topic":
+      return { arn: arn("sns", name) };
+    case "aws:cloudwatch/metricAlarm:MetricAlarm":
+      return { arn: arn("cloudwatch", `alarm:${name}`) };
+    case "aws:apigatewayv2/domainName:DomainName":
+      return {
+        domainNameConfiguration: {
+          ...inputs.domainNameConfiguration,
+          targetDomainName: `d-${name}.execute-api.${REGION}.amazonaws.com`,
+          hostedZoneId: "Z1UJRXOUMOOFQ8",
+        },
       };
     case "random:index/randomPassword:RandomPassword":
       return { result: "G".repeat(Number(inputs.length ?? 16)) };
@@ -110,6 +127,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         return { names: ZONES, zoneIds: ZONES.map((_, i) => `use1-az${i + 1}`), id: REGION };
       case "aws:index/getRegion:getRegion":
         return { name: REGION, region: REGION, id: REGION };
+      case "aws:index/getPartition:getPartition":
+        return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
       case "aws:index/getCallerIdentity:getCallerIdentity":
         return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/test`, userId: "test", id: ACCOUNT };
       default:

@@ -6,18 +6,32 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, createConnection } from "node:net";
 
 export interface TestRedis {
+  /** Includes the password when the server requires one. */
   readonly url: string;
+  /** Loopback port of a server this process started (absent for REDIS_URL's). */
+  readonly port?: number;
   stop(): Promise<void>;
+}
+
+export interface StartRedisOptions {
+  /**
+   * Require this AUTH password (`--requirepass`). Always starts a server of its own, even when REDIS_URL is set:
+   * the tests may not change a shared server's password.
+   */
+  readonly password?: string;
 }
 
 const START_TIMEOUT_MS = 5000;
 
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
+  const { password } = options;
   const external = process.env.REDIS_URL?.trim();
-  if (external) return { url: external, stop: async () => {} };
+  if (external && password === undefined) return { url: external, stop: async () => {} };
 
   const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+  if (password !== undefined) args.push("--requirepass", password);
+  const child = spawn("redis-server", args, {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -34,12 +48,13 @@ export async function startRedis(): Promise<TestRedis> {
     child.once("exit", (code, signal) => resolve(new Error(`redis-server exited (${code ?? signal}) before answering PING:\n${output}`)));
   });
 
-  const started = await Promise.race([waitForPing(port).then(() => undefined), exited]);
+  const started = await Promise.race([waitForPing(port, password).then(() => undefined), exited]);
   if (started instanceof Error) {
     child.kill("SIGKILL");
     throw started;
   }
-  return { url: `redis://127.0.0.1:${port}`, stop: () => stop(child) };
+  const auth = password === undefined ? "" : `:${encodeURIComponent(password)}@`;
+  return { url: `redis://${auth}127.0.0.1:${port}`, port, stop: () => stop(child) };
 }
 
 /** A port the OS just handed out and released; a tiny race with other processes is acceptable in tests. */
@@ -54,16 +69,16 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(port: number): Promise<void> {
+async function waitForPing(port: number, password?: string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
-    if (await ping(port)) return;
+    if (await ping(port, password)) return;
     if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-function ping(port: number): Promise<boolean> {
+function ping(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: "127.0.0.1", port });
     let reply = "";
@@ -73,10 +88,13 @@ function ping(port: number): Promise<boolean> {
     };
     socket.setTimeout(500, () => done(false));
     socket.once("error", () => done(false));
-    socket.once("connect", () => socket.write("PING\r\n"));
+    // Inline commands: a test password has no spaces or CR/LF.
+    const replies = password === undefined ? 1 : 2;
+    socket.once("connect", () => socket.write(`${password === undefined ? "" : `AUTH ${password}\r\n`}PING\r\n`));
     socket.on("data", (chunk) => {
       reply += chunk.toString();
-      if (reply.includes("\r\n")) done(reply.startsWith("+PONG"));
+      const lines = reply.split("\r\n");
+      if (lines.length > replies) done(lines[replies - 1] === "+PONG");
     });
   });
 }

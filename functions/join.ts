@@ -1,0 +1,55 @@
+/**
+ * `join`: `{"action":"join","room":"lobby"}`. The joiner gets `{"type":"members",…}` (the room's members, itself
+ * included); on a first join every member, the joiner too, gets `{"type":"joined",…}`. Joining a room again only
+ * answers `members` again.
+ */
+import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
+import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import { membersFrame, presenceFrame } from "./runtime/frames";
+import { parseBody } from "./runtime/message-body";
+import { enforceRateLimit } from "./runtime/rate-limit";
+import { replyError } from "./runtime/reply";
+import { broadcastToRoom, checkRoom, lookupWho, maxRoomsOf, membersOf, roomBroadcastContext } from "./runtime/rooms";
+import type { InvocationContext } from "./broadcast";
+import { inProcessWorkers } from "./send-message";
+
+export async function joinRoom(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
+  const log = invocationLogger(deps.log, event);
+  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
+  const parsed = parseBody(event.body);
+  if (!parsed.ok) {
+    await replyError(deps, event, log, parsed.code, parsed.message);
+    return { statusCode: 400 };
+  }
+  const check = checkRoom(parsed.value.room, "join");
+  if (!check.ok) {
+    await replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
+    return { statusCode: 400 };
+  }
+  const { room } = check;
+  const connectionId = event.requestContext.connectionId;
+  const limit = maxRoomsOf(deps);
+  const result = await deps.store.join(connectionId, room, limit);
+  if (result === "too-many-rooms") {
+    const rooms = await deps.store.roomsOf(connectionId);
+    await replyError(deps, event, log, "TooManyRooms", `A connection may be in at most ${limit} rooms; leave one first.`, { room, limit, rooms });
+    return { statusCode: 400 };
+  }
+  if (result === "unknown-connection") {
+    await replyError(deps, event, log, "UnknownConnection", "This connection is not registered (it may have expired); reconnect.");
+    return { statusCode: 410 };
+  }
+  const [who, { members, more }] = await Promise.all([lookupWho(deps, connectionId), membersOf(deps, room)]);
+  // A GSI listing is eventually consistent: the joiner is a member whether or not it shows yet.
+  if (!members.some((m) => m.connectionId === connectionId)) members.unshift(who);
+  await requireConnections(deps).post(connectionId, membersFrame(room, members, more));
+  if (result === "joined") {
+    const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
+    await broadcastToRoom(ctx, room, presenceFrame("joined", room, who, Date.now()), "joined");
+  }
+  log.info("joined room", { outcome: result, room });
+  return { statusCode: 200 };
+}
+
+export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
+  joinRoom(event, await containerDeps(), context);

@@ -1,0 +1,43 @@
+/**
+ * `leave`: `{"action":"leave","room":"lobby"}`. The remaining members get `{"type":"left",…}`, and so does the
+ * leaver, as its acknowledgement. Leaving a room one is not in answers `NotInRoom`.
+ */
+import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
+import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import { presenceFrame } from "./runtime/frames";
+import { parseBody } from "./runtime/message-body";
+import { enforceRateLimit } from "./runtime/rate-limit";
+import { replyError } from "./runtime/reply";
+import { broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "./runtime/rooms";
+import type { InvocationContext } from "./broadcast";
+import { inProcessWorkers } from "./send-message";
+
+export async function leaveRoom(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
+  const log = invocationLogger(deps.log, event);
+  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
+  const parsed = parseBody(event.body);
+  if (!parsed.ok) {
+    await replyError(deps, event, log, parsed.code, parsed.message);
+    return { statusCode: 400 };
+  }
+  const check = checkRoom(parsed.value.room, "leave");
+  if (!check.ok) {
+    await replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
+    return { statusCode: 400 };
+  }
+  const { room } = check;
+  const connectionId = event.requestContext.connectionId;
+  if (!(await deps.store.leave(connectionId, room))) {
+    await replyError(deps, event, log, "NotInRoom", `Not a member of room "${room}".`, { room });
+    return { statusCode: 400 };
+  }
+  const frame = presenceFrame("left", room, await lookupWho(deps, connectionId), Date.now());
+  const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
+  await broadcastToRoom(ctx, room, frame, "left");
+  await requireConnections(deps).post(connectionId, frame);
+  log.info("left room", { outcome: "ok", room });
+  return { statusCode: 200 };
+}
+
+export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
+  leaveRoom(event, await containerDeps(), context);

@@ -1,0 +1,81 @@
+/**
+ * `sendto`: `{"action":"sendto","to":"<connectionId>","data":…}` delivers `{"type":"direct","from",…,"data","ts"}`
+ * to that one connection (the management API's "send to a specific client"). The sender hears back only on failure:
+ * `RecipientGone` when the recipient is gone (it is then removed, and its rooms hear `left`), `DeliveryFailed`
+ * otherwise.
+ */
+import { MAX_POST_BYTES, preparePayload } from "./runtime/connections-api";
+import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
+import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import { directFrame } from "./runtime/frames";
+import { encodeData, parseBody } from "./runtime/message-body";
+import { DEFAULT_MESSAGE_LIMITS } from "./runtime/message-limits";
+import { enforceRateLimit } from "./runtime/rate-limit";
+import { replyError } from "./runtime/reply";
+import { announceDepartures, lookupWho, roomBroadcastContext } from "./runtime/rooms";
+import type { InvocationContext } from "./broadcast";
+import { inProcessWorkers } from "./send-message";
+
+/** Longest `to` accepted (API Gateway's ids are 16 characters). */
+export const MAX_CONNECTION_ID_LENGTH = 128;
+
+export async function sendTo(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
+  const log = invocationLogger(deps.log, event);
+  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
+  const parsed = parseBody(event.body);
+  if (!parsed.ok) {
+    await replyError(deps, event, log, parsed.code, parsed.message);
+    return { statusCode: 400 };
+  }
+  const { to, data } = parsed.value;
+  if (typeof to !== "string" || to === "" || to.length > MAX_CONNECTION_ID_LENGTH || /[/?#\s]/.test(to)) {
+    await replyError(deps, event, log, "MissingTo", 'sendto needs "to": a connection id, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.');
+    return { statusCode: 400 };
+  }
+  if (data === undefined || data === null) {
+    await replyError(deps, event, log, "MissingData", 'sendto needs a "data" field, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.');
+    return { statusCode: 400 };
+  }
+  let wire: string;
+  try {
+    wire = encodeData(data);
+  } catch {
+    await replyError(deps, event, log, "InvalidBody", '"data" is nested too deeply to send.');
+    return { statusCode: 400 };
+  }
+  const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
+  const dataBytes = Buffer.byteLength(wire);
+  const payload = preparePayload(directFrame(await lookupWho(deps, event.requestContext.connectionId), data, Date.now()));
+  if (dataBytes > maxDataBytes || payload.body.byteLength > MAX_POST_BYTES) {
+    await replyError(deps, event, log, "PayloadTooLarge", `"data" is ${dataBytes} bytes; the limit is ${maxDataBytes}.`, { limit: maxDataBytes });
+    return { statusCode: 413 };
+  }
+  const outcome = await requireConnections(deps).post(to, payload);
+  log.info("direct message", { outcome: outcome.kind, to, bytes: payload.body.byteLength });
+  switch (outcome.kind) {
+    case "delivered":
+      return { statusCode: 200 };
+    case "gone": {
+      await replyError(deps, event, log, "RecipientGone", `Connection ${to} is gone.`, { to });
+      try {
+        const removed = await deps.store.removeMany([to]);
+        const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
+        await announceDepartures(ctx, removed);
+      } catch (error) {
+        log.warn("could not remove a gone recipient", { outcome: "error", to, error });
+      }
+      return { statusCode: 410 };
+    }
+    case "too-large":
+      await replyError(deps, event, log, "PayloadTooLarge", `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`, {
+        bytes: payload.body.byteLength,
+      });
+      return { statusCode: 413 };
+    case "failed":
+      await replyError(deps, event, log, "DeliveryFailed", `Could not deliver to ${to}; try again.`, { to });
+      return { statusCode: 502 };
+  }
+}
+
+export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
+  sendTo(event, await containerDeps(), context);

@@ -1,0 +1,18 @@
+/** `whoami`: `{"action":"whoami"}` answers `{"type":"whoami","connectionId",…,"rooms":[…]}` to the sender. */
+import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
+import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import { whoamiFrame } from "./runtime/frames";
+import { enforceRateLimit } from "./runtime/rate-limit";
+import { lookupWho } from "./runtime/rooms";
+
+export async function whoami(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
+  const log = invocationLogger(deps.log, event);
+  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
+  const connectionId = event.requestContext.connectionId;
+  const [who, rooms] = await Promise.all([lookupWho(deps, connectionId), deps.store.roomsOf(connectionId)]);
+  const outcome = await requireConnections(deps).post(connectionId, whoamiFrame(who, rooms));
+  log.info("whoami", { outcome: outcome.kind, rooms: rooms.length });
+  return { statusCode: 200 };
+}
+
+export const handler = async (event: WebSocketEvent): Promise<HandlerResult> => whoami(event, await containerDeps());

@@ -1,0 +1,109 @@
+/**
+ * The `$connect` Lambda REQUEST authorizer (stack config `auth: jwt`): its own function (bundled from
+ * `functions/<AUTHORIZER.module>.ts`), log group and role (logs only: it fetches a public key set and touches
+ * nothing of ours), the API Gateway authorizer with one identity source, and the permission for API Gateway to
+ * invoke it from that authorizer only. Routes attach it to `$connect` (chat-api.ts).
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { AUTHORIZER, identitySources, type TokenSource } from "../functions/routes";
+import { authSettingsEnv, type AuthSettings } from "../functions/runtime/auth-settings";
+import { LAMBDA_HANDLER, LAMBDA_RUNTIME, handlerArchive } from "./bundle";
+import type { FunctionLogLevel } from "./config";
+import { LAMBDA_ASSUME_ROLE_POLICY, XRAY_ACTIONS, type PolicyDocument } from "./iam";
+
+/** API Gateway gives a Lambda authorizer 10 s; the function's own timeout matches. */
+export const AUTHORIZER_TIMEOUT_SECONDS = 10;
+
+export interface ConnectAuthorizerArgs {
+  readonly api: aws.apigatewayv2.Api;
+  readonly jwt: AuthSettings;
+  readonly tokenSource: TokenSource;
+  readonly logRetentionDays: number;
+  readonly memorySize: number;
+  readonly logLevel?: FunctionLogLevel;
+  readonly tracing?: boolean;
+}
+
+export interface ConnectAuthorizer {
+  readonly authorizer: aws.apigatewayv2.Authorizer;
+  readonly fn: aws.lambda.Function;
+  readonly role: aws.iam.Role;
+  readonly logGroup: aws.cloudwatch.LogGroup;
+}
+
+/** The authorizer's policy: write its own logs (and X-Ray segments when tracing), nothing else. */
+export function authorizerPolicy(logGroupArn: string, tracing = false): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`${logGroupArn}:*`] },
+      ...(tracing ? [{ Sid: "XRayTracing", Effect: "Allow" as const, Action: XRAY_ACTIONS, Resource: ["*"] }] : []),
+    ],
+  };
+}
+
+export function createConnectAuthorizer(name: string, args: ConnectAuthorizerArgs, parent: pulumi.Resource): ConnectAuthorizer {
+  const prefix = `${name}-${AUTHORIZER.name}`;
+  const logGroup = new aws.cloudwatch.LogGroup(
+    `${prefix}-logs`,
+    { name: `/aws/lambda/${name}-${pulumi.getStack()}-${AUTHORIZER.name}`, retentionInDays: args.logRetentionDays },
+    { parent },
+  );
+  const role = new aws.iam.Role(
+    `${prefix}-role`,
+    { assumeRolePolicy: JSON.stringify(LAMBDA_ASSUME_ROLE_POLICY), description: "Chat $connect authorizer" },
+    { parent },
+  );
+  const policy = new aws.iam.RolePolicy(
+    `${prefix}-policy`,
+    { role: role.id, policy: logGroup.arn.apply((arn) => JSON.stringify(authorizerPolicy(arn, args.tracing ?? false))) },
+    { parent },
+  );
+  const logLevel = args.logLevel ?? "INFO";
+  const fn = new aws.lambda.Function(
+    prefix,
+    {
+      description: "Chat $connect JWT authorizer",
+      runtime: LAMBDA_RUNTIME,
+      architectures: ["arm64"],
+      handler: LAMBDA_HANDLER,
+      code: handlerArchive(AUTHORIZER.module),
+      role: role.arn,
+      memorySize: args.memorySize,
+      timeout: AUTHORIZER_TIMEOUT_SECONDS,
+      environment: { variables: authSettingsEnv(args.jwt) },
+      loggingConfig: {
+        logFormat: "JSON",
+        logGroup: logGroup.name,
+        applicationLogLevel: logLevel,
+        systemLogLevel: logLevel === "ERROR" ? "WARN" : logLevel,
+      },
+      tracingConfig: args.tracing ? { mode: "Active" } : undefined,
+    },
+    { parent, dependsOn: [logGroup, policy] },
+  );
+  const authorizer = new aws.apigatewayv2.Authorizer(
+    `${name}-connect-authorizer`,
+    {
+      apiId: args.api.id,
+      authorizerType: "REQUEST",
+      authorizerUri: fn.invokeArn,
+      // API Gateway answers 401 without calling the function when any of these is missing, so there is one.
+      identitySources: identitySources(args.tokenSource),
+      name: `${name}-connect-jwt`,
+    },
+    { parent },
+  );
+  new aws.lambda.Permission(
+    `${prefix}-invoke`,
+    {
+      action: "lambda:InvokeFunction",
+      function: fn.name,
+      principal: "apigateway.amazonaws.com",
+      sourceArn: pulumi.interpolate`${args.api.executionArn}/authorizers/${authorizer.id}`,
+    },
+    { parent },
+  );
+  return { authorizer, fn, role, logGroup };
+}

@@ -1,0 +1,33 @@
+/**
+ * The browser chat client (web/index.html), served by the local gateway at `GET /` (and `/index.html`). One static
+ * file, no build step; the only change on the way out is the stage, put in its `chat-stage` meta tag so the page
+ * connects to `ws://{the host it was loaded from}/{stage}` by default. Every other non-`@connections` request still
+ * gets API Gateway's 403.
+ */
+import { readFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
+
+export const WEB_CLIENT_FILE = join(__dirname, "..", "web", "index.html");
+const WEB_PATHS = new Set(["/", "/index.html"]);
+
+/** Serves the page when `req` asks for it; `false` leaves the request to the management API. */
+export function serveWebClient(req: IncomingMessage, res: ServerResponse, stage: string): boolean {
+  const path = (req.url ?? "/").split("?")[0]!;
+  if (!WEB_PATHS.has(path) || (req.method !== "GET" && req.method !== "HEAD")) return false;
+  // Read per request: editing the page needs a reload, not a gateway restart.
+  const html = readFileSync(WEB_CLIENT_FILE, "utf8").replace(
+    '<meta name="chat-stage" content="">',
+    `<meta name="chat-stage" content="${stage.replace(/[^A-Za-z0-9_-]/g, "")}">`,
+  );
+  const body = Buffer.from(html);
+  res.writeHead(200, {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Length": body.byteLength,
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src ws: wss:",
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+  return true;
+}

@@ -1,0 +1,189 @@
+/**
+ * Issue 4 (broadcast fan-out) in the Pulumi program under mocks: the fan-out worker function (no route, retries
+ * off, the store and `@connections` access it needs), `sendmessage`'s right to invoke exactly that function, the
+ * FANOUT_* environment and memory, and the `fanout.*` config keys.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { expect } from "chai";
+import { FANOUT_WORKER, ROUTES } from "../functions/routes";
+import { ENV } from "../functions/runtime/env";
+import { bundleHandler } from "../infra/bundle";
+import { ConfigError, parseConfig } from "../infra/config";
+import { DEFAULT_FANOUT_CONFIG, FANOUT_BOUNDS } from "../infra/config-fanout";
+import { CONFIG_SCHEMA, PROJECT_NAME, specOf } from "../infra/config-schema";
+import type { PolicyDocument } from "../infra/iam";
+import { createProgram } from "../infra/program";
+import { RecordingMocks, plain, resolve, type RecordedResource } from "./support/pulumi-mocks";
+
+const NAME = PROJECT_NAME;
+const T = {
+  fn: "aws:lambda/function:Function",
+  permission: "aws:lambda/permission:Permission",
+  invokeConfig: "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+  rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+  logGroup: "aws:cloudwatch/logGroup:LogGroup",
+  table: "aws:dynamodb/table:Table",
+} as const;
+
+const runtimeInternals = pulumi.runtime as unknown as { waitForRPCs(): Promise<void> };
+const mocks = new RecordingMocks();
+
+async function run(config: Record<string, string>): Promise<RecordingMocks> {
+  mocks.reset();
+  await pulumi.runtime.setMocks(mocks, PROJECT_NAME, "dev", false);
+  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT_NAME}:${k}`, v])));
+  const program = createProgram();
+  await resolve(program.url);
+  await runtimeInternals.waitForRPCs();
+  const recorded = new RecordingMocks();
+  recorded.resources = [...mocks.resources];
+  return recorded;
+}
+
+function named(r: RecordingMocks, type: string, name: string): RecordedResource {
+  const found = r.ofType(type).find((x) => x.name === name);
+  if (!found) throw new Error(`no ${type} named ${name}`);
+  return found;
+}
+
+const fnNamed = (r: RecordingMocks, name: string) => named(r, T.fn, `${NAME}-${name}`);
+const envOf = (r: RecordingMocks, name: string): Record<string, string> => plain(fnNamed(r, name).inputs.environment).variables;
+const policyOf = (r: RecordingMocks, name: string): PolicyDocument =>
+  JSON.parse(plain<string>(named(r, T.rolePolicy, `${NAME}-${name}-policy`).inputs.policy));
+const statement = (doc: PolicyDocument, sid: string) => doc.Statement.find((s) => s.Sid === sid);
+
+describe("infra: fan-out worker (dynamodb, defaults)", function () {
+  this.timeout(120_000);
+  let r: RecordingMocks;
+  before(async () => {
+    r = await run({ store: "dynamodb" });
+  });
+
+  it("deploys the worker from its own bundle, with a timeout past 29 s and the fan-out memory", async () => {
+    const worker = fnNamed(r, FANOUT_WORKER.name).inputs as any;
+    expect(worker.timeout).to.equal(FANOUT_WORKER.timeoutSeconds).and.be.greaterThan(29);
+    expect(worker.memorySize).to.equal(DEFAULT_FANOUT_CONFIG.memorySize).and.equal(1769);
+    const assets = await (worker.code as pulumi.asset.AssetArchive).assets;
+    const code = await (Object.values(assets)[0] as pulumi.asset.StringAsset).text;
+    expect(code).to.equal(bundleHandler(FANOUT_WORKER.module, "dynamodb"));
+    expect(named(r, T.logGroup, `${NAME}-${FANOUT_WORKER.name}-logs`).inputs.name).to.equal(`/aws/lambda/${NAME}-dev-${FANOUT_WORKER.name}`);
+  });
+
+  it("lets nothing but sendmessage invoke it: no API Gateway permission, and retries off (a retry would post a shard twice)", () => {
+    const workerFn = fnNamed(r, FANOUT_WORKER.name);
+    for (const permission of r.ofType(T.permission)) expect(permission.inputs.function).to.not.equal(workerFn.state.name);
+    const config = r.ofType(T.invokeConfig);
+    expect(config).to.have.length(1);
+    expect(config[0]!.inputs).to.deep.include({ functionName: workerFn.state.name, maximumRetryAttempts: 0, maximumEventAgeInSeconds: 300 });
+  });
+
+  it("gives sendmessage lambda:InvokeFunction on the worker only, and its name", () => {
+    const workerFn = fnNamed(r, FANOUT_WORKER.name);
+    for (const route of ROUTES) {
+      const invoke = statement(policyOf(r, route.name), "InvokeFanOutWorker");
+      if (route.invokesFanOutWorker) {
+        expect(invoke).to.deep.equal({ Sid: "InvokeFanOutWorker", Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [workerFn.state.arn] });
+        expect(envOf(r, route.name)[ENV.FANOUT_WORKER_FUNCTION]).to.equal(workerFn.state.name);
+      } else {
+        expect(invoke, route.name).to.equal(undefined);
+        expect(envOf(r, route.name)[ENV.FANOUT_WORKER_FUNCTION], route.name).to.equal(undefined);
+      }
+    }
+    // Presence (joined / left) to large rooms goes through the same fan-out as sendmessage.
+    expect(ROUTES.filter((route) => route.invokesFanOutWorker).map((route) => route.routeKey)).to.deep.equal(["$disconnect", "sendmessage", "join", "leave"]);
+    expect(statement(policyOf(r, FANOUT_WORKER.name), "InvokeFanOutWorker")).to.equal(undefined);
+  });
+
+  it("gives the worker what a shard needs: delete on the table (stale ids), POST @connections, its own logs", () => {
+    const doc = policyOf(r, FANOUT_WORKER.name);
+    const table = r.ofType(T.table)[0]!;
+    expect(statement(doc, "ConnectionStore")).to.deep.equal({
+      Sid: "ConnectionStore",
+      Effect: "Allow",
+      Action: ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+      Resource: [table.state.arn],
+    });
+    const post = statement(doc, "PostToConnections")!;
+    expect(post.Action).to.deep.equal(["execute-api:ManageConnections"]);
+    expect(post.Resource).to.have.length(1);
+    expect(post.Resource[0]).to.match(/\/dev\/POST\/@connections\/\*$/);
+    expect(doc.Statement.map((s) => s.Sid).sort()).to.deep.equal(["ConnectionStore", "PostToConnections", "WriteOwnLogs"]);
+  });
+
+  it("sets the FANOUT_* contract on every function and the worker, from the defaults", () => {
+    for (const name of [...ROUTES.map((route) => route.name), FANOUT_WORKER.name]) {
+      const env = envOf(r, name);
+      expect(env[ENV.FANOUT_CONCURRENCY], name).to.equal("256");
+      expect(env[ENV.POST_TIMEOUT_MS], name).to.equal("3000");
+      expect(env[ENV.FANOUT_INLINE_MAX], name).to.equal("40000");
+      expect(env[ENV.FANOUT_SHARD_SIZE], name).to.equal("5000");
+      expect(env[ENV.STORE], name).to.equal("dynamodb");
+      expect(env[ENV.CALLBACK_URL], name).to.match(/^https:\/\//);
+    }
+  });
+});
+
+describe("infra: fan-out worker (redis) and fanout.* settings", function () {
+  this.timeout(120_000);
+
+  it("puts the worker next to Redis (it removes stale ids) with the AUTH secret", async () => {
+    const r = await run({ store: "redis" });
+    const worker = fnNamed(r, FANOUT_WORKER.name).inputs as any;
+    expect(worker.vpcConfig).to.not.equal(undefined);
+    expect(envOf(r, FANOUT_WORKER.name)[ENV.REDIS_AUTH_SECRET_ARN]).to.be.a("string");
+    expect(statement(policyOf(r, FANOUT_WORKER.name), "ReadRedisAuthToken")).to.not.equal(undefined);
+  });
+
+  it("passes every fanout.* key through to the functions", async () => {
+    const r = await run({
+      "fanout.concurrency": "128",
+      "fanout.postTimeoutMs": "1500",
+      "fanout.memorySize": "1024",
+      "fanout.inlineMax": "0",
+      "fanout.shardSize": "2000",
+      memorySize: "512",
+    });
+    for (const name of ["sendmessage", FANOUT_WORKER.name]) {
+      expect((fnNamed(r, name).inputs as any).memorySize, name).to.equal(1024);
+      expect(envOf(r, name)).to.include({
+        [ENV.FANOUT_CONCURRENCY]: "128",
+        [ENV.POST_TIMEOUT_MS]: "1500",
+        [ENV.FANOUT_INLINE_MAX]: "0",
+        [ENV.FANOUT_SHARD_SIZE]: "2000",
+      });
+    }
+    expect((fnNamed(r, "connect").inputs as any).memorySize).to.equal(512);
+  });
+});
+
+describe("config: fanout.*", () => {
+  it("defaults to the runtime's own defaults, and the schema says the same", () => {
+    expect(parseConfig({}, "dev").fanOut).to.deep.equal(DEFAULT_FANOUT_CONFIG);
+    for (const [key, field] of [
+      ["fanout.concurrency", "concurrency"],
+      ["fanout.postTimeoutMs", "postTimeoutMs"],
+      ["fanout.memorySize", "memorySize"],
+      ["fanout.inlineMax", "inlineMax"],
+      ["fanout.shardSize", "shardSize"],
+    ] as const) {
+      expect(specOf(key).default, key).to.equal(DEFAULT_FANOUT_CONFIG[field]);
+      expect(specOf(key).type).to.equal("integer");
+    }
+    expect(CONFIG_SCHEMA.filter((s) => s.key.startsWith("fanout.")).map((s) => s.key).sort()).to.deep.equal(Object.keys(FANOUT_BOUNDS).sort());
+  });
+
+  it("refuses values out of range, naming the key and the range, all at once", () => {
+    let problems: readonly string[] = [];
+    try {
+      parseConfig({ "fanout.concurrency": "0", "fanout.postTimeoutMs": "30000", "fanout.memorySize": "64", "fanout.shardSize": "x" }, "dev");
+    } catch (error) {
+      expect(error).to.be.instanceOf(ConfigError);
+      problems = (error as ConfigError).problems;
+    }
+    expect(problems).to.have.length(4);
+    expect(problems[0]).to.equal('Invalid config websocket-chat:fanout.concurrency: "0" (allowed: an integer from 1 to 2000)');
+    expect(problems[1]).to.include("fanout.postTimeoutMs").and.include("100 to 20000");
+    expect(problems[2]).to.include("fanout.memorySize").and.include("128 to 10240");
+    expect(problems[3]).to.include("fanout.shardSize");
+  });
+});
