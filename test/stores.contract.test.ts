@@ -30,7 +30,7 @@ function ids(count: number, prefix = "c"): string[] {
 async function addAll(store: ConnectionStore, connectionIds: readonly string[], concurrency = 64): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < connectionIds.length) await store.add(record(connectionIds[next++]));
+    while (next < connectionIds.length) await store.add(record(connectionIds[next++]!));
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
@@ -122,10 +122,10 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
     await store.removeMany(request.sort());
     await store.removeMany([]);
     expectExactlyOnce(await listAll(store), kept);
-    for (const id of [removed[0], removed[499], removed[500], removed[removed.length - 1]]) {
+    for (const id of [removed[0]!, removed[499]!, removed[500]!, removed[removed.length - 1]!]) {
       expect(await store.get(id), id).to.equal(undefined);
     }
-    expect(await store.get(kept[0])).to.not.equal(undefined);
+    expect(await store.get(kept[0]!)).to.not.equal(undefined);
   });
 
   it("yields nothing for an empty store", async () => {
@@ -724,7 +724,7 @@ describe("DynamoDbConnectionStore", function () {
       const fake = {
         send: async (command: { input: { RequestItems?: Record<string, { DeleteRequest?: unknown }[]> } }) => {
           if (!command.input.RequestItems) return { Attributes: { connectedAt: { N: "1" }, rooms: { SS: ["r"] } } };
-          const [[table, requests]] = Object.entries(command.input.RequestItems);
+          const [[table, requests]] = Object.entries(command.input.RequestItems) as [[string, { DeleteRequest?: unknown }[]]];
           batches.push(requests.length);
           const keys = requests.map((r) => JSON.stringify(r.DeleteRequest));
           expect(new Set(keys).size, "duplicate keys in one batch").to.equal(keys.length);
