@@ -191,6 +191,8 @@ export class ChatApi extends pulumi.ComponentResource {
     const observed = [
       ...functions.map(({ route, fn }) => ({ label: route.name, fn })),
       ...(authorizer ? [{ label: AUTHORIZER.name, fn: authorizer.fn }] : []),
+      // Large broadcasts finish in the worker: its errors must alarm like a route's.
+      { label: FANOUT_WORKER.name, fn: this.fanOutWorker },
     ];
     const observability = this.createObservability(api, stage, observed, store);
 
