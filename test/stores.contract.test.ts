@@ -14,6 +14,7 @@ import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";
 import { freePort, startRedis, type TestRedis } from "./support/redis-server";
+import { startUnprocessingProxy } from "./support/unprocessing-proxy";
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -154,9 +155,15 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
       const pages: string[][] = [];
       for await (const page of store.list({ pageSize })) pages.push(page);
       expectExactlyOnce(pages.flat(), all);
-      expect(pages.every((page) => page.length > 0 && page.length <= pageSize), `page sizes for ${pageSize}`).to.equal(true);
+      expect(
+        pages.every((page) => page.length > 0 && page.length <= pageSize),
+        `page sizes for ${pageSize}`,
+      ).to.equal(true);
       // A full backend page has no filtered-out items here, so every page but the last must be full.
-      expect(pages.slice(0, -1).every((page) => page.length === pageSize), `full pages for ${pageSize}`).to.equal(true);
+      expect(
+        pages.slice(0, -1).every((page) => page.length === pageSize),
+        `full pages for ${pageSize}`,
+      ).to.equal(true);
     }
   });
 
@@ -230,7 +237,10 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
     expect(new Set(listed).size, "duplicates in listing").to.equal(listed.length);
     const allowed = new Set([...seeded, ...added]);
     expect(listed.filter((id) => !allowed.has(id))).to.deep.equal([]);
-    expect(stable.filter((id) => !listed.includes(id)), "stable ids missing").to.deep.equal([]);
+    expect(
+      stable.filter((id) => !listed.includes(id)),
+      "stable ids missing",
+    ).to.deep.equal([]);
   });
 
   describe("rooms", () => {
@@ -315,7 +325,11 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
       await store.join("a", "r1", MAX);
       await store.join("a", "r2", MAX);
       await store.join("b", "r1", MAX);
-      expect(await store.remove("a")).to.deep.equal({ connectionId: "a", rooms: ["r1", "r2"], attributes: { userId: "u-a" } });
+      expect(await store.remove("a")).to.deep.equal({
+        connectionId: "a",
+        rooms: ["r1", "r2"],
+        attributes: { userId: "u-a" },
+      });
       expect(await store.remove("a")).to.equal(undefined);
       expect(await store.remove("c")).to.deep.equal({ connectionId: "c", rooms: [] });
       expectExactlyOnce(await listRoom(store, "r1"), ["b"]);
@@ -336,8 +350,14 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
       expect(removed.map((r) => r.connectionId).sort()).to.deep.equal([...gone].sort());
       expect(removed.find((r) => r.connectionId === all[0])!.rooms).to.deep.equal(["even", "first"]);
       expect(removed.find((r) => r.connectionId === all[1])!.rooms).to.deep.equal(["odd"]);
-      expectExactlyOnce(await listRoom(store, "even"), all.slice(40).filter((_, i) => i % 2 === 0));
-      expectExactlyOnce(await listRoom(store, "odd"), all.slice(40).filter((_, i) => i % 2 === 1));
+      expectExactlyOnce(
+        await listRoom(store, "even"),
+        all.slice(40).filter((_, i) => i % 2 === 0),
+      );
+      expectExactlyOnce(
+        await listRoom(store, "odd"),
+        all.slice(40).filter((_, i) => i % 2 === 1),
+      );
       expect(await listRoom(store, "first")).to.deep.equal([]);
       expect(await store.removeMany([])).to.deep.equal([]);
     });
@@ -531,7 +551,7 @@ describe("MemoryConnectionStore", () => {
   connectionStoreContract(async () => new MemoryConnectionStore());
 });
 
-describe("RedisConnectionStore", function () {
+describe("RedisConnectionStore", () => {
   let redis: TestRedis;
   let admin: Redis;
   before(async function () {
@@ -617,7 +637,7 @@ describe("RedisConnectionStore", function () {
   });
 
   describe("failing fast", () => {
-    it("rejects within 2 s when nothing listens on the port", async function () {
+    it("rejects within 2 s when nothing listens on the port", async () => {
       const port = await freePort();
       const store = new RedisConnectionStore({ host: "127.0.0.1", port, tls: false, keyPrefix: "t" });
       try {
@@ -628,12 +648,14 @@ describe("RedisConnectionStore", function () {
       }
     });
 
-    it("rejects within 2 s when the server accepts but never answers", async function () {
+    it("rejects within 2 s when the server accepts but never answers", async () => {
       const hole = await startBlackHole();
       const store = new RedisConnectionStore({ url: `redis://127.0.0.1:${hole.port}`, keyPrefix: "t" });
       try {
         expect(await rejectionTime(() => store.get("a"))).to.be.below(2_000);
-        expect(await rejectionTime(async () => (await store.list()[Symbol.asyncIterator]().next()).value)).to.be.below(2_000);
+        expect(await rejectionTime(async () => (await store.list()[Symbol.asyncIterator]().next()).value)).to.be.below(
+          2_000,
+        );
       } finally {
         await store.close();
         await hole.stop();
@@ -642,7 +664,7 @@ describe("RedisConnectionStore", function () {
   });
 });
 
-describe("DynamoDbConnectionStore", function () {
+describe("DynamoDbConnectionStore", () => {
   let dynamo: TestDynamoDb;
   let client: DynamoDBClient;
   before(async () => {
@@ -702,7 +724,10 @@ describe("DynamoDbConnectionStore", function () {
     const tableName = await freshTable();
     const previous = process.env.AWS_ENDPOINT_URL_DYNAMODB;
     process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
-    const envClient = createDynamoDbClient({ region: "us-east-1", credentials: { accessKeyId: "t", secretAccessKey: "t" } });
+    const envClient = createDynamoDbClient({
+      region: "us-east-1",
+      credentials: { accessKeyId: "t", secretAccessKey: "t" },
+    });
     try {
       const store = new DynamoDbConnectionStore({ tableName, client: envClient });
       await store.add(record("via-env"));
@@ -715,43 +740,53 @@ describe("DynamoDbConnectionStore", function () {
   });
 
   describe("removeMany against throttling", () => {
-    /**
-     * A client whose DeleteItem finds each connection in one room (so its membership item is batch-deleted) and whose
-     * BatchWriteItem leaves the first `stubborn` calls' first item unprocessed.
-     */
-    function throttlingClient(stubborn: number) {
-      const batches: number[] = [];
-      const fake = {
-        send: async (command: { input: { RequestItems?: Record<string, { DeleteRequest?: unknown }[]> } }) => {
-          if (!command.input.RequestItems) return { Attributes: { connectedAt: { N: "1" }, rooms: { SS: ["r"] } } };
-          const [[table, requests]] = Object.entries(command.input.RequestItems) as [[string, { DeleteRequest?: unknown }[]]];
-          batches.push(requests.length);
-          const keys = requests.map((r) => JSON.stringify(r.DeleteRequest));
-          expect(new Set(keys).size, "duplicate keys in one batch").to.equal(keys.length);
-          expect(requests.length).to.be.at.most(25);
-          return batches.length <= stubborn ? { UnprocessedItems: { [table]: requests.slice(0, 1) } } : {};
-        },
+    // The real client and dynalite, with a proxy between them that leaves BatchWriteItem requests unprocessed.
+    async function throttledStore(stubborn: number) {
+      const tableName = await freshTable();
+      const direct = new DynamoDbConnectionStore({ tableName, client });
+      // Each connection is in one room, so removing it batch-deletes its membership item.
+      for (const id of ["x", "y"]) {
+        await direct.add(record(id));
+        await direct.join(id, "r", 10);
+      }
+      const proxy = await startUnprocessingProxy(dynamo.endpoint, stubborn);
+      const proxied = localDynamoDbClient(proxy.endpoint);
+      const store = new DynamoDbConnectionStore({ tableName, client: proxied });
+      const stop = async () => {
+        proxied.destroy();
+        await proxy.stop();
       };
-      return { batches, client: fake as unknown as DynamoDBClient };
+      return { direct, store, batches: proxy.batches, stop };
     }
 
     it("retries unprocessed deletes until they go through", async () => {
-      const { batches, client: fake } = throttlingClient(3);
-      await new DynamoDbConnectionStore({ tableName: "t", client: fake }).removeMany(["x", "y", "x"]);
-      expect(batches).to.deep.equal([2, 1, 1, 1]);
+      const t = await throttledStore(3);
+      try {
+        const removed = await t.store.removeMany(["x", "y", "x"]);
+        expect(removed.map((r) => r.connectionId).sort()).to.deep.equal(["x", "y"]);
+        expect(t.batches).to.deep.equal([2, 1, 1, 1]);
+        const members: string[] = [];
+        for await (const page of t.direct.list({ room: "r" })) members.push(...page);
+        expect(members, "membership items really deleted").to.deep.equal([]);
+        expect(await t.direct.roomsOf("x")).to.deep.equal([]);
+      } finally {
+        await t.stop();
+      }
     });
 
     it("gives up after bounded attempts, saying how many were left", async function () {
       this.timeout(10_000);
-      const { batches, client: fake } = throttlingClient(Infinity);
+      const t = await throttledStore(Infinity);
       let error: Error | undefined;
       try {
-        await new DynamoDbConnectionStore({ tableName: "t", client: fake }).removeMany(["x", "y"]);
+        await t.store.removeMany(["x", "y"]);
       } catch (e) {
         error = e as Error;
+      } finally {
+        await t.stop();
       }
       expect(error?.message).to.match(/left 1 of 2 deletes unprocessed after 8 attempts/);
-      expect(batches).to.have.length(8);
+      expect(t.batches).to.have.length(8);
     });
   });
 
@@ -759,7 +794,11 @@ describe("DynamoDbConnectionStore", function () {
     const storeAt = (endpoint: string) =>
       new DynamoDbConnectionStore({
         tableName: "t",
-        client: createDynamoDbClient({ endpoint, region: "us-east-1", credentials: { accessKeyId: "t", secretAccessKey: "t" } }),
+        client: createDynamoDbClient({
+          endpoint,
+          region: "us-east-1",
+          credentials: { accessKeyId: "t", secretAccessKey: "t" },
+        }),
       });
 
     it("rejects within a few seconds when nothing listens on the port", async () => {
@@ -791,7 +830,11 @@ describe("createStore", () => {
   });
 
   it("builds the configured networked store without connecting", async () => {
-    const redis = createStore({ store: "redis", redis: { url: "redis://127.0.0.1:1", keyPrefix: "p" }, connectionTtlSeconds: 60 });
+    const redis = createStore({
+      store: "redis",
+      redis: { url: "redis://127.0.0.1:1", keyPrefix: "p" },
+      connectionTtlSeconds: 60,
+    });
     const dynamo = createStore({ store: "dynamodb", tableName: "t", connectionTtlSeconds: 60 });
     expect([redis.kind, dynamo.kind]).to.deep.equal(["redis", "dynamodb"]);
     expect(redis).to.be.instanceOf(RedisConnectionStore);
