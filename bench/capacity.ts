@@ -26,12 +26,31 @@ const SEED = "capacity";
 function selfSigned(): { key: string; cert: string } {
   const dir = mkdtempSync(path.join(tmpdir(), "bench-tls-"));
   try {
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-      "-addext", "subjectAltName=IP:127.0.0.1",
-      "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem"),
-    ], { stdio: "ignore" });
-    return { key: readFileSync(path.join(dir, "key.pem"), "utf8"), cert: readFileSync(path.join(dir, "cert.pem"), "utf8") };
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        path.join(dir, "key.pem"),
+        "-out",
+        path.join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    return {
+      key: readFileSync(path.join(dir, "key.pem"), "utf8"),
+      cert: readFileSync(path.join(dir, "cert.pem"), "utf8"),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -58,7 +77,9 @@ async function main(): Promise<void> {
   } catch {
     console.log("(openssl not available: HTTPS rows skipped)");
   }
-  console.log(`## One invocation's posting capacity (${N.toLocaleString("en-US")} posts per row, latency 20-40 ms, no throttle)\n`);
+  console.log(
+    `## One invocation's posting capacity (${N.toLocaleString("en-US")} posts per row, latency 20-40 ms, no throttle)\n`,
+  );
   console.log("| protocol | client | concurrency | posts/s | CPU µs/post | posts/s per core (CPU-bound) |");
   console.log("|---|---|---|---|---|---|");
   for (const protocol of tls ? (["http", "https"] as const) : (["http"] as const)) {
@@ -85,7 +106,12 @@ async function main(): Promise<void> {
             maxAttempts: 1,
             requestHandler: protocol === "https" ? { httpsAgent: agent as HttpsAgent } : { httpAgent: agent },
           });
-          const poster = new ConnectionPoster(callbackUrl, agent, () => sdk.config.credentials(), () => sdk.config.region());
+          const poster = new ConnectionPoster(
+            callbackUrl,
+            agent,
+            () => sdk.config.credentials(),
+            () => sdk.config.region(),
+          );
           const payload = preparePayload("x".repeat(100));
           const cpu0 = process.cpuUsage();
           const t0 = performance.now();

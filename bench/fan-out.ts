@@ -19,7 +19,12 @@ import { DEFAULT_FANOUT } from "../functions/runtime/env";
 import type { ConnectionStore } from "../stores/connection-store";
 import { HASH_KEY, TTL_ATTRIBUTE } from "../stores/dynamodb-table";
 import { RedisConnectionStore } from "../stores/redis";
-import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "../test/support/dynalite";
+import {
+  createConnectionsTable,
+  localDynamoDbClient,
+  startDynalite,
+  type TestDynamoDb,
+} from "../test/support/dynalite";
 import { startRedis, type TestRedis } from "../test/support/redis-server";
 import { benchId, isStale, staleCount } from "./ids";
 import { runInChild, startEndpointProcess, type EndpointProcess } from "./processes";
@@ -83,18 +88,20 @@ function parseArgs(argv: string[]): Options {
       case "--help":
       case "-h":
         console.log(HELP);
-        process.exit(0);
+        return process.exit(0);
       case "--store":
       case "--stores":
         options.stores = value().split(",") as Options["stores"];
-        for (const s of options.stores) if (!["memory", "redis", "dynamodb"].includes(s)) throw new Error(`unknown store ${s}`);
+        for (const s of options.stores)
+          if (!["memory", "redis", "dynamodb"].includes(s)) throw new Error(`unknown store ${s}`);
         break;
       case "--n":
         options.ns = value().split(",").map(int);
         break;
       case "--modes":
         options.modes = value().split(",") as Mode[];
-        for (const m of options.modes) if (!["ours", "baseline", "ceiling"].includes(m)) throw new Error(`unknown mode ${m}`);
+        for (const m of options.modes)
+          if (!["ours", "baseline", "ceiling"].includes(m)) throw new Error(`unknown mode ${m}`);
         break;
       case "--rate":
         options.rate = int(value());
@@ -171,7 +178,12 @@ async function redisBackend(): Promise<Backend> {
   return {
     spec: (n) => ({ kind: "redis", url: server.url, keyPrefix: `bench${n}` }),
     seed: (n) => addAll(storeFor(n), range(n), 128),
-    restoreStale: (n, k) => addAll(storeFor(n), range(n, (i) => isStale(i, k)), 64),
+    restoreStale: (n, k) =>
+      addAll(
+        storeFor(n),
+        range(n, (i) => isStale(i, k)),
+        64,
+      ),
     stop: async () => {
       for (const store of stores.values()) await store.close();
       await server.stop();
@@ -221,7 +233,11 @@ async function dynamoBackend(): Promise<Backend> {
       await createConnectionsTable(client, table(n));
       await put(n, range(n));
     },
-    restoreStale: (n, k) => put(n, range(n, (i) => isStale(i, k))),
+    restoreStale: (n, k) =>
+      put(
+        n,
+        range(n, (i) => isStale(i, k)),
+      ),
     stop: async () => {
       client.destroy();
       await server.stop();
@@ -256,7 +272,8 @@ interface Row {
   summaries: Record<string, unknown>[];
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const mb = (kb: number) => fmt(kb / 1024, 0);
 
 async function measure(
@@ -318,7 +335,10 @@ async function measure(
 
 function printRow(row: Row): void {
   const pct = row.expected > 0 ? (100 * row.delivered) / row.expected : 100;
-  const rss = row.storeDataKb > 0 ? `${mb(row.peakRssKb)} (${mb(row.peakRssKb - row.storeDataKb)} w/o store data)` : mb(row.peakRssKb);
+  const rss =
+    row.storeDataKb > 0
+      ? `${mb(row.peakRssKb)} (${mb(row.peakRssKb - row.storeDataKb)} w/o store data)`
+      : mb(row.peakRssKb);
   const notes: string[] = [];
   if (row.duplicates > 0) notes.push(`${fmt(row.duplicates)} duplicates`);
   if (row.rejected) notes.push(`${fmt(row.rejected)} posts rejected`);
@@ -361,7 +381,8 @@ async function main(): Promise<void> {
   try {
     const ceilings = new Map<number, Row>();
     for (const store of options.stores) {
-      const backend = store === "redis" ? await redisBackend() : store === "dynamodb" ? await dynamoBackend() : memoryBackend();
+      const backend =
+        store === "redis" ? await redisBackend() : store === "dynamodb" ? await dynamoBackend() : memoryBackend();
       try {
         console.log(`\n### store: ${store}\n`);
         console.log("| N | run | delivered/expected | wall s | posts/s | wall/ideal | peak RSS MB | 429s | notes |");
@@ -369,11 +390,15 @@ async function main(): Promise<void> {
         for (const n of options.ns) {
           const seeded = Date.now();
           await backend.seed(n);
-          if (store !== "memory") console.error(`(seeded ${fmt(n)} ids into ${store} in ${((Date.now() - seeded) / 1000).toFixed(1)} s)`);
+          if (store !== "memory")
+            console.error(`(seeded ${fmt(n)} ids into ${store} in ${((Date.now() - seeded) / 1000).toFixed(1)} s)`);
           const byMode = new Map<Mode, Row>();
           for (const mode of options.modes) {
             // The ceiling does not depend on the store: measured once per N.
-            const row = mode === "ceiling" && ceilings.has(n) ? ceilings.get(n)! : await measure(options, endpoint, backend, store, n, mode);
+            const row =
+              mode === "ceiling" && ceilings.has(n)
+                ? ceilings.get(n)!
+                : await measure(options, endpoint, backend, store, n, mode);
             if (mode === "ceiling") ceilings.set(n, row);
             byMode.set(mode, row);
             rows.push({ ...row, store: mode === "ceiling" ? row.store : store });
@@ -383,7 +408,9 @@ async function main(): Promise<void> {
           const ratios: string[] = [];
           if (ours && byMode.get("baseline")) {
             const b = byMode.get("baseline")!;
-            ratios.push(`ours/baseline time ${(ours.wallMs / b.wallMs).toFixed(2)} (throughput x${(ours.postsPerSecond / b.postsPerSecond).toFixed(2)})`);
+            ratios.push(
+              `ours/baseline time ${(ours.wallMs / b.wallMs).toFixed(2)} (throughput x${(ours.postsPerSecond / b.postsPerSecond).toFixed(2)})`,
+            );
           }
           if (ours && byMode.get("ceiling")) {
             const c = byMode.get("ceiling")!;

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 
 export function benchId(seed: string, index: number): string {
-  return createHash("sha1").update(`${seed}:${index}`).digest("base64url").slice(0, 15) + "=";
+  return `${createHash("sha1").update(`${seed}:${index}`).digest("base64url").slice(0, 15)}=`;
 }
 
 /** Every `staleEvery`-th id is stale: registered in the store, but the endpoint answers 410 for it. */

@@ -77,7 +77,8 @@ function openStore(spec: StoreSpec): ConnectionStore {
 
 async function seedMemory(store: ConnectionStore, input: RunInput): Promise<void> {
   const now = Date.now();
-  for (let i = 0; i < input.n; i++) await store.add({ connectionId: benchId(input.seed, i), connectedAt: now, expiresAt: now + 3_600_000 });
+  for (let i = 0; i < input.n; i++)
+    await store.add({ connectionId: benchId(input.seed, i), connectedAt: now, expiresAt: now + 3_600_000 });
 }
 
 async function countRemaining(store: ConnectionStore): Promise<number> {
@@ -91,7 +92,10 @@ async function ours(input: RunInput, store: ConnectionStore, logs: Record<string
   const deps: HandlerDeps = {
     env: { store: store.kind, callbackUrl: input.callbackUrl, connectionTtlSeconds: 7500, fanOut },
     store,
-    connections: ConnectionsApi.forEndpoint(input.callbackUrl, { timeoutMs: fanOut.postTimeoutMs, maxSockets: fanOut.concurrency }),
+    connections: ConnectionsApi.forEndpoint(input.callbackUrl, {
+      timeoutMs: fanOut.postTimeoutMs,
+      maxSockets: fanOut.concurrency,
+    }),
     log: new Logger({}, "info", (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>;
       if (String(entry.message).startsWith("broadcast")) logs.push(entry);
@@ -99,7 +103,14 @@ async function ours(input: RunInput, store: ConnectionStore, logs: Record<string
   };
   const sender = benchId(input.seed, 0);
   const event = messageEvent(
-    { connectionId: sender, connectedAt: Date.now(), stage: "bench", apiId: "bench", domainName: "127.0.0.1", sourceIp: "127.0.0.1" },
+    {
+      connectionId: sender,
+      connectedAt: Date.now(),
+      stage: "bench",
+      apiId: "bench",
+      domainName: "127.0.0.1",
+      sourceIp: "127.0.0.1",
+    },
     "sendmessage",
     JSON.stringify({ action: "sendmessage", data: "x".repeat(input.payloadBytes) }),
   );

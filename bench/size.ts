@@ -63,7 +63,8 @@ function variants(): Variant[] {
   for (const sdk of ["bundled", "external"] as const) {
     out.push({ fn: "seed:send-message", store: "dynamodb", sdk, build: () => buildBundle(SEED, { sdk }) });
     for (const module of modules) {
-      for (const store of DEPLOYED_STORES) out.push({ fn: module, store, sdk, build: () => handlerBundle(module, { store, sdk }) });
+      for (const store of DEPLOYED_STORES)
+        out.push({ fn: module, store, sdk, build: () => handlerBundle(module, { store, sdk }) });
     }
     out.push({ fn: AUTHORIZER.module, store: "-", sdk, build: () => handlerBundle(AUTHORIZER.module, { sdk }) });
   }
@@ -88,7 +89,11 @@ const INIT_ENV = {
 /** Wall time, ms, of one fresh `node -e <script>`. */
 function timeNode(script: string): number {
   const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, ["-e", script], { env: INIT_ENV, cwd: OUT_DIR, stdio: ["ignore", "ignore", "pipe"] });
+  const result = spawnSync(process.execPath, ["-e", script], {
+    env: INIT_ENV,
+    cwd: OUT_DIR,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.status !== 0) throw new Error(`node -e ${script} failed: ${result.stderr.toString()}`);
   return elapsed;
@@ -143,9 +148,19 @@ function main(): void {
   }));
 
   const header = ["function", "store", "AWS SDK", "raw KB", "gzip KB", "init ms", "wall ms", "files"];
-  const table = rows.map((r) => [r.fn, r.store, r.sdk, kb(r.rawBytes), kb(r.gzipBytes), ms(r.initNetMs), ms(r.initMs), String(r.packages)]);
+  const table = rows.map((r) => [
+    r.fn,
+    r.store,
+    r.sdk,
+    kb(r.rawBytes),
+    kb(r.gzipBytes),
+    ms(r.initNetMs),
+    ms(r.initMs),
+    String(r.packages),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
   console.log(line(header));
   console.log(`|${widths.map((w, i) => (i < 3 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`);
   for (const row of table) console.log(line(row));
@@ -161,7 +176,10 @@ function main(): void {
     );
   }
   if (JSON_OUT) {
-    writeFileSync(JSON_OUT, `${JSON.stringify({ node: process.version, runs: RUNS, baselineMs: baseline, rows }, null, 2)}\n`);
+    writeFileSync(
+      JSON_OUT,
+      `${JSON.stringify({ node: process.version, runs: RUNS, baselineMs: baseline, rows }, null, 2)}\n`,
+    );
     console.log(`wrote ${JSON_OUT}`);
   }
 }

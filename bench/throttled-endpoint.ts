@@ -127,7 +127,9 @@ function endpointServer(params: EndpointParams) {
     });
   };
 
-  const server = params.tls ? createHttpsServer({ key: params.tls.key, cert: params.tls.cert }, handle) : createHttpServer(handle);
+  const server = params.tls
+    ? createHttpsServer({ key: params.tls.key, cert: params.tls.cert }, handle)
+    : createHttpServer(handle);
   server.keepAliveTimeout = 60_000;
   server.headersTimeout = 65_000;
   server.maxRequestsPerSocket = 0;
@@ -142,7 +144,15 @@ function endpointServer(params: EndpointParams) {
         index.set(benchId(run.seed, i), i);
         if (isStale(i, run.staleEvery)) stale[i] = 1;
       }
-      stats = { requests: 0, goneAnswers: 0, throttled: 0, unknown: 0, inFlight: stats.inFlight, maxInFlight: 0, bytes: 0 };
+      stats = {
+        requests: 0,
+        goneAnswers: 0,
+        throttled: 0,
+        unknown: 0,
+        inFlight: stats.inFlight,
+        maxInFlight: 0,
+        bytes: 0,
+      };
       firstAt = 0;
       lastAt = 0;
       // A fresh, full bucket per run: every run starts from the same state.

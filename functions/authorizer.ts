@@ -36,7 +36,11 @@ export interface AuthorizerResult {
   readonly principalId: string;
   readonly policyDocument: {
     readonly Version: "2012-10-17";
-    readonly Statement: readonly { readonly Action: string; readonly Effect: "Allow" | "Deny"; readonly Resource: string }[];
+    readonly Statement: readonly {
+      readonly Action: string;
+      readonly Effect: "Allow" | "Deny";
+      readonly Resource: string;
+    }[];
   };
   /** Flat string / number / boolean values only (API Gateway's rule); they reach handlers stringified. */
   readonly context: Readonly<Record<string, string | number | boolean>>;
@@ -72,14 +76,20 @@ export class Unauthorized extends Error {
 }
 
 /** The token of a connect request: the query-string parameter first, then the header (without `Bearer `). */
-export function tokenOf(event: AuthorizerEvent, settings: Pick<AuthSettings, "queryParam" | "header">): string | undefined {
+export function tokenOf(
+  event: AuthorizerEvent,
+  settings: Pick<AuthSettings, "queryParam" | "header">,
+): string | undefined {
   const fromQuery = event.queryStringParameters?.[settings.queryParam];
   if (typeof fromQuery === "string" && fromQuery.trim() !== "") return fromQuery.trim();
   if (!settings.header) return undefined;
   const wanted = settings.header.toLowerCase();
   for (const [name, value] of Object.entries(event.headers ?? {})) {
     if (name.toLowerCase() !== wanted || typeof value !== "string") continue;
-    const token = value.trim().replace(/^Bearer(\s+|$)/i, "").trim();
+    const token = value
+      .trim()
+      .replace(/^Bearer(\s+|$)/i, "")
+      .trim();
     return token === "" ? undefined : token;
   }
   return undefined;
@@ -106,12 +116,14 @@ export function createVerifier(settings: AuthSettings, keys?: JWTVerifyGetKey): 
           requiredClaims: ["exp", "sub"],
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
         });
-        if (typeof payload.sub !== "string" || payload.sub === "") throw new Unauthorized("sub is not a non-empty string");
+        if (typeof payload.sub !== "string" || payload.sub === "")
+          throw new Unauthorized("sub is not a non-empty string");
         return payload as JWTPayload & { sub: string };
       } catch (error) {
         if (error instanceof Unauthorized) throw error;
         const code = (error as { code?: unknown })?.code;
-        if (typeof code === "string" && TOKEN_ERRORS.has(code)) throw new Unauthorized(`${code}: ${(error as Error).message}`);
+        if (typeof code === "string" && TOKEN_ERRORS.has(code))
+          throw new Unauthorized(`${code}: ${(error as Error).message}`);
         throw error;
       }
     },
@@ -136,7 +148,11 @@ export function allow(methodArn: string, claims: JWTPayload & { sub: string }): 
 /** The authorizer's logic with its dependencies explicit (the handler below supplies the container's). */
 export async function authorize(event: AuthorizerEvent, verifier: Verifier, log: Logger): Promise<AuthorizerResult> {
   const started = Date.now();
-  const fields = { route: "$connect", connectionId: event?.requestContext?.connectionId, requestId: event?.requestContext?.requestId };
+  const fields = {
+    route: "$connect",
+    connectionId: event?.requestContext?.connectionId,
+    requestId: event?.requestContext?.requestId,
+  };
   if (typeof event?.methodArn !== "string" || !event.methodArn.startsWith("arn:")) {
     throw new Error("authorizer event without a methodArn");
   }
@@ -149,7 +165,12 @@ export async function authorize(event: AuthorizerEvent, verifier: Verifier, log:
   } catch (error) {
     if (error instanceof Unauthorized) {
       // The reason stays in our logs; the client only learns 401. The token itself is never logged.
-      log.info("unauthorized", { ...fields, outcome: "unauthorized", reason: error.reason, durationMs: Date.now() - started });
+      log.info("unauthorized", {
+        ...fields,
+        outcome: "unauthorized",
+        reason: error.reason,
+        durationMs: Date.now() - started,
+      });
       throw new Error("Unauthorized");
     }
     log.error("authorizer failed", { ...fields, outcome: "error", error, durationMs: Date.now() - started });

@@ -77,7 +77,9 @@ export function shardData(payload: Buffer): Pick<FanOutShardEvent, "data" | "dat
 }
 
 export function shardPayload(event: FanOutShardEvent): Buffer {
-  return event.dataBase64 !== undefined ? Buffer.from(event.dataBase64, "base64") : Buffer.from(event.data ?? "", "utf8");
+  return event.dataBase64 !== undefined
+    ? Buffer.from(event.dataBase64, "base64")
+    : Buffer.from(event.data ?? "", "utf8");
 }
 
 /** Sends one shard to a worker; resolves once the invocation is accepted (not run). */
@@ -95,7 +97,10 @@ export function deadlineOf(context: InvocationContext | undefined, budgetMs: num
 }
 
 /** The fan-out policy of an invocation: the env's concurrency, bounded by the agent's sockets, and its post options. */
-export function fanOutPolicy(connections: ConnectionsApi, settings: FanOutSettings = DEFAULT_FANOUT): Partial<FanOutPolicy> {
+export function fanOutPolicy(
+  connections: ConnectionsApi,
+  settings: FanOutSettings = DEFAULT_FANOUT,
+): Partial<FanOutPolicy> {
   const post = connections.postOptions;
   return {
     concurrency: Math.min(settings.concurrency, connections.maxSockets),
@@ -298,7 +303,13 @@ export interface BroadcastSummary extends FanOutSummary {
 
 export async function broadcast(options: BroadcastOptions): Promise<BroadcastSummary> {
   const { settings, payload } = options;
-  const base = { type: "fanout-shard", version: 1, broadcastId: options.broadcastId, sender: options.sender, ...shardData(payload.body) } as const;
+  const base = {
+    type: "fanout-shard",
+    version: 1,
+    broadcastId: options.broadcastId,
+    sender: options.sender,
+    ...shardData(payload.body),
+  } as const;
   let shard = 0;
   const dispatch = async (ids: string[]): Promise<void> => {
     const event: FanOutShardEvent = { ...base, shard: ++shard, connectionIds: ids };
@@ -312,12 +323,15 @@ export async function broadcast(options: BroadcastOptions): Promise<BroadcastSum
     }
     await options.invokeWorker(event);
   };
-  const split = splitListing(options.store.list({ pageSize: settings.pageSize, ...(options.room !== undefined ? { room: options.room } : {}) }), {
-    inlineMax: settings.inlineMax,
-    shardSize: settings.shardSize,
-    pageSize: settings.pageSize,
-    dispatch,
-  });
+  const split = splitListing(
+    options.store.list({ pageSize: settings.pageSize, ...(options.room !== undefined ? { room: options.room } : {}) }),
+    {
+      inlineMax: settings.inlineMax,
+      shardSize: settings.shardSize,
+      pageSize: settings.pageSize,
+      dispatch,
+    },
+  );
   const policy = fanOutPolicy(options.connections, settings);
   const summary = await fanOut({
     targets: split.inline,

@@ -25,7 +25,10 @@ export async function defaultRoute(event: WebSocketEvent, deps: HandlerDeps): Pr
   }
   // Echoed back bounded: a 128 KB action echoed twice would not fit in one post, and the sender would get nothing.
   const shown = echoable(action);
-  await replyError(deps, event, log, "UnknownAction", `Unknown action ${JSON.stringify(shown)}.`, { action: shown, availableActions });
+  await replyError(deps, event, log, "UnknownAction", `Unknown action ${JSON.stringify(shown)}.`, {
+    action: shown,
+    availableActions,
+  });
   return { statusCode: 400 };
 }
 
@@ -44,4 +47,5 @@ function echoable(action: unknown): unknown {
   return `${text.slice(0, MAX_ECHOED_ACTION)}…`;
 }
 
-export const handler = async (event: WebSocketEvent): Promise<HandlerResult> => defaultRoute(event, await containerDeps());
+export const handler = async (event: WebSocketEvent): Promise<HandlerResult> =>
+  defaultRoute(event, await containerDeps());

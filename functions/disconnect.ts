@@ -8,15 +8,28 @@ import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./run
 import { announceDepartures, roomBroadcastContext } from "./runtime/rooms";
 import { inProcessWorkers } from "./send-message";
 
-export async function disconnect(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
+export async function disconnect(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  context?: InvocationContext,
+): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
   const started = Date.now();
   const { disconnectStatusCode, disconnectReason } = event.requestContext;
   try {
     const removed = await deps.store.remove(event.requestContext.connectionId);
-    log.info("disconnected", { outcome: "ok", disconnectStatusCode, disconnectReason, rooms: removed?.rooms.length ?? 0, durationMs: Date.now() - started });
+    log.info("disconnected", {
+      outcome: "ok",
+      disconnectStatusCode,
+      disconnectReason,
+      rooms: removed?.rooms.length ?? 0,
+      durationMs: Date.now() - started,
+    });
     if (removed && removed.rooms.length > 0 && deps.connections) {
-      await announceDepartures(roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context), [removed]);
+      await announceDepartures(
+        roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context),
+        [removed],
+      );
     }
   } catch (error) {
     // Not fatal: the record expires on its own, and the next broadcast's 410 removes it.

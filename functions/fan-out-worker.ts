@@ -5,7 +5,14 @@
  * It never throws: Lambda retries a failed asynchronous invocation, which would post the whole shard twice (infra
  * also sets the worker's retry attempts to 0). Everything that went wrong is in its summary log line.
  */
-import { FANOUT_WORKER_TIMEOUT_SECONDS, deadlineOf, fanOutPolicy, isFanOutShardEvent, shardPayload, type InvocationContext } from "./broadcast";
+import {
+  FANOUT_WORKER_TIMEOUT_SECONDS,
+  deadlineOf,
+  fanOutPolicy,
+  isFanOutShardEvent,
+  shardPayload,
+  type InvocationContext,
+} from "./broadcast";
 import { fanOut, type FanOutSummary } from "./fan-out";
 import { preparePayload } from "./runtime/connections-api";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
@@ -29,7 +36,12 @@ export async function fanOutWorker(
     deps.log.error("fan-out worker: not a fanout-shard event", { outcome: "error" });
     return undefined;
   }
-  const log = deps.log.child({ route: "fanout-worker", broadcastId: event.broadcastId, shard: event.shard, connectionId: event.sender });
+  const log = deps.log.child({
+    route: "fanout-worker",
+    broadcastId: event.broadcastId,
+    shard: event.shard,
+    connectionId: event.sender,
+  });
   try {
     const connections = requireConnections(deps);
     const settings = deps.env.fanOut ?? DEFAULT_FANOUT;

@@ -13,7 +13,11 @@ import { broadcastToRoom, checkRoom, lookupWho, maxRoomsOf, membersOf, roomBroad
 import type { InvocationContext } from "./broadcast";
 import { inProcessWorkers } from "./send-message";
 
-export async function joinRoom(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
+export async function joinRoom(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  context?: InvocationContext,
+): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
   if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
   const parsed = parseBody(event.body);
@@ -32,11 +36,24 @@ export async function joinRoom(event: WebSocketEvent, deps: HandlerDeps, context
   const result = await deps.store.join(connectionId, room, limit);
   if (result === "too-many-rooms") {
     const rooms = await deps.store.roomsOf(connectionId);
-    await replyError(deps, event, log, "TooManyRooms", `A connection may be in at most ${limit} rooms; leave one first.`, { room, limit, rooms });
+    await replyError(
+      deps,
+      event,
+      log,
+      "TooManyRooms",
+      `A connection may be in at most ${limit} rooms; leave one first.`,
+      { room, limit, rooms },
+    );
     return { statusCode: 400 };
   }
   if (result === "unknown-connection") {
-    await replyError(deps, event, log, "UnknownConnection", "This connection is not registered (it may have expired); reconnect.");
+    await replyError(
+      deps,
+      event,
+      log,
+      "UnknownConnection",
+      "This connection is not registered (it may have expired); reconnect.",
+    );
     return { statusCode: 410 };
   }
   const [who, { members, more }] = await Promise.all([lookupWho(deps, connectionId), membersOf(deps, room)]);

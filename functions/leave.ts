@@ -12,7 +12,11 @@ import { broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "./r
 import type { InvocationContext } from "./broadcast";
 import { inProcessWorkers } from "./send-message";
 
-export async function leaveRoom(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
+export async function leaveRoom(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  context?: InvocationContext,
+): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
   if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
   const parsed = parseBody(event.body);

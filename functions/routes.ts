@@ -136,7 +136,9 @@ export const AUTHORIZER: AuthorizerDefinition = { name: "authorizer", module: "a
  * the authorizer when ANY configured identity source is missing or empty, so exactly one is configured: the
  * query-string parameter (browsers cannot set headers on a WebSocket) or, when chosen, a header.
  */
-export type TokenSource = { readonly kind: "query"; readonly name: string } | { readonly kind: "header"; readonly name: string };
+export type TokenSource =
+  | { readonly kind: "query"; readonly name: string }
+  | { readonly kind: "header"; readonly name: string };
 
 /** API Gateway identity-source expressions for a token source (`route.request.querystring.token`). */
 export function identitySources(source: TokenSource): string[] {

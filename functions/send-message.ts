@@ -47,7 +47,11 @@ export function inProcessWorkers(deps: HandlerDeps): InProcessInvoker {
   return invoker;
 }
 
-export async function sendMessage(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
+export async function sendMessage(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  context?: InvocationContext,
+): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
   if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
   const parsed = parseBody(event.body);
@@ -57,7 +61,13 @@ export async function sendMessage(event: WebSocketEvent, deps: HandlerDeps, cont
   }
   const { data } = parsed.value;
   if (data === undefined || data === null) {
-    await replyError(deps, event, log, "MissingData", 'sendmessage needs a "data" field, e.g. {"action":"sendmessage","data":"hello"}.');
+    await replyError(
+      deps,
+      event,
+      log,
+      "MissingData",
+      'sendmessage needs a "data" field, e.g. {"action":"sendmessage","data":"hello"}.',
+    );
     return { statusCode: 400 };
   }
   let wire: string;
@@ -72,13 +82,21 @@ export async function sendMessage(event: WebSocketEvent, deps: HandlerDeps, cont
   // The configured limit (default 32 KB) sits below API Gateway's own 128 KB (MAX_POST_BYTES) by construction.
   const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
   if (payload.body.byteLength > maxDataBytes) {
-    await replyError(deps, event, log, "PayloadTooLarge", `"data" is ${payload.body.byteLength} bytes; the limit is ${maxDataBytes}.`, {
-      limit: maxDataBytes,
-    });
+    await replyError(
+      deps,
+      event,
+      log,
+      "PayloadTooLarge",
+      `"data" is ${payload.body.byteLength} bytes; the limit is ${maxDataBytes}.`,
+      {
+        limit: maxDataBytes,
+      },
+    );
     return { statusCode: 413 };
   }
   // With a room: an envelope to that room's members (functions/runtime/rooms.ts). Without: `data` to everyone, as is.
-  if (parsed.value.room !== undefined && parsed.value.room !== null) return sendToRoom(event, deps, log, parsed.value.room, data, context);
+  if (parsed.value.room !== undefined && parsed.value.room !== null)
+    return sendToRoom(event, deps, log, parsed.value.room, data, context);
 
   const connections = requireConnections(deps);
   const invokeWorker: InvokeWorker = deps.invokeWorker ?? inProcessWorkers(deps).invoke;
@@ -95,9 +113,15 @@ export async function sendMessage(event: WebSocketEvent, deps: HandlerDeps, cont
     invokeWorker,
     onRemoved: (removed) => departed.push(...removed),
   });
-  if (departed.length > 0) await announceDepartures(roomBroadcastContext(event, deps, log, invokeWorker, context), departed);
+  if (departed.length > 0)
+    await announceDepartures(roomBroadcastContext(event, deps, log, invokeWorker, context), departed);
   const { listed, ...rest } = summary;
-  const complete = summary.failed === 0 && summary.tooLarge === 0 && !summary.truncated && !summary.listingFailed && summary.dropped === 0;
+  const complete =
+    summary.failed === 0 &&
+    summary.tooLarge === 0 &&
+    !summary.truncated &&
+    !summary.listingFailed &&
+    summary.dropped === 0;
   log.info("broadcast", {
     outcome: complete ? "ok" : "partial",
     ...rest,
@@ -105,13 +129,21 @@ export async function sendMessage(event: WebSocketEvent, deps: HandlerDeps, cont
     targets: listed,
     inline: summary.targets,
     bytes: payload.body.byteLength,
-    postsPerSecond: summary.durationMs > 0 ? Math.round(((summary.delivered + summary.gone) * 1000) / summary.durationMs) : undefined,
+    postsPerSecond:
+      summary.durationMs > 0 ? Math.round(((summary.delivered + summary.gone) * 1000) / summary.durationMs) : undefined,
   });
   if (summary.tooLarge > 0) {
     // API Gateway refused the payload itself (e.g. a frame limit below the 128 KB post limit): nobody got it.
-    await replyError(deps, event, log, "PayloadTooLarge", `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`, {
-      bytes: payload.body.byteLength,
-    });
+    await replyError(
+      deps,
+      event,
+      log,
+      "PayloadTooLarge",
+      `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`,
+      {
+        bytes: payload.body.byteLength,
+      },
+    );
     return { statusCode: 413 };
   }
   return { statusCode: 200 };
@@ -138,20 +170,41 @@ async function sendToRoom(
   const connectionId = event.requestContext.connectionId;
   const [who, rooms] = await Promise.all([lookupWho(deps, connectionId), deps.store.roomsOf(connectionId)]);
   if (!rooms.includes(room)) {
-    await replyError(deps, event, log, "NotInRoom", `Join room "${room}" before sending to it: {"action":"join","room":"${room}"}.`, { room });
+    await replyError(
+      deps,
+      event,
+      log,
+      "NotInRoom",
+      `Join room "${room}" before sending to it: {"action":"join","room":"${room}"}.`,
+      { room },
+    );
     return { statusCode: 403 };
   }
   const frame = messageFrame(room, who, data, Date.now());
   if (Buffer.byteLength(frame) > MAX_POST_BYTES) {
-    await replyError(deps, event, log, "PayloadTooLarge", `The message with its envelope is over ${MAX_POST_BYTES} bytes.`, { limit: MAX_POST_BYTES });
+    await replyError(
+      deps,
+      event,
+      log,
+      "PayloadTooLarge",
+      `The message with its envelope is over ${MAX_POST_BYTES} bytes.`,
+      { limit: MAX_POST_BYTES },
+    );
     return { statusCode: 413 };
   }
   const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
   const summary = await broadcastToRoom(ctx, room, frame, "message");
   if (summary.tooLarge > 0) {
-    await replyError(deps, event, log, "PayloadTooLarge", `API Gateway refused the message as too large (${Buffer.byteLength(frame)} bytes).`, {
-      bytes: Buffer.byteLength(frame),
-    });
+    await replyError(
+      deps,
+      event,
+      log,
+      "PayloadTooLarge",
+      `API Gateway refused the message as too large (${Buffer.byteLength(frame)} bytes).`,
+      {
+        bytes: Buffer.byteLength(frame),
+      },
+    );
     return { statusCode: 413 };
   }
   return { statusCode: 200 };

@@ -19,7 +19,11 @@ import { inProcessWorkers } from "./send-message";
 /** Longest `to` accepted (API Gateway's ids are 16 characters). */
 export const MAX_CONNECTION_ID_LENGTH = 128;
 
-export async function sendTo(event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext): Promise<HandlerResult> {
+export async function sendTo(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  context?: InvocationContext,
+): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
   if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
   const parsed = parseBody(event.body);
@@ -29,11 +33,23 @@ export async function sendTo(event: WebSocketEvent, deps: HandlerDeps, context?:
   }
   const { to, data } = parsed.value;
   if (typeof to !== "string" || to === "" || to.length > MAX_CONNECTION_ID_LENGTH || /[/?#\s]/.test(to)) {
-    await replyError(deps, event, log, "MissingTo", 'sendto needs "to": a connection id, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.');
+    await replyError(
+      deps,
+      event,
+      log,
+      "MissingTo",
+      'sendto needs "to": a connection id, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.',
+    );
     return { statusCode: 400 };
   }
   if (data === undefined || data === null) {
-    await replyError(deps, event, log, "MissingData", 'sendto needs a "data" field, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.');
+    await replyError(
+      deps,
+      event,
+      log,
+      "MissingData",
+      'sendto needs a "data" field, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.',
+    );
     return { statusCode: 400 };
   }
   let wire: string;
@@ -45,9 +61,18 @@ export async function sendTo(event: WebSocketEvent, deps: HandlerDeps, context?:
   }
   const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
   const dataBytes = Buffer.byteLength(wire);
-  const payload = preparePayload(directFrame(await lookupWho(deps, event.requestContext.connectionId), data, Date.now()));
+  const payload = preparePayload(
+    directFrame(await lookupWho(deps, event.requestContext.connectionId), data, Date.now()),
+  );
   if (dataBytes > maxDataBytes || payload.body.byteLength > MAX_POST_BYTES) {
-    await replyError(deps, event, log, "PayloadTooLarge", `"data" is ${dataBytes} bytes; the limit is ${maxDataBytes}.`, { limit: maxDataBytes });
+    await replyError(
+      deps,
+      event,
+      log,
+      "PayloadTooLarge",
+      `"data" is ${dataBytes} bytes; the limit is ${maxDataBytes}.`,
+      { limit: maxDataBytes },
+    );
     return { statusCode: 413 };
   }
   const outcome = await requireConnections(deps).post(to, payload);
@@ -67,9 +92,16 @@ export async function sendTo(event: WebSocketEvent, deps: HandlerDeps, context?:
       return { statusCode: 410 };
     }
     case "too-large":
-      await replyError(deps, event, log, "PayloadTooLarge", `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`, {
-        bytes: payload.body.byteLength,
-      });
+      await replyError(
+        deps,
+        event,
+        log,
+        "PayloadTooLarge",
+        `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`,
+        {
+          bytes: payload.body.byteLength,
+        },
+      );
       return { statusCode: 413 };
     case "failed":
       await replyError(deps, event, log, "DeliveryFailed", `Could not deliver to ${to}; try again.`, { to });

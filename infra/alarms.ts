@@ -164,8 +164,18 @@ export function createAlarms(
         opts,
       );
     alarms.push(
-      redisAlarm("cpu", "EngineCPUUtilization", `Redis engine CPU at ${REDIS_SATURATION_PERCENT}% or more`, REDIS_CPU_PERIODS),
-      redisAlarm("memory", "DatabaseMemoryUsagePercentage", `Redis memory ${REDIS_SATURATION_PERCENT}% used or more`, 1),
+      redisAlarm(
+        "cpu",
+        "EngineCPUUtilization",
+        `Redis engine CPU at ${REDIS_SATURATION_PERCENT}% or more`,
+        REDIS_CPU_PERIODS,
+      ),
+      redisAlarm(
+        "memory",
+        "DatabaseMemoryUsagePercentage",
+        `Redis memory ${REDIS_SATURATION_PERCENT}% used or more`,
+        1,
+      ),
     );
   }
 

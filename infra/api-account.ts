@@ -37,7 +37,10 @@ export function createApiGatewayAccount(name: string, parent: pulumi.Resource): 
   );
   const attachment = new aws.iam.RolePolicyAttachment(
     `${name}-apigateway-logs-policy`,
-    { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/service-role/${API_GATEWAY_LOGS_POLICY}` },
+    {
+      role: role.name,
+      policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/service-role/${API_GATEWAY_LOGS_POLICY}`,
+    },
     opts,
   );
   const account = new aws.apigateway.Account(

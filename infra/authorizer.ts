@@ -37,13 +37,22 @@ export function authorizerPolicy(logGroupArn: string, tracing = false): PolicyDo
   return {
     Version: "2012-10-17",
     Statement: [
-      { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`${logGroupArn}:*`] },
+      {
+        Sid: "WriteOwnLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: [`${logGroupArn}:*`],
+      },
       ...(tracing ? [{ Sid: "XRayTracing", Effect: "Allow" as const, Action: XRAY_ACTIONS, Resource: ["*"] }] : []),
     ],
   };
 }
 
-export function createConnectAuthorizer(name: string, args: ConnectAuthorizerArgs, parent: pulumi.Resource): ConnectAuthorizer {
+export function createConnectAuthorizer(
+  name: string,
+  args: ConnectAuthorizerArgs,
+  parent: pulumi.Resource,
+): ConnectAuthorizer {
   const prefix = `${name}-${AUTHORIZER.name}`;
   const logGroup = new aws.cloudwatch.LogGroup(
     `${prefix}-logs`,
@@ -57,7 +66,10 @@ export function createConnectAuthorizer(name: string, args: ConnectAuthorizerArg
   );
   const policy = new aws.iam.RolePolicy(
     `${prefix}-policy`,
-    { role: role.id, policy: logGroup.arn.apply((arn) => JSON.stringify(authorizerPolicy(arn, args.tracing ?? false))) },
+    {
+      role: role.id,
+      policy: logGroup.arn.apply((arn) => JSON.stringify(authorizerPolicy(arn, args.tracing ?? false))),
+    },
     { parent },
   );
   const logLevel = args.logLevel ?? "INFO";

@@ -134,7 +134,8 @@ export function buildBundle(entry: string, options: BundleOptions = {}): Bundle 
     logLevel: "silent",
   };
   const substitutes = options.store ? STORE_SUBSTITUTES[options.store] : {};
-  const bundle = Object.keys(substitutes).length === 0 ? buildDirect(buildOptions) : buildInWorker(buildOptions, substitutes);
+  const bundle =
+    Object.keys(substitutes).length === 0 ? buildDirect(buildOptions) : buildInWorker(buildOptions, substitutes);
   if (bundle.code.length === 0) throw new Error(`esbuild produced no code for ${label}`);
 
   // A package left out of the bundle would only fail on the first invocation in AWS; fail the deploy instead.
@@ -149,7 +150,9 @@ export function buildBundle(entry: string, options: BundleOptions = {}): Bundle 
     const excluded = STORE_EXCLUDED_PACKAGES[options.store];
     const found = bundledPackages(bundle.metafile).filter((name) => excluded.includes(name));
     if (found.length > 0) {
-      throw new Error(`${label} bundle for the ${options.store} store contains ${found.join(", ")}, which that store never uses`);
+      throw new Error(
+        `${label} bundle for the ${options.store} store contains ${found.join(", ")}, which that store never uses`,
+      );
     }
   }
   return bundle;

@@ -4,10 +4,24 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { AUTHORIZER, FANOUT_WORKER, ROUTES, ROUTE_SELECTION_EXPRESSION, type RouteDefinition, type WorkerDefinition } from "../functions/routes";
+import {
+  AUTHORIZER,
+  FANOUT_WORKER,
+  ROUTES,
+  ROUTE_SELECTION_EXPRESSION,
+  type RouteDefinition,
+  type WorkerDefinition,
+} from "../functions/routes";
 import { DEFAULT_MESSAGE_LIMITS, messageLimitsEnv, type MessageLimits } from "../functions/runtime/message-limits";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION, ENV } from "../functions/runtime/env";
-import { HASH_KEY, MEMBER_ATTRIBUTE, ROOM_ATTRIBUTE, ROOM_INDEX, ROOM_INDEX_PROJECTED, TTL_ATTRIBUTE } from "../stores/dynamodb-table";
+import {
+  HASH_KEY,
+  MEMBER_ATTRIBUTE,
+  ROOM_ATTRIBUTE,
+  ROOM_INDEX,
+  ROOM_INDEX_PROJECTED,
+  TTL_ATTRIBUTE,
+} from "../stores/dynamodb-table";
 import { LAMBDA_HANDLER, LAMBDA_RUNTIME, handlerArchive } from "./bundle";
 import { createAlarms, type ChatAlarms } from "./alarms";
 import { createConnectAuthorizer, type ConnectAuthorizer } from "./authorizer";
@@ -327,7 +341,8 @@ export class ChatApi extends pulumi.ComponentResource {
     const prefix = `${name}-${route.name}`;
     const routeKey = "routeKey" in route ? route.routeKey : undefined;
     const invokesWorker = "invokesFanOutWorker" in route && route.invokesFanOutWorker === true;
-    if (invokesWorker && !fanOutWorker) throw new Error(`route ${routeKey} invokes the fan-out worker, which does not exist yet`);
+    if (invokesWorker && !fanOutWorker)
+      throw new Error(`route ${routeKey} invokes the fan-out worker, which does not exist yet`);
     const fanOut = args.fanOut ?? DEFAULT_FANOUT_CONFIG;
     const posts = invokesWorker || routeKey === undefined;
     const usesStore = route.storeAccess.length > 0;
@@ -342,12 +357,21 @@ export class ChatApi extends pulumi.ComponentResource {
 
     const role = new aws.iam.Role(
       `${prefix}-role`,
-      { assumeRolePolicy: JSON.stringify(LAMBDA_ASSUME_ROLE_POLICY), description: `Chat ${routeKey ?? route.name} function` },
+      {
+        assumeRolePolicy: JSON.stringify(LAMBDA_ASSUME_ROLE_POLICY),
+        description: `Chat ${routeKey ?? route.name} function`,
+      },
       { parent: this },
     );
     const authSecret = store.kind === "redis" && usesStore ? store.authSecret : undefined;
     const policyDocument = pulumi
-      .all([api.executionArn, logGroup.arn, store.kind === "dynamodb" ? store.table.arn : undefined, authSecret?.arn, invokesWorker ? fanOutWorker!.arn : undefined])
+      .all([
+        api.executionArn,
+        logGroup.arn,
+        store.kind === "dynamodb" ? store.table.arn : undefined,
+        authSecret?.arn,
+        invokesWorker ? fanOutWorker!.arn : undefined,
+      ])
       .apply(([apiExecutionArn, logGroupArn, tableArn, redisAuthSecretArn, fanOutWorkerArn]) =>
         JSON.stringify(
           functionPolicy(route, {
@@ -363,7 +387,11 @@ export class ChatApi extends pulumi.ComponentResource {
           }),
         ),
       );
-    const policy = new aws.iam.RolePolicy(`${prefix}-policy`, { role: role.id, policy: policyDocument }, { parent: this });
+    const policy = new aws.iam.RolePolicy(
+      `${prefix}-policy`,
+      { role: role.id, policy: policyDocument },
+      { parent: this },
+    );
 
     const variables = { ...sharedEnv };
     // The ARN, never the token: environment variables are readable by anyone who may read the function's
@@ -375,7 +403,10 @@ export class ChatApi extends pulumi.ComponentResource {
     const fn = new aws.lambda.Function(
       prefix,
       {
-        description: routeKey === undefined ? `Chat ${route.name} (no route; invoked by other functions)` : `Chat ${routeKey} route`,
+        description:
+          routeKey === undefined
+            ? `Chat ${route.name} (no route; invoked by other functions)`
+            : `Chat ${routeKey} route`,
         runtime: LAMBDA_RUNTIME,
         architectures: ["arm64"],
         handler: LAMBDA_HANDLER,
@@ -541,7 +572,11 @@ export class ChatApi extends pulumi.ComponentResource {
     const { name, args } = this;
     const storeTargets: pulumi.Output<StoreMetricTargets> =
       store.kind === "dynamodb"
-        ? store.table.name.apply((tableName) => ({ kind: "dynamodb" as const, tableName, operations: dynamoDbOperations() }))
+        ? store.table.name.apply((tableName) => ({
+            kind: "dynamodb" as const,
+            tableName,
+            operations: dynamoDbOperations(),
+          }))
         : pulumi
             .all([store.cluster.replicationGroup.id, store.cluster.replicationGroup.memberClusters])
             .apply(([replicationGroupId, cacheClusterIds]) => ({
@@ -574,7 +609,12 @@ export class ChatApi extends pulumi.ComponentResource {
     );
     const dashboard =
       (args.dashboard ?? true)
-        ? createDashboard(name, targets, alarms.alarms.map((alarm) => alarm.arn), this)
+        ? createDashboard(
+            name,
+            targets,
+            alarms.alarms.map((alarm) => alarm.arn),
+            this,
+          )
         : undefined;
     return { alarms, dashboard };
   }

@@ -11,7 +11,11 @@ import {
   type AuthSettings,
   type JwsAlgorithm,
 } from "../functions/runtime/auth-settings";
-import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING, type MessageLimits } from "../functions/runtime/message-limits";
+import {
+  DEFAULT_MESSAGE_LIMITS,
+  MAX_DATA_BYTES_CEILING,
+  type MessageLimits,
+} from "../functions/runtime/message-limits";
 import { fullKey, specOf, type ConfigKey } from "./config-schema";
 
 export const AUTH_MODES = ["none", "jwt"] as const;
@@ -48,7 +52,14 @@ export function parseAccess(raw: Raw, stackName: string, problems: string[]): Ac
 }
 
 function parseLimits(raw: Raw, problems: string[]): MessageLimits {
-  const integer = (key: ConfigKey, min: number, max: number, fallback: number, allowed: string, why?: string): number => {
+  const integer = (
+    key: ConfigKey,
+    min: number,
+    max: number,
+    fallback: number,
+    allowed: string,
+    why?: string,
+  ): number => {
     const value = raw[key]?.trim();
     if (value === undefined || value === "") return fallback;
     const parsed = /^[+-]?\d+$/.test(value) ? Number(value) : Number.NaN;
@@ -59,8 +70,20 @@ function parseLimits(raw: Raw, problems: string[]): MessageLimits {
     return parsed;
   };
   return {
-    messages: integer("rateLimit.messages", 0, 1_000_000, DEFAULT_MESSAGE_LIMITS.messages, "an integer from 0 (no limit) to 1000000"),
-    windowSeconds: integer("rateLimit.windowSeconds", 1, 86_400, DEFAULT_MESSAGE_LIMITS.windowSeconds, "an integer from 1 to 86400"),
+    messages: integer(
+      "rateLimit.messages",
+      0,
+      1_000_000,
+      DEFAULT_MESSAGE_LIMITS.messages,
+      "an integer from 0 (no limit) to 1000000",
+    ),
+    windowSeconds: integer(
+      "rateLimit.windowSeconds",
+      1,
+      86_400,
+      DEFAULT_MESSAGE_LIMITS.windowSeconds,
+      "an integer from 1 to 86400",
+    ),
     maxDataBytes: integer(
       "maxDataBytes",
       1,
@@ -96,7 +119,7 @@ function parseAuth(raw: Raw, stackName: string, problems: string[]): AuthConfig 
   } else if ((AUTH_MODES as readonly string[]).includes(modeRaw)) {
     mode = modeRaw as (typeof AUTH_MODES)[number];
   } else {
-    problems.push(invalid("auth", JSON.stringify(raw["auth"]), AUTH_MODES.join(", ")));
+    problems.push(invalid("auth", JSON.stringify(raw.auth), AUTH_MODES.join(", ")));
     return { mode: "none" };
   }
 
@@ -105,7 +128,9 @@ function parseAuth(raw: Raw, stackName: string, problems: string[]): AuthConfig 
   const jwksUrl = set("auth.jwksUrl");
   if (mode === "none") {
     // A half-configured authorizer left switched off is a likely mistake with a silent, open result.
-    const stray = (["auth.issuer", "auth.audience", "auth.jwksUrl", "auth.header"] as const).filter((k) => set(k) !== undefined);
+    const stray = (["auth.issuer", "auth.audience", "auth.jwksUrl", "auth.header"] as const).filter(
+      (k) => set(k) !== undefined,
+    );
     if (stray.length > 0) {
       problems.push(
         `Invalid config ${fullKey("auth")}: "${modeRaw ?? ""}" (none) while ${stray.map(fullKey).join(", ")} ` +
@@ -120,7 +145,8 @@ function parseAuth(raw: Raw, stackName: string, problems: string[]): AuthConfig 
     ["auth.audience", audience, "chat-api"],
     ["auth.jwksUrl", jwksUrl, "https://example.auth0.com/.well-known/jwks.json"],
   ] as const) {
-    if (value === undefined) problems.push(invalid(key, '""', `a value such as ${example}`, "required when auth is jwt"));
+    if (value === undefined)
+      problems.push(invalid(key, '""', `a value such as ${example}`, "required when auth is jwt"));
   }
   if (jwksUrl !== undefined) {
     let url: URL | undefined;
@@ -129,8 +155,15 @@ function parseAuth(raw: Raw, stackName: string, problems: string[]): AuthConfig 
     } catch {
       url = undefined;
     }
-    if (!url || url.protocol !== "https:" || url.username !== "" || url.password !== "") {
-      problems.push(invalid("auth.jwksUrl", JSON.stringify(jwksUrl), "an https:// URL without credentials", "keys fetched over plain http could be swapped"));
+    if (url?.protocol !== "https:" || url.username !== "" || url.password !== "") {
+      problems.push(
+        invalid(
+          "auth.jwksUrl",
+          JSON.stringify(jwksUrl),
+          "an https:// URL without credentials",
+          "keys fetched over plain http could be swapped",
+        ),
+      );
     }
   }
 
@@ -139,17 +172,23 @@ function parseAuth(raw: Raw, stackName: string, problems: string[]): AuthConfig 
     problems.push(invalid("auth.tokenSource", JSON.stringify(raw["auth.tokenSource"]), TOKEN_SOURCES.join(", ")));
   }
   const queryParam = set("auth.queryParam") ?? DEFAULT_TOKEN_QUERY_PARAM;
-  if (!NAME.test(queryParam)) problems.push(invalid("auth.queryParam", JSON.stringify(queryParam), "a query-string parameter name"));
+  if (!NAME.test(queryParam))
+    problems.push(invalid("auth.queryParam", JSON.stringify(queryParam), "a query-string parameter name"));
   const header = set("auth.header");
-  if (header !== undefined && !NAME.test(header)) problems.push(invalid("auth.header", JSON.stringify(header), "a header name such as Authorization"));
+  if (header !== undefined && !NAME.test(header))
+    problems.push(invalid("auth.header", JSON.stringify(header), "a header name such as Authorization"));
   if (tokenSourceRaw === "header" && header === undefined) {
-    problems.push(invalid("auth.header", '""', "a header name such as Authorization", "required when auth.tokenSource is header"));
+    problems.push(
+      invalid("auth.header", '""', "a header name such as Authorization", "required when auth.tokenSource is header"),
+    );
   }
 
   const algorithms = parseAlgorithmList(raw["auth.algorithms"], problems);
 
   const tokenSource: TokenSource =
-    tokenSourceRaw === "header" && header !== undefined ? { kind: "header", name: header } : { kind: "query", name: queryParam };
+    tokenSourceRaw === "header" && header !== undefined
+      ? { kind: "header", name: header }
+      : { kind: "query", name: queryParam };
   return {
     mode: "jwt",
     jwt: {

@@ -53,7 +53,9 @@ export function parseFanOut(raw: Raw, problems: string[]): { fanOut: FanOutConfi
     if (value === undefined || value === "") return fallback;
     const parsed = /^[+-]?\d+$/.test(value) ? Number(value) : Number.NaN;
     if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      problems.push(`Invalid config ${fullKey(key)}: ${JSON.stringify(raw[key])} (allowed: an integer from ${min} to ${max})`);
+      problems.push(
+        `Invalid config ${fullKey(key)}: ${JSON.stringify(raw[key])} (allowed: an integer from ${min} to ${max})`,
+      );
       return fallback;
     }
     return parsed;

@@ -236,8 +236,7 @@ export const CONFIG_SCHEMA = [
     key: "domain.zoneId",
     type: "string",
     default: "",
-    description:
-      "Route 53 hosted zone to create domain.name's alias record in. Empty: create the DNS record yourself.",
+    description: "Route 53 hosted zone to create domain.name's alias record in. Empty: create the DNS record yourself.",
   },
   // Who may connect and how much they may send (issue 5): infra/config-access.ts.
   {

@@ -194,7 +194,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
     );
   }
 
-  const stageRaw = raw["stage"];
+  const stageRaw = raw.stage;
   const stage = stageRaw === undefined || stageRaw === "" ? stackName : stageRaw;
   if (!STAGE_NAME.test(stage)) {
     const shown = stageRaw ? JSON.stringify(stage) : `${JSON.stringify(stage)} (the stack name)`;
@@ -292,12 +292,11 @@ function parseNetwork(raw: RawConfig, problems: string[]): ExistingNetwork | und
     );
     return undefined;
   }
-  if (!VPC_ID.test(vpcId)) problems.push(invalid("redis.vpcId", JSON.stringify(vpcId), "a VPC id such as vpc-0abc1234"));
+  if (!VPC_ID.test(vpcId))
+    problems.push(invalid("redis.vpcId", JSON.stringify(vpcId), "a VPC id such as vpc-0abc1234"));
   const badSubnets = subnetIds.filter((s) => !SUBNET_ID.test(s));
   if (badSubnets.length > 0) {
-    problems.push(
-      invalid("redis.subnetIds", JSON.stringify(badSubnets), "subnet ids such as subnet-0abc1234"),
-    );
+    problems.push(invalid("redis.subnetIds", JSON.stringify(badSubnets), "subnet ids such as subnet-0abc1234"));
   }
   return { vpcId, subnetIds };
 }
@@ -318,7 +317,12 @@ type ProductionSettings = Pick<
 >;
 
 /** The production-readiness keys: data protection, observability and the custom domain. */
-function parseProduction(raw: RawConfig, stackName: string, context: ConfigContext, problems: string[]): ProductionSettings {
+function parseProduction(
+  raw: RawConfig,
+  stackName: string,
+  context: ConfigContext,
+  problems: string[],
+): ProductionSettings {
   const set = (key: ConfigKey): string | undefined => {
     const value = raw[key]?.trim();
     return value ? value : undefined;
@@ -339,13 +343,18 @@ function parseProduction(raw: RawConfig, stackName: string, context: ConfigConte
 
   const levelRaw = set("logLevel") ?? String(specOf("logLevel").default);
   const logLevel = levelRaw.toUpperCase() as FunctionLogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(invalid("logLevel", JSON.stringify(raw["logLevel"]), LOG_LEVELS.join(", ")));
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(invalid("logLevel", JSON.stringify(raw.logLevel), LOG_LEVELS.join(", ")));
 
   const topicArn = set("alarms.topicArn");
   const email = set("alarms.email");
   if (topicArn && !SNS_TOPIC_ARN.test(topicArn)) {
     problems.push(
-      invalid("alarms.topicArn", JSON.stringify(topicArn), "a standard SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:alerts"),
+      invalid(
+        "alarms.topicArn",
+        JSON.stringify(topicArn),
+        "a standard SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:alerts",
+      ),
     );
   }
   if (email && !EMAIL.test(email)) problems.push(invalid("alarms.email", JSON.stringify(email), "an email address"));
@@ -377,7 +386,14 @@ function parseDomain(
 ): CustomDomain | undefined {
   if (name === undefined && certificateArn === undefined) {
     if (zoneId !== undefined) {
-      problems.push(invalid("domain.zoneId", JSON.stringify(zoneId), "a hosted zone id together with domain.name", "domain.name is empty"));
+      problems.push(
+        invalid(
+          "domain.zoneId",
+          JSON.stringify(zoneId),
+          "a hosted zone id together with domain.name",
+          "domain.name is empty",
+        ),
+      );
     }
     return undefined;
   }
@@ -390,7 +406,9 @@ function parseDomain(
     return undefined;
   }
   if (!DOMAIN_NAME.test(name)) {
-    problems.push(invalid("domain.name", JSON.stringify(name), "a lower-case DNS name such as chat.example.com, no wildcard"));
+    problems.push(
+      invalid("domain.name", JSON.stringify(name), "a lower-case DNS name such as chat.example.com, no wildcard"),
+    );
   }
   const arn = ACM_CERTIFICATE_ARN.exec(certificateArn);
   if (!arn) {
@@ -412,7 +430,9 @@ function parseDomain(
     );
   }
   if (zoneId !== undefined && !HOSTED_ZONE_ID.test(zoneId)) {
-    problems.push(invalid("domain.zoneId", JSON.stringify(zoneId), "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"));
+    problems.push(
+      invalid("domain.zoneId", JSON.stringify(zoneId), "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"),
+    );
   }
   return { name, certificateArn, ...(zoneId ? { zoneId } : {}) };
 }

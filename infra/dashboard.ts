@@ -124,8 +124,14 @@ export function dashboardBody(targets: MetricTargets, alarmArns: readonly string
     {
       title: `API ${apiId}, stage ${stage}`,
       widgets: [
-        widget("Connections and messages", API_METRICS.traffic.map((m) => api(m, "Sum"))),
-        widget("API errors", API_METRICS.errors.map((m) => api(m, "Sum"))),
+        widget(
+          "Connections and messages",
+          API_METRICS.traffic.map((m) => api(m, "Sum")),
+        ),
+        widget(
+          "API errors",
+          API_METRICS.errors.map((m) => api(m, "Sum")),
+        ),
         widget("Integration latency (ms)", [api("IntegrationLatency", "p50"), api("IntegrationLatency", "p99")]),
       ],
     },
@@ -134,13 +140,15 @@ export function dashboardBody(targets: MetricTargets, alarmArns: readonly string
       widgets: FUNCTION_METRICS.map(({ metric, stat }) =>
         widget(
           stat === "Sum" ? metric : `${metric} ${stat} (ms)`,
-          targets.functions.map(({ label, functionName }): MetricLine => [
-            "AWS/Lambda",
-            metric,
-            "FunctionName",
-            functionName,
-            { stat, label },
-          ]),
+          targets.functions.map(
+            ({ label, functionName }): MetricLine => [
+              "AWS/Lambda",
+              metric,
+              "FunctionName",
+              functionName,
+              { stat, label },
+            ],
+          ),
         ),
       ),
     },
@@ -150,7 +158,14 @@ export function dashboardBody(targets: MetricTargets, alarmArns: readonly string
   const widgets: (MetricWidget | TextWidget | AlarmWidget)[] = [];
   let y = 0;
   if (alarmArns.length > 0) {
-    widgets.push({ type: "alarm", x: 0, y, width: FULL_WIDTH, height: 3, properties: { title: "Alarms", alarms: alarmArns } });
+    widgets.push({
+      type: "alarm",
+      x: 0,
+      y,
+      width: FULL_WIDTH,
+      height: 3,
+      properties: { title: "Alarms", alarms: alarmArns },
+    });
     y += 3;
   }
   for (const row of rows) {
@@ -168,7 +183,11 @@ export function dashboardBody(targets: MetricTargets, alarmArns: readonly string
 
 function storeRow(
   store: StoreMetricTargets,
-  widget: (title: string, metrics: MetricLine[], extra?: Partial<MetricWidget["properties"]>) => MetricWidget["properties"],
+  widget: (
+    title: string,
+    metrics: MetricLine[],
+    extra?: Partial<MetricWidget["properties"]>,
+  ) => MetricWidget["properties"],
 ): { title: string; widgets: MetricWidget["properties"][] } {
   if (store.kind === "dynamodb") {
     const { tableName, operations } = store;
@@ -176,29 +195,33 @@ function storeRow(
       title: `Store: DynamoDB table ${tableName}`,
       widgets: [
         widget("DynamoDB throttled requests", [
-          ...operations.map((operation): MetricLine => [
-            "AWS/DynamoDB",
-            "ThrottledRequests",
-            "TableName",
-            tableName,
-            "Operation",
-            operation,
-            { stat: "Sum", label: operation },
-          ]),
+          ...operations.map(
+            (operation): MetricLine => [
+              "AWS/DynamoDB",
+              "ThrottledRequests",
+              "TableName",
+              tableName,
+              "Operation",
+              operation,
+              { stat: "Sum", label: operation },
+            ],
+          ),
           ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", tableName, { stat: "Sum" }],
           ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", tableName, { stat: "Sum" }],
         ]),
         widget(
           "DynamoDB latency (ms)",
-          operations.map((operation): MetricLine => [
-            "AWS/DynamoDB",
-            "SuccessfulRequestLatency",
-            "TableName",
-            tableName,
-            "Operation",
-            operation,
-            { stat: "Average", label: operation },
-          ]),
+          operations.map(
+            (operation): MetricLine => [
+              "AWS/DynamoDB",
+              "SuccessfulRequestLatency",
+              "TableName",
+              tableName,
+              "Operation",
+              operation,
+              { stat: "Average", label: operation },
+            ],
+          ),
         ),
       ],
     };
@@ -231,7 +254,9 @@ export function createDashboard(
     `${name}-dashboard`,
     {
       dashboardName: dashboardName(name, pulumi.getStack()),
-      dashboardBody: pulumi.all([targets, pulumi.all(alarmArns)]).apply(([t, arns]) => JSON.stringify(dashboardBody(t, arns))),
+      dashboardBody: pulumi
+        .all([targets, pulumi.all(alarmArns)])
+        .apply(([t, arns]) => JSON.stringify(dashboardBody(t, arns))),
     },
     { parent },
   );

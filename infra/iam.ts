@@ -113,7 +113,8 @@ export function functionPolicy(route: FunctionDefinition, targets: FunctionPolic
 
   // Redis access is granted by the network (security group) and the AUTH token, not by IAM.
   if (targets.store === "dynamodb" && route.storeAccess.length > 0) {
-    if (!targets.tableArn) throw new Error(`function ${route.routeKey ?? route.name} needs the table ARN for its store access`);
+    if (!targets.tableArn)
+      throw new Error(`function ${route.routeKey ?? route.name} needs the table ARN for its store access`);
     const tableAccess = route.storeAccess.filter((access) => !DYNAMODB_INDEX_ACCESS.includes(access));
     const indexAccess = route.storeAccess.filter((access) => DYNAMODB_INDEX_ACCESS.includes(access));
     const actions = [
@@ -122,11 +123,17 @@ export function functionPolicy(route: FunctionDefinition, targets: FunctionPolic
         ...(route.storeAccess.includes("read") ? DYNAMODB_LIST_PLANNING_ACTIONS : []),
       ]),
     ];
-    if (actions.length > 0) statements.push({ Sid: "ConnectionStore", Effect: "Allow", Action: actions, Resource: [targets.tableArn] });
+    if (actions.length > 0)
+      statements.push({ Sid: "ConnectionStore", Effect: "Allow", Action: actions, Resource: [targets.tableArn] });
     if (indexAccess.length > 0) {
       // Listing a room is a Query on its GSI; the table itself is never queried.
       const indexActions = [...new Set(indexAccess.flatMap((access) => DYNAMODB_ACTIONS[access]))];
-      statements.push({ Sid: "RoomIndex", Effect: "Allow", Action: indexActions, Resource: [roomIndexArn(targets.tableArn)] });
+      statements.push({
+        Sid: "RoomIndex",
+        Effect: "Allow",
+        Action: indexActions,
+        Resource: [roomIndexArn(targets.tableArn)],
+      });
     }
   }
 
@@ -144,9 +151,15 @@ export function functionPolicy(route: FunctionDefinition, targets: FunctionPolic
   }
 
   if (route.invokesFanOutWorker) {
-    if (!targets.fanOutWorkerArn) throw new Error(`route ${route.routeKey ?? route.name} needs the fan-out worker's ARN`);
+    if (!targets.fanOutWorkerArn)
+      throw new Error(`route ${route.routeKey ?? route.name} needs the fan-out worker's ARN`);
     // Exactly the worker: asynchronous invocations of one function, nothing else in the account.
-    statements.push({ Sid: "InvokeFanOutWorker", Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [targets.fanOutWorkerArn] });
+    statements.push({
+      Sid: "InvokeFanOutWorker",
+      Effect: "Allow",
+      Action: ["lambda:InvokeFunction"],
+      Resource: [targets.fanOutWorkerArn],
+    });
   }
 
   if (targets.redisAuthSecretArn) {
@@ -165,7 +178,12 @@ export function functionPolicy(route: FunctionDefinition, targets: FunctionPolic
   }
 
   if (targets.inVpc) {
-    statements.push({ Sid: "VpcNetworkInterfaces", Effect: "Allow", Action: VPC_NETWORK_INTERFACE_ACTIONS, Resource: ["*"] });
+    statements.push({
+      Sid: "VpcNetworkInterfaces",
+      Effect: "Allow",
+      Action: VPC_NETWORK_INTERFACE_ACTIONS,
+      Resource: ["*"],
+    });
   }
 
   return { Version: "2012-10-17", Statement: statements };

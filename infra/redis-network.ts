@@ -169,7 +169,11 @@ function createVpc(
 
   const publicRoutes = new aws.ec2.RouteTable(
     `${name}-public-rt`,
-    { vpcId: vpc.id, routes: [{ cidrBlock: ANYWHERE, gatewayId: internetGateway.id }], tags: { Name: `${name}-public` } },
+    {
+      vpcId: vpc.id,
+      routes: [{ cidrBlock: ANYWHERE, gatewayId: internetGateway.id }],
+      tags: { Name: `${name}-public` },
+    },
     opts,
   );
   const publicAssociation = new aws.ec2.RouteTableAssociation(
@@ -180,7 +184,11 @@ function createVpc(
 
   const privateRoutes = new aws.ec2.RouteTable(
     `${name}-private-rt`,
-    { vpcId: vpc.id, routes: [{ cidrBlock: ANYWHERE, natGatewayId: natGateway.id }], tags: { Name: `${name}-private` } },
+    {
+      vpcId: vpc.id,
+      routes: [{ cidrBlock: ANYWHERE, natGatewayId: natGateway.id }],
+      tags: { Name: `${name}-private` },
+    },
     opts,
   );
   const privateAssociations = privateSubnets.map(

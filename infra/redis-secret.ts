@@ -25,7 +25,11 @@ export interface RedisAuthSecret {
 /** Secrets Manager's longest recovery window; 0 deletes at once (dev stacks, which come and go). */
 const RECOVERY_WINDOW_DAYS = 30;
 
-export function createRedisAuthSecret(name: string, args: RedisAuthSecretArgs, parent: pulumi.Resource): RedisAuthSecret {
+export function createRedisAuthSecret(
+  name: string,
+  args: RedisAuthSecretArgs,
+  parent: pulumi.Resource,
+): RedisAuthSecret {
   // Encrypted with the account's aws/secretsmanager key: readers then need no kms:Decrypt grant of their own.
   const secret = new aws.secretsmanager.Secret(
     `${name}-redis-auth-secret`,

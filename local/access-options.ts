@@ -11,8 +11,18 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { identitySources, type TokenSource } from "../functions/routes";
-import { DEFAULT_TOKEN_QUERY_PARAM, authSettingsEnv, parseAlgorithms, type AuthSettings } from "../functions/runtime/auth-settings";
-import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING, messageLimitsEnv, type MessageLimits } from "../functions/runtime/message-limits";
+import {
+  DEFAULT_TOKEN_QUERY_PARAM,
+  authSettingsEnv,
+  parseAlgorithms,
+  type AuthSettings,
+} from "../functions/runtime/auth-settings";
+import {
+  DEFAULT_MESSAGE_LIMITS,
+  MAX_DATA_BYTES_CEILING,
+  messageLimitsEnv,
+  type MessageLimits,
+} from "../functions/runtime/message-limits";
 import { PROJECT_NAME } from "../infra/config-schema";
 
 /** The CLI flags this module reads (names as `parseArgs` gives them). */
@@ -32,7 +42,11 @@ export interface AccessFlags {
 
 export interface LocalAccess {
   /** Absent: anyone may connect (`auth: none`). */
-  readonly auth?: { readonly settings: AuthSettings; readonly tokenSource: TokenSource; readonly identitySources: string[] };
+  readonly auth?: {
+    readonly settings: AuthSettings;
+    readonly tokenSource: TokenSource;
+    readonly identitySources: string[];
+  };
   readonly limits: MessageLimits;
   /** Variables for the handlers and the authorizer. */
   readonly env: Readonly<Record<string, string>>;
@@ -54,7 +68,8 @@ export function readStackAccess(projectDir: string, stack: string): Record<strin
   for (const [key, value] of Object.entries(doc?.config ?? {})) {
     if (!key.startsWith(`${PROJECT_NAME}:`)) continue;
     const name = key.slice(PROJECT_NAME.length + 1);
-    if (name !== "auth" && !name.startsWith("auth.") && !name.startsWith("rateLimit.") && name !== "maxDataBytes") continue;
+    if (name !== "auth" && !name.startsWith("auth.") && !name.startsWith("rateLimit.") && name !== "maxDataBytes")
+      continue;
     if (value === null || value === undefined) continue;
     out[name] = Array.isArray(value) ? JSON.stringify(value) : String(value);
   }
@@ -79,17 +94,36 @@ export function resolveLocalAccess(flags: AccessFlags, stack: Readonly<Record<st
   };
   const limits: MessageLimits = {
     messages: integer("rate-limit-messages", "rateLimit.messages", DEFAULT_MESSAGE_LIMITS.messages, 0, 1_000_000),
-    windowSeconds: integer("rate-limit-window", "rateLimit.windowSeconds", DEFAULT_MESSAGE_LIMITS.windowSeconds, 1, 86_400),
-    maxDataBytes: integer("max-data-bytes", "maxDataBytes", DEFAULT_MESSAGE_LIMITS.maxDataBytes, 1, MAX_DATA_BYTES_CEILING),
+    windowSeconds: integer(
+      "rate-limit-window",
+      "rateLimit.windowSeconds",
+      DEFAULT_MESSAGE_LIMITS.windowSeconds,
+      1,
+      86_400,
+    ),
+    maxDataBytes: integer(
+      "max-data-bytes",
+      "maxDataBytes",
+      DEFAULT_MESSAGE_LIMITS.maxDataBytes,
+      1,
+      MAX_DATA_BYTES_CEILING,
+    ),
   };
   const limitsText =
-    (limits.messages === 0 ? "no rate limit" : `${limits.messages} messages per ${limits.windowSeconds} s per connection`) +
+    (limits.messages === 0
+      ? "no rate limit"
+      : `${limits.messages} messages per ${limits.windowSeconds} s per connection`) +
     `, data up to ${limits.maxDataBytes} bytes`;
 
   const mode = pick("auth", "auth") ?? "none";
-  if (mode !== "none" && mode !== "jwt") throw new AccessOptionError(`${where("auth", "auth")} must be none or jwt, got "${mode}"`);
+  if (mode !== "none" && mode !== "jwt")
+    throw new AccessOptionError(`${where("auth", "auth")} must be none or jwt, got "${mode}"`);
   if (mode === "none") {
-    return { limits, env: messageLimitsEnv(limits), description: { auth: "none (anyone may connect)", limits: limitsText } };
+    return {
+      limits,
+      env: messageLimitsEnv(limits),
+      description: { auth: "none (anyone may connect)", limits: limitsText },
+    };
   }
 
   const required = (flag: keyof AccessFlags, key: string): string => {
@@ -111,12 +145,18 @@ export function resolveLocalAccess(flags: AccessFlags, stack: Readonly<Record<st
   }
   const name = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
   const queryParam = pick("auth-query-param", "auth.queryParam") ?? DEFAULT_TOKEN_QUERY_PARAM;
-  if (!name.test(queryParam)) throw new AccessOptionError(`${where("auth-query-param", "auth.queryParam")} must be a parameter name, got "${queryParam}"`);
+  if (!name.test(queryParam))
+    throw new AccessOptionError(
+      `${where("auth-query-param", "auth.queryParam")} must be a parameter name, got "${queryParam}"`,
+    );
   const header = pick("auth-header", "auth.header");
-  if (header !== undefined && !name.test(header)) throw new AccessOptionError(`${where("auth-header", "auth.header")} must be a header name, got "${header}"`);
+  if (header !== undefined && !name.test(header))
+    throw new AccessOptionError(`${where("auth-header", "auth.header")} must be a header name, got "${header}"`);
   const source = pick("auth-token-source", "auth.tokenSource") ?? "query";
   if (source !== "query" && source !== "header") {
-    throw new AccessOptionError(`${where("auth-token-source", "auth.tokenSource")} must be query or header, got "${source}"`);
+    throw new AccessOptionError(
+      `${where("auth-token-source", "auth.tokenSource")} must be query or header, got "${source}"`,
+    );
   }
   if (source === "header" && header === undefined) {
     throw new AccessOptionError(`--auth-token-source header needs ${where("auth-header", "auth.header")}`);
@@ -125,14 +165,15 @@ export function resolveLocalAccess(flags: AccessFlags, stack: Readonly<Record<st
   if (flags["auth-algorithms"] === undefined && algorithmsRaw.startsWith("[")) {
     algorithmsRaw = (JSON.parse(algorithmsRaw) as string[]).join(",");
   }
-  let algorithms;
+  let algorithms: ReturnType<typeof parseAlgorithms>;
   try {
     algorithms = parseAlgorithms(algorithmsRaw, where("auth-algorithms", "auth.algorithms"));
   } catch (error) {
     throw new AccessOptionError((error as Error).message);
   }
   const settings: AuthSettings = { issuer, audience, jwksUrl, algorithms, queryParam, ...(header ? { header } : {}) };
-  const tokenSource: TokenSource = source === "header" ? { kind: "header", name: header! } : { kind: "query", name: queryParam };
+  const tokenSource: TokenSource =
+    source === "header" ? { kind: "header", name: header! } : { kind: "query", name: queryParam };
   return {
     auth: { settings, tokenSource, identitySources: identitySources(tokenSource) },
     limits,

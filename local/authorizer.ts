@@ -86,7 +86,12 @@ export function methodArnOf(region: string, apiId: string, stage: string): strin
 }
 
 /** The REQUEST authorizer event (shape of [D9]/[F4]). */
-export function authorizerEvent(ctx: ConnectionContext, input: ConnectInput, methodArn: string, now = Date.now()): Record<string, unknown> {
+export function authorizerEvent(
+  ctx: ConnectionContext,
+  input: ConnectInput,
+  methodArn: string,
+  now = Date.now(),
+): Record<string, unknown> {
   const requestId = newRequestId();
   const requestContext: WebSocketRequestContext = {
     routeKey: "$connect",
@@ -122,7 +127,10 @@ export type AuthorizerDecision =
 
 /** IAM-style match: `*` any run of characters, `?` exactly one; everything else literal and case-sensitive. */
 export function arnMatches(pattern: string, arn: string): boolean {
-  const regex = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const regex = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${regex}$`, "s").test(arn);
 }
 
@@ -187,10 +195,15 @@ export function decide(
   // Without a prototype, so a context key such as `__proto__` stays a plain key instead of hitting the setter.
   const flat: Record<string, string> = Object.create(null) as Record<string, string>;
   if (context !== undefined && context !== null) {
-    if (typeof context !== "object" || Array.isArray(context)) return { allow: false, status: 500, note: "authorizer context is not an object" };
+    if (typeof context !== "object" || Array.isArray(context))
+      return { allow: false, status: 500, note: "authorizer context is not an object" };
     for (const [key, value] of Object.entries(context)) {
       if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-        return { allow: false, status: 500, note: `authorizer context value ${JSON.stringify(key)} is not a string, number or boolean` };
+        return {
+          allow: false,
+          status: 500,
+          note: `authorizer context value ${JSON.stringify(key)} is not a string, number or boolean`,
+        };
       }
       flat[key] = String(value);
     }
@@ -199,7 +212,11 @@ export function decide(
   if (verdict === undefined) return { allow: false, status: 500, note: "authorizer policyDocument is malformed" };
   if (verdict === "deny") return { allow: false, status: 403, note: "authorizer policy does not allow this $connect" };
   // Spread defines own properties (no setters run), so `__proto__` survives as data here too.
-  const authorizer: Record<string, string | number> = { ...flat, principalId: String(principalId), integrationLatency: latencyMs };
+  const authorizer: Record<string, string | number> = {
+    ...flat,
+    principalId: String(principalId),
+    integrationLatency: latencyMs,
+  };
   return { allow: true, authorizer, note: `principal=${String(principalId)}` };
 }
 
@@ -211,7 +228,9 @@ export async function runAuthorizer(
 ): Promise<{ decision: AuthorizerDecision; durationMs: number }> {
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<{ kind: "timeout" }>((resolve) => (timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs)));
+  const timeout = new Promise<{ kind: "timeout" }>(
+    (resolve) => (timer = setTimeout(() => resolve({ kind: "timeout" }), timeoutMs)),
+  );
   const run = (async () => {
     try {
       return { kind: "result" as const, value: await handler(event) };
@@ -234,6 +253,7 @@ const FUNCTIONS_DIR = join(__dirname, "..", "functions");
 export function loadAuthorizerHandler(): AuthorizerHandler {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(join(FUNCTIONS_DIR, AUTHORIZER.module)) as { handler?: unknown };
-  if (typeof mod.handler !== "function") throw new Error(`functions/${AUTHORIZER.module} does not export a handler function`);
+  if (typeof mod.handler !== "function")
+    throw new Error(`functions/${AUTHORIZER.module} does not export a handler function`);
   return mod.handler as AuthorizerHandler;
 }

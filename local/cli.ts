@@ -9,7 +9,14 @@ import { AccessOptionError, readStackAccess, resolveLocalAccess, type LocalAcces
 import { GatewayListenError, LocalGateway, DEFAULT_HOST, DEFAULT_PORT } from "./gateway";
 import { DEFAULT_LIMITS, type GatewayLimits } from "./limits";
 import { readStackSettings, type StackSettings } from "./pulumi-stack";
-import { chooseStore, DEFAULT_REDIS_URL, DEFAULT_TABLE_NAME, oneLine, prepareStore, type PreparedStore } from "./store-setup";
+import {
+  chooseStore,
+  DEFAULT_REDIS_URL,
+  DEFAULT_TABLE_NAME,
+  oneLine,
+  prepareStore,
+  type PreparedStore,
+} from "./store-setup";
 
 const PROJECT_DIR = resolve(__dirname, "..");
 const DEFAULT_STACK = "dev";
@@ -190,7 +197,8 @@ async function main(): Promise<void> {
     await gateway.start();
   } catch (error) {
     await store.stop();
-    const hint = error instanceof GatewayListenError && error.code === "EADDRINUSE" ? "; pick another with --port or PORT" : "";
+    const hint =
+      error instanceof GatewayListenError && error.code === "EADDRINUSE" ? "; pick another with --port or PORT" : "";
     throw new CliError(`${oneLine(error)}${hint}`);
   }
 
@@ -203,7 +211,9 @@ async function main(): Promise<void> {
     `  Limits:       ${access.description.limits}`,
   ];
   if (stackSettings.store && stackSettings.store !== store.kind) {
-    lines.push(`  Note:         ${basename(stackSettings.file ?? "")} deploys with store ${stackSettings.store}; --store ${stackSettings.store} runs it locally`);
+    lines.push(
+      `  Note:         ${basename(stackSettings.file ?? "")} deploys with store ${stackSettings.store}; --store ${stackSettings.store} runs it locally`,
+    );
   }
   const tokenSource = access.auth?.tokenSource;
   const connectWith =

@@ -7,7 +7,7 @@ import type { WebSocketEvent, WebSocketRequestContext } from "../functions/runti
 
 /** API Gateway ids look like `BFaT_fALIAMCKug=`: 11 random bytes as base64url-ish text, 16 chars, `=`-terminated. */
 export function newConnectionId(): string {
-  return randomBytes(11).toString("base64").replace(/\+/g, "-").replace(/\//g, "_").slice(0, 15) + "=";
+  return `${randomBytes(11).toString("base64").replace(/\+/g, "-").replace(/\//g, "_").slice(0, 15)}=`;
 }
 
 /** Same shape as connection ids; also used as `extendedRequestId` / `messageId`. */
@@ -90,7 +90,12 @@ export function connectEvent(conn: ConnectionContext, input: ConnectInput, now =
   };
 }
 
-export function messageEvent(conn: ConnectionContext, routeKey: string, body: string, now = Date.now()): WebSocketEvent {
+export function messageEvent(
+  conn: ConnectionContext,
+  routeKey: string,
+  body: string,
+  now = Date.now(),
+): WebSocketEvent {
   return {
     requestContext: { ...baseContext(conn, routeKey, "MESSAGE", now), messageId: newRequestId() },
     body,
@@ -108,7 +113,11 @@ export function disconnectEvent(
   return {
     headers,
     multiValueHeaders: multiValue(headers),
-    requestContext: { ...baseContext(conn, "$disconnect", "DISCONNECT", now), disconnectStatusCode: statusCode, disconnectReason: reason },
+    requestContext: {
+      ...baseContext(conn, "$disconnect", "DISCONNECT", now),
+      disconnectStatusCode: statusCode,
+      disconnectReason: reason,
+    },
     isBase64Encoded: false,
   };
 }

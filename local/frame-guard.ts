@@ -72,7 +72,11 @@ export class FrameGuard {
     }
     this.messageBytes = opcode === OPCODE_CONTINUATION ? this.messageBytes + payload : payload;
     if (this.messageBytes > this.limits.maxMessageBytes) {
-      return this.fail({ kind: "message-too-big", messageBytes: this.messageBytes, limit: this.limits.maxMessageBytes });
+      return this.fail({
+        kind: "message-too-big",
+        messageBytes: this.messageBytes,
+        limit: this.limits.maxMessageBytes,
+      });
     }
     if (fin) this.messageBytes = 0;
   }

@@ -132,7 +132,7 @@ interface Connection {
 }
 
 type Invocation =
-  | { readonly kind: "result"; readonly result: HandlerResult | undefined | void; readonly durationMs: number }
+  | { readonly kind: "result"; readonly result: HandlerResult | undefined | undefined; readonly durationMs: number }
   | { readonly kind: "error"; readonly error: unknown; readonly durationMs: number }
   | { readonly kind: "timeout"; readonly durationMs: number }
   | { readonly kind: "no-route" };
@@ -147,9 +147,21 @@ const PROTOCOL_ERROR = { code: 1002, reason: "Protocol error" } as const;
  * APIs (`{"message":"Unauthorized"}`, `{"message":"Forbidden"}`, and `{"message":null}` for a broken authorizer).
  */
 const AUTHORIZER_REFUSALS: Record<401 | 403 | 500, Record<string, string> & { body: string }> = {
-  401: { "x-amzn-ErrorType": "UnauthorizedException", "Content-Type": "application/json", body: '{"message":"Unauthorized"}' },
-  403: { "x-amzn-ErrorType": "ForbiddenException", "Content-Type": "application/json", body: '{"message":"Forbidden"}' },
-  500: { "x-amzn-ErrorType": "AuthorizerConfigurationException", "Content-Type": "application/json", body: '{"message":null}' },
+  401: {
+    "x-amzn-ErrorType": "UnauthorizedException",
+    "Content-Type": "application/json",
+    body: '{"message":"Unauthorized"}',
+  },
+  403: {
+    "x-amzn-ErrorType": "ForbiddenException",
+    "Content-Type": "application/json",
+    body: '{"message":"Forbidden"}',
+  },
+  500: {
+    "x-amzn-ErrorType": "AuthorizerConfigurationException",
+    "Content-Type": "application/json",
+    body: '{"message":null}',
+  },
 };
 
 /** Response headers of `$connect` that the handshake itself owns. */
@@ -203,7 +215,9 @@ export class LocalGateway {
     this.identitySources = options.authorizer ? parseIdentitySources(options.authorizer.identitySources) : undefined;
     this.log = options.log ?? ((line) => console.log(line));
     this.server = createServer((req, res) => this.onRequest(req, res));
-    this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
     this.server.on("clientError", (_err, socket) => socket.destroy());
     this.wss = new WebSocketServer({
       noServer: true,
@@ -369,7 +383,8 @@ export class LocalGateway {
       log: (method, id, status, ms) => this.logLine(method, "@connections", id, String(status), ms),
     }).catch((error: unknown) => {
       this.logLine(req.method ?? "?", "@connections", "-", "500", 0, `error=${describe(error)}`);
-      if (!res.headersSent) res.writeHead(500, { "x-amzn-RequestId": randomUUID(), "x-amzn-ErrorType": "InternalServerErrorException" });
+      if (!res.headersSent)
+        res.writeHead(500, { "x-amzn-RequestId": randomUUID(), "x-amzn-ErrorType": "InternalServerErrorException" });
       res.end();
     });
   }
@@ -377,7 +392,7 @@ export class LocalGateway {
   private managed(connectionId: string): ManagedConnection | undefined {
     const conn = this.connections.get(connectionId);
     const ws = conn?.ws;
-    if (!conn || conn.state !== "open" || !ws || ws.readyState !== WebSocket.OPEN) return undefined;
+    if (conn?.state !== "open" || !ws || ws.readyState !== WebSocket.OPEN) return undefined;
     return {
       connectedAt: conn.ctx.connectedAt,
       lastActiveAt: conn.lastActiveAt,
@@ -443,13 +458,24 @@ export class LocalGateway {
     const outcome = await this.invoke(CONNECT_ROUTE, event);
     socket.off("close", onLeave);
     const decision = connectDecision(outcome);
-    this.logLine("CONNECT", CONNECT_ROUTE, ctx.connectionId, String(decision.status), durationOf(outcome), decision.note);
+    this.logLine(
+      "CONNECT",
+      CONNECT_ROUTE,
+      ctx.connectionId,
+      String(decision.status),
+      durationOf(outcome),
+      decision.note,
+    );
 
     if (!decision.accept) {
       this.connections.delete(ctx.connectionId);
       conn.state = "closed";
       conn.markClosed();
-      return refuseHandshake(socket, decision.status, decision.status === 502 ? { body: '{"message": "Internal server error"}' } : {});
+      return refuseHandshake(
+        socket,
+        decision.status,
+        decision.status === 502 ? { body: '{"message": "Internal server error"}' } : {},
+      );
     }
     const refuseAfterConnect = (status: number | undefined, code: number, reason: string) => {
       // `$connect` has run (the handler may have stored the connection): end it the way a close would.
@@ -474,7 +500,11 @@ export class LocalGateway {
   }
 
   /** Runs the `$connect` authorizer when one is configured; `undefined` when none is. */
-  private async authorize(req: IncomingMessage, ctx: ConnectionContext, input: ConnectInput): Promise<AuthorizerDecision | undefined> {
+  private async authorize(
+    req: IncomingMessage,
+    ctx: ConnectionContext,
+    input: ConnectInput,
+  ): Promise<AuthorizerDecision | undefined> {
     if (!this.identitySources || !this.authorizerHandler) return undefined;
     if (!identitySourcesPresent(this.identitySources, input)) {
       return { allow: false, status: 401, note: "identity source missing: authorizer not called" };
@@ -486,7 +516,14 @@ export class LocalGateway {
       event,
       this.options.authorizer?.timeoutMs ?? DEFAULT_AUTHORIZER_TIMEOUT_MS,
     );
-    this.logLine("AUTHORIZE", "authorizer", ctx.connectionId, decision.allow ? "200" : String(decision.status), durationMs, decision.note);
+    this.logLine(
+      "AUTHORIZE",
+      "authorizer",
+      ctx.connectionId,
+      decision.allow ? "200" : String(decision.status),
+      durationMs,
+      decision.note,
+    );
     return decision;
   }
 
@@ -499,17 +536,23 @@ export class LocalGateway {
       // `ws` has already sent its close frame for these; this records the close and fires `$disconnect`.
       // Its own message limit (a backstop for the frame guard) closes with 1009.
       if (error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.closeConnection(conn, CLOSE.tooBig);
-      else if (error.code === "WS_ERR_INVALID_UTF8") this.closeConnection(conn, INVALID_UTF8, { detail: error.message });
+      else if (error.code === "WS_ERR_INVALID_UTF8")
+        this.closeConnection(conn, INVALID_UTF8, { detail: error.message });
       else if (error.code?.startsWith("WS_ERR_")) this.closeConnection(conn, PROTOCOL_ERROR, { detail: error.message });
     });
     const guard = new FrameGuard(this.limits, (violation) =>
-      this.closeConnection(conn, violation.kind === "binary" ? CLOSE.binary : CLOSE.tooBig, { detail: describeViolation(violation) }),
+      this.closeConnection(conn, violation.kind === "binary" ? CLOSE.binary : CLOSE.tooBig, {
+        detail: describeViolation(violation),
+      }),
     );
     // Prepended: the guard sees each chunk before `ws` parses it, so an oversized frame is refused on its header.
     socket.prependListener("data", (chunk: Buffer) => guard.push(chunk));
     ws.on("message", (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     ws.on("close", (code: number, reason: Buffer) => this.onSocketClosed(conn, code, reason.toString("utf8")));
-    conn.idleTimer = setTimeout(() => this.closeConnection(conn, CLOSE.goingAway, { detail: "idle timeout" }), this.limits.idleTimeoutMs);
+    conn.idleTimer = setTimeout(
+      () => this.closeConnection(conn, CLOSE.goingAway, { detail: "idle timeout" }),
+      this.limits.idleTimeoutMs,
+    );
     conn.lifetimeTimer = setTimeout(
       () => this.closeConnection(conn, CLOSE.goingAway, { detail: "maximum connection duration" }),
       this.limits.maxConnectionMs,
@@ -546,7 +589,10 @@ export class LocalGateway {
         if (outcome.kind === "error") {
           this.sendGatewayFrame(conn, gatewayErrorFrame("Internal server error", conn.ctx.connectionId, requestId));
         } else if (outcome.kind === "timeout") {
-          this.sendGatewayFrame(conn, gatewayErrorFrame("Endpoint request timed out", conn.ctx.connectionId, requestId));
+          this.sendGatewayFrame(
+            conn,
+            gatewayErrorFrame("Endpoint request timed out", conn.ctx.connectionId, requestId),
+          );
         }
         // Routes are one-way (no route responses): a returned body is not sent to the client.
       }),
@@ -606,11 +652,14 @@ export class LocalGateway {
     this.track(
       this.invoke(DISCONNECT_ROUTE, event).then((outcome) => {
         if (outcome.kind === "no-route") return;
-        this.logLine("DISCONNECT", DISCONNECT_ROUTE, conn.ctx.connectionId, outcomeStatus(outcome), durationOf(outcome), [
-          `code=${code}`,
-          `reason=${JSON.stringify(reason)}`,
-          outcomeNote(outcome),
-        ].filter(Boolean).join(" "));
+        this.logLine(
+          "DISCONNECT",
+          DISCONNECT_ROUTE,
+          conn.ctx.connectionId,
+          outcomeStatus(outcome),
+          durationOf(outcome),
+          [`code=${code}`, `reason=${JSON.stringify(reason)}`, outcomeNote(outcome)].filter(Boolean).join(" "),
+        );
       }),
     );
   }
@@ -645,8 +694,22 @@ export class LocalGateway {
     set.add(tracked);
   }
 
-  private logLine(kind: string, route: string, connectionId: string, status: string, durationMs: number, note?: string): void {
-    const parts = [new Date().toISOString(), kind.padEnd(10), route.padEnd(12), connectionId.padEnd(16), status.padStart(3), `${durationMs}ms`];
+  private logLine(
+    kind: string,
+    route: string,
+    connectionId: string,
+    status: string,
+    durationMs: number,
+    note?: string,
+  ): void {
+    const parts = [
+      new Date().toISOString(),
+      kind.padEnd(10),
+      route.padEnd(12),
+      connectionId.padEnd(16),
+      status.padStart(3),
+      `${durationMs}ms`,
+    ];
     if (note) parts.push(note);
     this.log(parts.join(" "));
   }
@@ -689,7 +752,7 @@ function connectDecision(outcome: Invocation): { accept: boolean; status: number
   }
 }
 
-function handshakeHeadersOf(result: HandlerResult | undefined | void): { headers: string[]; protocol?: string } {
+function handshakeHeadersOf(result: HandlerResult | undefined | undefined): { headers: string[]; protocol?: string } {
   const headers: string[] = [];
   let protocol: string | undefined;
   for (const [name, value] of Object.entries(result?.headers ?? {})) {

@@ -7,7 +7,9 @@ import type { HandlerResult, WebSocketEvent } from "../functions/runtime/event";
 import { ROUTES, type RouteDefinition } from "../functions/routes";
 
 /** One Lambda-style handler. Its result matters only for `$connect` (status code and headers). */
-export type RouteHandler = (event: WebSocketEvent) => Promise<HandlerResult | undefined | void> | HandlerResult | undefined | void;
+export type RouteHandler = (
+  event: WebSocketEvent,
+) => Promise<HandlerResult | undefined | undefined> | HandlerResult | undefined | undefined;
 
 /** Route key → handler. The keys are the API's routes: a message can select only these. */
 export type RouteHandlers = Readonly<Record<string, RouteHandler>>;

@@ -10,7 +10,7 @@ export const DISCONNECT_ROUTE = "$disconnect";
 export const DEFAULT_ROUTE = "$default";
 
 /** One `$request.body.<path>` reference inside an expression. */
-const BODY_REFERENCE = /\$\{request\.body\.([^}]+)\}|\$request\.body\.([A-Za-z0-9_$.\[\]-]+)/g;
+const BODY_REFERENCE = /\$\{request\.body\.([^}]+)\}|\$request\.body\.([A-Za-z0-9_$.[\]-]+)/g;
 
 /**
  * Evaluates a selection expression against a message body. Supports the documented forms: a bare
@@ -21,7 +21,7 @@ const BODY_REFERENCE = /\$\{request\.body\.([^}]+)\}|\$request\.body\.([A-Za-z0-
  */
 export function evaluateSelectionExpression(expression: string, body: string): string | undefined {
   const references = [...expression.matchAll(BODY_REFERENCE)];
-  if (references.length === 0) return unescape(expression); // static: no need for a JSON body
+  if (references.length === 0) return unescapeDollar(expression); // static: no need for a JSON body
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -32,7 +32,7 @@ export function evaluateSelectionExpression(expression: string, body: string): s
   let out = "";
   let last = 0;
   for (const match of references) {
-    out += unescape(expression.slice(last, match.index));
+    out += unescapeDollar(expression.slice(last, match.index));
     try {
       out += stringify(lookup(json, (match[1] ?? match[2])!));
     } catch {
@@ -42,7 +42,7 @@ export function evaluateSelectionExpression(expression: string, body: string): s
     }
     last = match.index! + match[0].length;
   }
-  return out + unescape(expression.slice(last));
+  return out + unescapeDollar(expression.slice(last));
 }
 
 /**
@@ -56,7 +56,7 @@ export function selectRoute(expression: string, body: string, routeKeys: Iterabl
   return keys.has(DEFAULT_ROUTE) ? DEFAULT_ROUTE : undefined;
 }
 
-function unescape(text: string): string {
+function unescapeDollar(text: string): string {
   return text.replace(/\\\$/g, "$");
 }
 
@@ -69,7 +69,7 @@ function lookup(root: unknown, path: string): unknown {
   let node: unknown = root;
   for (const step of steps) {
     if (typeof node !== "object" || node === null) return undefined;
-    if (!Object.prototype.hasOwnProperty.call(node, step)) return undefined;
+    if (!Object.hasOwn(node, step)) return undefined;
     node = (node as Record<string, unknown>)[step];
   }
   return node;

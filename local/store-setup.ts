@@ -54,7 +54,8 @@ export function chooseStore(flag: string | undefined, env: Env, redisUrlFlag?: s
   }
   if (redisUrlFlag !== undefined) return { kind: "redis", reason: "--redis-url" };
   if (set(env, ENV.REDIS_URL)) return { kind: "redis", reason: `${ENV.REDIS_URL} is set` };
-  if (set(env, ENV.AWS_ENDPOINT_URL_DYNAMODB)) return { kind: "dynamodb", reason: `${ENV.AWS_ENDPOINT_URL_DYNAMODB} is set` };
+  if (set(env, ENV.AWS_ENDPOINT_URL_DYNAMODB))
+    return { kind: "dynamodb", reason: `${ENV.AWS_ENDPOINT_URL_DYNAMODB} is set` };
   return { kind: "memory", reason: `default: no --store, ${ENV.REDIS_URL} or ${ENV.AWS_ENDPOINT_URL_DYNAMODB}` };
 }
 
@@ -78,11 +79,21 @@ export async function prepareStore(kind: StoreKind, options: PrepareOptions = {}
   const env = options.env ?? process.env;
   switch (kind) {
     case "memory":
-      return { kind, env: { [ENV.STORE]: "memory" }, description: "in memory (this process only)", stop: async () => {} };
+      return {
+        kind,
+        env: { [ENV.STORE]: "memory" },
+        description: "in memory (this process only)",
+        stop: async () => {},
+      };
     case "redis": {
       const url = options.redisUrl ?? set(env, ENV.REDIS_URL) ?? DEFAULT_REDIS_URL;
       await checkRedis(url);
-      return { kind, env: { [ENV.STORE]: "redis", [ENV.REDIS_URL]: url }, description: `Redis at ${redact(url)}`, stop: async () => {} };
+      return {
+        kind,
+        env: { [ENV.STORE]: "redis", [ENV.REDIS_URL]: url },
+        description: `Redis at ${redact(url)}`,
+        stop: async () => {},
+      };
     }
     case "dynamodb": {
       const tableName = options.tableName ?? set(env, ENV.TABLE_NAME) ?? DEFAULT_TABLE_NAME;
@@ -132,7 +143,9 @@ async function checkRedis(url: string): Promise<void> {
     const info = await withTimeout(client.info("server"), CHECK_TIMEOUT_MS, "no answer to INFO");
     const version = /redis_version:(\d+)\.(\d+)/.exec(info);
     if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
-      throw new StoreSetupError(`Redis at ${redact(url)} is ${version[1]}.${version[2]}; the redis store needs Redis >= 6.2`);
+      throw new StoreSetupError(
+        `Redis at ${redact(url)} is ${version[1]}.${version[2]}; the redis store needs Redis >= 6.2`,
+      );
     }
   } catch (error) {
     if (error instanceof StoreSetupError) throw error;
@@ -154,11 +167,15 @@ async function startDynalite(): Promise<EmbeddedDynamoDb> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     dynalite = require("dynalite") as typeof dynalite;
   } catch {
-    throw new StoreSetupError("dynalite is not installed (run npm install), or set AWS_ENDPOINT_URL_DYNAMODB to a local DynamoDB");
+    throw new StoreSetupError(
+      "dynalite is not installed (run npm install), or set AWS_ENDPOINT_URL_DYNAMODB to a local DynamoDB",
+    );
   }
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error) => reject(new StoreSetupError(`cannot start the embedded DynamoDB: ${oneLine(error)}`)));
+    server.once("error", (error) =>
+      reject(new StoreSetupError(`cannot start the embedded DynamoDB: ${oneLine(error)}`)),
+    );
     server.listen(0, "127.0.0.1", () => resolve());
   });
   const { port } = server.address() as AddressInfo;
@@ -202,7 +219,9 @@ async function describeOrCreate(client: DynamoDBClient, tableName: string): Prom
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)),
+  );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 

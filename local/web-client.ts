@@ -26,7 +26,8 @@ export function serveWebClient(req: IncomingMessage, res: ServerResponse, stage:
     "Content-Length": body.byteLength,
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src ws: wss:",
+    "Content-Security-Policy":
+      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src ws: wss:",
   });
   res.end(req.method === "HEAD" ? undefined : body);
   return true;

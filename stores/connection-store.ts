@@ -115,7 +115,8 @@ export interface ConnectionStore {
 
 /** The fixed window `now` falls in, for {@link ConnectionStore.countMessage}; throws on a bad `windowMs`. */
 export function rateWindow(windowMs: number, now: number): { readonly index: number; readonly endsAt: number } {
-  if (!Number.isSafeInteger(windowMs) || windowMs < 1) throw new RangeError(`windowMs must be a positive integer, got ${windowMs}`);
+  if (!Number.isSafeInteger(windowMs) || windowMs < 1)
+    throw new RangeError(`windowMs must be a positive integer, got ${windowMs}`);
   const index = Math.floor(now / windowMs);
   return { index, endsAt: (index + 1) * windowMs };
 }

@@ -22,7 +22,15 @@ import {
   type RemovedConnection,
 } from "./connection-store";
 import { countMessageOnItem } from "./dynamodb-meter";
-import { HASH_KEY, MEMBER_ATTRIBUTE, ROOMS_ATTRIBUTE, ROOM_ATTRIBUTE, ROOM_INDEX, TTL_ATTRIBUTE, membershipKey } from "./dynamodb-table";
+import {
+  HASH_KEY,
+  MEMBER_ATTRIBUTE,
+  ROOMS_ATTRIBUTE,
+  ROOM_ATTRIBUTE,
+  ROOM_INDEX,
+  TTL_ATTRIBUTE,
+  membershipKey,
+} from "./dynamodb-table";
 
 /** BatchWriteItem's hard limit on requests per call. */
 const BATCH_WRITE_LIMIT = 25;
@@ -126,7 +134,8 @@ export class DynamoDbConnectionStore implements ConnectionStore {
    */
   async remove(connectionId: string): Promise<RemovedConnection | undefined> {
     const removed = await this.deleteConnection(connectionId);
-    if (removed && removed.rooms.length > 0) await this.deleteKeys(removed.rooms.map((room) => membershipKey(connectionId, room)));
+    if (removed && removed.rooms.length > 0)
+      await this.deleteKeys(removed.rooms.map((room) => membershipKey(connectionId, room)));
     return removed;
   }
 
@@ -147,19 +156,28 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       }
     };
     await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, ids.length) }, worker));
-    await this.deleteKeys(removed.flatMap((entry) => entry.rooms.map((room) => membershipKey(entry.connectionId, room))));
+    await this.deleteKeys(
+      removed.flatMap((entry) => entry.rooms.map((room) => membershipKey(entry.connectionId, room))),
+    );
     return removed;
   }
 
   private async deleteConnection(connectionId: string): Promise<RemovedConnection | undefined> {
     const { Attributes: old } = await this.client.send(
-      new DeleteItemCommand({ TableName: this.tableName, Key: { [HASH_KEY]: { S: connectionId } }, ReturnValues: "ALL_OLD" }),
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: { [HASH_KEY]: { S: connectionId } },
+        ReturnValues: "ALL_OLD",
+      }),
     );
     const rooms = [...(old?.[ROOMS_ATTRIBUTE]?.SS ?? [])].sort();
     // An item the rate counter created without a record (no connectedAt) and no rooms was no connection.
     if (!old || (!old.connectedAt && rooms.length === 0)) return undefined;
     const map = old.attributes?.M;
-    const attributes = map && Object.keys(map).length > 0 ? Object.fromEntries(Object.entries(map).map(([k, v]) => [k, v.S ?? ""])) : undefined;
+    const attributes =
+      map && Object.keys(map).length > 0
+        ? Object.fromEntries(Object.entries(map).map(([k, v]) => [k, v.S ?? ""]))
+        : undefined;
     return { connectionId, rooms, ...(attributes ? { attributes } : {}) };
   }
 
@@ -197,7 +215,8 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       const { Item: item } = await this.client.send(
         new GetItemCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
       );
-      if (!item?.connectedAt || !item.expiresAt?.N || Number(item.expiresAt.N) <= Date.now()) return "unknown-connection";
+      if (!item?.connectedAt || !item.expiresAt?.N || Number(item.expiresAt.N) <= Date.now())
+        return "unknown-connection";
       return item[ROOMS_ATTRIBUTE]?.SS?.includes(room) ? "already-member" : "too-many-rooms";
     }
     const already = old?.[ROOMS_ATTRIBUTE]?.SS?.includes(room) ?? false;
@@ -216,7 +235,13 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       }),
     );
     const { Item: after } = await this.client.send(
-      new GetItemCommand({ TableName: this.tableName, Key: key, ConsistentRead: true, ProjectionExpression: "#c", ExpressionAttributeNames: { "#c": "connectedAt" } }),
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: key,
+        ConsistentRead: true,
+        ProjectionExpression: "#c",
+        ExpressionAttributeNames: { "#c": "connectedAt" },
+      }),
     );
     if (!after?.connectedAt) {
       await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: membership }));
@@ -245,7 +270,11 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     }
     // Deleted either way: a membership item without its room in the set is debris of a half-done join.
     const { Attributes: old } = await this.client.send(
-      new DeleteItemCommand({ TableName: this.tableName, Key: { [HASH_KEY]: { S: membershipKey(connectionId, room) } }, ReturnValues: "ALL_OLD" }),
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: { [HASH_KEY]: { S: membershipKey(connectionId, room) } },
+        ReturnValues: "ALL_OLD",
+      }),
     );
     return member || old !== undefined;
   }
@@ -289,7 +318,8 @@ export class DynamoDbConnectionStore implements ConnectionStore {
    */
   async *list(options?: ListOptions): AsyncIterable<string[]> {
     const pageSize = options?.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+    if (!Number.isInteger(pageSize) || pageSize < 1)
+      throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
     if (options?.room !== undefined) {
       assertRoomName(options.room);
       yield* this.queryRoom(options.room, pageSize);
@@ -300,7 +330,9 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       yield* this.scanSegment(pageSize);
       return;
     }
-    yield* mergePages(Array.from({ length: segments }, (_, segment) => this.scanSegment(pageSize, { segment, segments })));
+    yield* mergePages(
+      Array.from({ length: segments }, (_, segment) => this.scanSegment(pageSize, { segment, segments })),
+    );
   }
 
   /** Segments for the next listing: fixed, or from the table's approximate size. */
@@ -343,13 +375,18 @@ export class DynamoDbConnectionStore implements ConnectionStore {
           ExclusiveStartKey: startKey,
         }),
       );
-      const ids = (page.Items ?? []).flatMap((item) => (item[MEMBER_ATTRIBUTE]?.S !== undefined ? [item[MEMBER_ATTRIBUTE].S] : []));
+      const ids = (page.Items ?? []).flatMap((item) =>
+        item[MEMBER_ATTRIBUTE]?.S !== undefined ? [item[MEMBER_ATTRIBUTE].S] : [],
+      );
       if (ids.length > 0) yield ids;
       startKey = page.LastEvaluatedKey;
     } while (startKey);
   }
 
-  private async *scanSegment(pageSize: number, parallel?: { segment: number; segments: number }): AsyncGenerator<string[]> {
+  private async *scanSegment(
+    pageSize: number,
+    parallel?: { segment: number; segments: number },
+  ): AsyncGenerator<string[]> {
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await this.client.send(
@@ -392,7 +429,9 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       requests = unprocessed?.[this.tableName] ?? [];
       if (requests.length === 0) return;
       if (attempt === BATCH_MAX_ATTEMPTS) {
-        throw new Error(`DynamoDB left ${requests.length} of ${ids.length} deletes unprocessed after ${attempt} attempts`);
+        throw new Error(
+          `DynamoDB left ${requests.length} of ${ids.length} deletes unprocessed after ${attempt} attempts`,
+        );
       }
       // Full jitter: concurrent batches that were throttled together must not retry together.
       await sleep(Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt));

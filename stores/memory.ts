@@ -87,7 +87,8 @@ export class MemoryConnectionStore implements ConnectionStore {
     this.roomsByConnection.delete(connectionId);
     for (const room of rooms) this.dropMember(room, connectionId);
     if (!record && rooms.length === 0) return undefined;
-    const attributes = record?.attributes && Object.keys(record.attributes).length > 0 ? { ...record.attributes } : undefined;
+    const attributes =
+      record?.attributes && Object.keys(record.attributes).length > 0 ? { ...record.attributes } : undefined;
     return { connectionId, rooms, ...(attributes ? { attributes } : {}) };
   }
 
@@ -108,7 +109,8 @@ export class MemoryConnectionStore implements ConnectionStore {
 
   async *list(options?: ListOptions): AsyncIterable<string[]> {
     const pageSize = options?.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+    if (!Number.isInteger(pageSize) || pageSize < 1)
+      throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
     const room = options?.room;
     if (room !== undefined) assertRoomName(room);
     // A live Map iterator would visit an id twice if it were removed and re-added behind the cursor; iterating

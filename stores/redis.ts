@@ -146,7 +146,8 @@ export class RedisConnectionStore implements ConnectionStore {
   constructor(options: RedisStoreOptions) {
     const { keyPrefix } = options;
     // An empty tag or a brace inside it would hash each key on its full name: CROSSSLOT errors in cluster mode.
-    if (!/^[^{}]+$/.test(keyPrefix)) throw new Error(`redis keyPrefix must be non-empty and brace-free, got "${keyPrefix}"`);
+    if (!/^[^{}]+$/.test(keyPrefix))
+      throw new Error(`redis keyPrefix must be non-empty and brace-free, got "${keyPrefix}"`);
     this.ownsClient = !("client" in options);
     this.client = "client" in options ? options.client : createRedisClient(options);
     this.idsKey = `{${keyPrefix}}:ids`;
@@ -162,7 +163,8 @@ export class RedisConnectionStore implements ConnectionStore {
       connectedAt: String(record.connectedAt),
       expiresAt: String(record.expiresAt),
     };
-    if (record.attributes && Object.keys(record.attributes).length > 0) fields.attributes = JSON.stringify(record.attributes);
+    if (record.attributes && Object.keys(record.attributes).length > 0)
+      fields.attributes = JSON.stringify(record.attributes);
     // DEL first: replacing a record must not keep attributes of the previous one.
     const transaction = this.client
       .multi()
@@ -190,7 +192,8 @@ export class RedisConnectionStore implements ConnectionStore {
   async removeMany(connectionIds: readonly string[]): Promise<RemovedConnection[]> {
     const ids = [...new Set(connectionIds)];
     const removed: RemovedConnection[] = [];
-    for (let i = 0; i < ids.length; i += REMOVE_CHUNK) removed.push(...(await this.removeChunk(ids.slice(i, i + REMOVE_CHUNK))));
+    for (let i = 0; i < ids.length; i += REMOVE_CHUNK)
+      removed.push(...(await this.removeChunk(ids.slice(i, i + REMOVE_CHUNK))));
     return removed;
   }
 
@@ -199,7 +202,8 @@ export class RedisConnectionStore implements ConnectionStore {
     const removed: RemovedConnection[] = [];
     let pending = [...ids];
     for (let round = 1; pending.length > 0; round++) {
-      if (round > REMOVE_ROUNDS) throw new Error(`redis: the rooms of ${pending.length} connection(s) kept changing during removal`);
+      if (round > REMOVE_ROUNDS)
+        throw new Error(`redis: the rooms of ${pending.length} connection(s) kept changing during removal`);
       const reads = this.client.pipeline();
       for (const id of pending) reads.smembers(this.roomsKey(id));
       const roomsRead = await reads.exec();
@@ -220,7 +224,11 @@ export class RedisConnectionStore implements ConnectionStore {
         const [existed, attributes] = result as [number, string];
         const rooms = seen[i]!;
         if (existed !== 1 && rooms.length === 0) return;
-        removed.push({ connectionId: id, rooms, ...(attributes ? { attributes: JSON.parse(attributes) as Record<string, string> } : {}) });
+        removed.push({
+          connectionId: id,
+          rooms,
+          ...(attributes ? { attributes: JSON.parse(attributes) as Record<string, string> } : {}),
+        });
       });
       pending = retry;
     }
@@ -230,12 +238,23 @@ export class RedisConnectionStore implements ConnectionStore {
   async join(connectionId: string, room: string, maxRooms: number): Promise<JoinResult> {
     assertRoomName(room);
     const keys = [this.connKey(connectionId), this.roomsKey(connectionId), this.roomKey(room)];
-    return (await this.client.eval(JOIN_SCRIPT, keys.length, ...keys, room, connectionId, String(maxRooms))) as JoinResult;
+    return (await this.client.eval(
+      JOIN_SCRIPT,
+      keys.length,
+      ...keys,
+      room,
+      connectionId,
+      String(maxRooms),
+    )) as JoinResult;
   }
 
   async leave(connectionId: string, room: string): Promise<boolean> {
     assertRoomName(room);
-    const replies = await this.client.multi().srem(this.roomsKey(connectionId), room).zrem(this.roomKey(room), connectionId).exec();
+    const replies = await this.client
+      .multi()
+      .srem(this.roomsKey(connectionId), room)
+      .zrem(this.roomKey(room), connectionId)
+      .exec();
     throwOnFailure(replies);
     return Number(replies![0]![1]) === 1;
   }
@@ -246,7 +265,8 @@ export class RedisConnectionStore implements ConnectionStore {
 
   async *list(options?: ListOptions): AsyncIterable<string[]> {
     const pageSize = options?.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+    if (!Number.isInteger(pageSize) || pageSize < 1)
+      throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
     if (options?.room !== undefined) assertRoomName(options.room);
     // A room's members are listed exactly as every connection is: the same paging over the room's own sorted set.
     const setKey = options?.room !== undefined ? this.roomKey(options.room) : this.idsKey;
@@ -267,7 +287,11 @@ export class RedisConnectionStore implements ConnectionStore {
     const key = `${this.ratePrefix}${connectionId}:${index}`;
     // A key per window: no reset to race with. PEXPIREAT rather than PEXPIRE keeps the expiry fixed however
     // often the key is counted; a window's length past its end covers callers whose clocks run behind.
-    const replies = await this.client.multi().incr(key).pexpireat(key, endsAt + windowMs).exec();
+    const replies = await this.client
+      .multi()
+      .incr(key)
+      .pexpireat(key, endsAt + windowMs)
+      .exec();
     throwOnFailure(replies);
     return Number(replies![0]![1]);
   }

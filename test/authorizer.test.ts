@@ -4,9 +4,22 @@
  * container, and its environment contract.
  */
 import { expect } from "chai";
-import { allow, authorize, createVerifier, handler, tokenOf, type AuthorizerEvent, type AuthorizerResult } from "../functions/authorizer";
+import {
+  allow,
+  authorize,
+  createVerifier,
+  handler,
+  tokenOf,
+  type AuthorizerEvent,
+  type AuthorizerResult,
+} from "../functions/authorizer";
 import { ENV, EnvError } from "../functions/runtime/env";
-import { DEFAULT_ALGORITHMS, authSettingsEnv, parseAlgorithms, readAuthSettings } from "../functions/runtime/auth-settings";
+import {
+  DEFAULT_ALGORITHMS,
+  authSettingsEnv,
+  parseAlgorithms,
+  readAuthSettings,
+} from "../functions/runtime/auth-settings";
 import { Logger } from "../functions/runtime/logger";
 import { AUDIENCE, ISSUER, startTestIdp, tamper, type TestIdp } from "./support/jwks";
 
@@ -16,7 +29,12 @@ function eventWith(query?: Record<string, string>, headers: Record<string, strin
   return {
     type: "REQUEST",
     methodArn: METHOD_ARN,
-    headers: { Host: "abcd1234ef.execute-api.us-east-1.amazonaws.com", Connection: "upgrade", Upgrade: "websocket", ...headers },
+    headers: {
+      Host: "abcd1234ef.execute-api.us-east-1.amazonaws.com",
+      Connection: "upgrade",
+      Upgrade: "websocket",
+      ...headers,
+    },
     queryStringParameters: query ?? {},
     requestContext: { connectionId: "conn-1=", requestId: "req-1=" },
   };
@@ -67,7 +85,8 @@ describe("authorizer: JWT verification against a loopback key set", function () 
     });
     expect(result!.context).to.include({ userId: "user-42", scope: "chat:write" });
     expect(result!.context.tokenExpiresAt).to.be.a("number");
-    for (const value of Object.values(result!.context)) expect(["string", "number", "boolean"]).to.include(typeof value);
+    for (const value of Object.values(result!.context))
+      expect(["string", "number", "boolean"]).to.include(typeof value);
     expect(Buffer.byteLength(JSON.stringify(result))).to.be.below(8 * 1024);
     expect(lines.find((l) => l.message === "authorized")).to.include({ outcome: "allow", principalId: "user-42" });
     expect(JSON.stringify(lines)).not.to.include(token);
@@ -149,7 +168,9 @@ describe("authorizer: JWT verification against a loopback key set", function () 
 
   it("throws a plain error (500) for an event without a methodArn", async () => {
     const verifier = createVerifier(idp.settings());
-    const { error } = await outcome(authorize({ ...eventWith({ token: "x" }), methodArn: "" }, verifier, recordingLogger().log));
+    const { error } = await outcome(
+      authorize({ ...eventWith({ token: "x" }), methodArn: "" }, verifier, recordingLogger().log),
+    );
     expect(error).to.be.a("string").and.not.equal("Unauthorized");
   });
 });
@@ -167,7 +188,9 @@ describe("authorizer: where the token is read", () => {
   it("ignores the header when none is configured, and empty values", () => {
     expect(tokenOf(eventWith({}, { Authorization: "Bearer h" }), { queryParam: "token" })).to.equal(undefined);
     expect(tokenOf(eventWith({ token: " " }, { Authorization: "Bearer " }), settings)).to.equal(undefined);
-    expect(tokenOf({ type: "REQUEST", methodArn: METHOD_ARN, headers: null, queryStringParameters: null }, settings)).to.equal(undefined);
+    expect(
+      tokenOf({ type: "REQUEST", methodArn: METHOD_ARN, headers: null, queryStringParameters: null }, settings),
+    ).to.equal(undefined);
   });
 
   it("uses a configured query parameter name", () => {
@@ -199,7 +222,12 @@ describe("authorizer: environment contract (AUTH_*)", () => {
       algorithms: [...DEFAULT_ALGORITHMS],
       queryParam: "token",
     });
-    const full = readAuthSettings({ ...base, [ENV.AUTH_ALGORITHMS]: "ES256, RS256", [ENV.AUTH_QUERY_PARAM]: "t", [ENV.AUTH_HEADER]: "X-Token" });
+    const full = readAuthSettings({
+      ...base,
+      [ENV.AUTH_ALGORITHMS]: "ES256, RS256",
+      [ENV.AUTH_QUERY_PARAM]: "t",
+      [ENV.AUTH_HEADER]: "X-Token",
+    });
     expect(readAuthSettings(authSettingsEnv(full))).to.deep.equal(full);
     expect(full.algorithms).to.deep.equal(["ES256", "RS256"]);
   });
@@ -213,7 +241,10 @@ describe("authorizer: environment contract (AUTH_*)", () => {
     for (const missing of [ENV.AUTH_ISSUER, ENV.AUTH_AUDIENCE, ENV.AUTH_JWKS_URL]) {
       expect(() => readAuthSettings({ ...base, [missing]: "" })).to.throw(EnvError, missing);
     }
-    expect(() => readAuthSettings({ ...base, [ENV.AUTH_JWKS_URL]: "ftp://x/jwks" })).to.throw(EnvError, ENV.AUTH_JWKS_URL);
+    expect(() => readAuthSettings({ ...base, [ENV.AUTH_JWKS_URL]: "ftp://x/jwks" })).to.throw(
+      EnvError,
+      ENV.AUTH_JWKS_URL,
+    );
     expect(() => readAuthSettings({ ...base, [ENV.AUTH_JWKS_URL]: "not a url" })).to.throw(EnvError, ENV.AUTH_JWKS_URL);
     for (const alg of ["none", "HS256", "RS256,HS512"]) {
       expect(() => readAuthSettings({ ...base, [ENV.AUTH_ALGORITHMS]: alg })).to.throw(EnvError, ENV.AUTH_ALGORITHMS);

@@ -51,9 +51,16 @@ describe("infra: per-store bundles", function () {
     expect(packages).to.include("@aws-sdk/client-dynamodb");
     expect(packages).to.not.include.members(["ioredis"]);
     expect(packages).to.not.include("@aws-sdk/client-secrets-manager");
-    expect(files.filter((f) => /node_modules\/(ioredis|@ioredis|redis-errors|denque|cluster-key-slot)\//.test(f))).to.deep.equal([]);
+    expect(
+      files.filter((f) => /node_modules\/(ioredis|@ioredis|redis-errors|denque|cluster-key-slot)\//.test(f)),
+    ).to.deep.equal([]);
     expect(files).to.include("stores/from-env.dynamodb.ts").and.include("functions/runtime/secrets.dynamodb.ts");
-    expect(files).to.not.include.members(["stores/redis.ts", "stores/memory.ts", "stores/from-env.ts", "functions/runtime/secrets.ts"]);
+    expect(files).to.not.include.members([
+      "stores/redis.ts",
+      "stores/memory.ts",
+      "stores/from-env.ts",
+      "functions/runtime/secrets.ts",
+    ]);
   });
 
   it("the Redis-stack sendmessage bundle has no DynamoDB client and no DynamoDB store, but reads its secret", () => {
@@ -63,7 +70,12 @@ describe("infra: per-store bundles", function () {
     expect(packages).to.not.include("@aws-sdk/client-dynamodb");
     expect(files.filter((f) => f.includes("node_modules/@aws-sdk/client-dynamodb/"))).to.deep.equal([]);
     expect(files).to.include("stores/from-env.redis.ts").and.include("functions/runtime/secrets.ts");
-    expect(files).to.not.include.members(["stores/dynamodb.ts", "stores/dynamodb-meter.ts", "stores/memory.ts", "stores/from-env.ts"]);
+    expect(files).to.not.include.members([
+      "stores/dynamodb.ts",
+      "stores/dynamodb-meter.ts",
+      "stores/memory.ts",
+      "stores/from-env.ts",
+    ]);
   });
 
   for (const store of DEPLOYED_STORES) {
@@ -71,7 +83,8 @@ describe("infra: per-store bundles", function () {
       for (const module of MODULES) {
         const bundle = handlerBundle(module, { store });
         const packages = bundledPackages(bundle.metafile);
-        for (const excluded of STORE_EXCLUDED_PACKAGES[store]) expect(packages, `${module}: ${excluded}`).to.not.include(excluded);
+        for (const excluded of STORE_EXCLUDED_PACKAGES[store])
+          expect(packages, `${module}: ${excluded}`).to.not.include(excluded);
         expect(loadWithBuiltinsOnly(bundle.code).handler, module).to.be.a("function");
         expect(bundleHandler(module, store), "cached").to.equal(bundle.code);
       }
@@ -92,9 +105,9 @@ describe("infra: per-store bundles", function () {
     expect(Object.keys(fromEnvDynamoDb)).to.include.members(Object.keys(fromEnv));
     expect(Object.keys(fromEnvRedis)).to.include.members(Object.keys(fromEnv));
     const base = { connectionTtlSeconds: 60 } as const;
-    expect(() => fromEnvDynamoDb.createStore({ ...base, store: "redis", redis: { url: "redis://x", keyPrefix: "k" } } as never)).to.throw(
-      /bundled for the dynamodb store, but STORE is redis/,
-    );
+    expect(() =>
+      fromEnvDynamoDb.createStore({ ...base, store: "redis", redis: { url: "redis://x", keyPrefix: "k" } } as never),
+    ).to.throw(/bundled for the dynamodb store, but STORE is redis/);
     expect(() => fromEnvRedis.createStore({ ...base, store: "dynamodb", tableName: "t" } as never)).to.throw(
       /bundled for the redis store, but STORE is dynamodb/,
     );
@@ -105,7 +118,10 @@ describe("infra: per-store bundles", function () {
     try {
       // An entry that imports the Redis store directly, bypassing from-env: the DynamoDB bundle must refuse it.
       const entry = path.join(dir, "entry.ts");
-      writeFileSync(entry, `export { RedisConnectionStore } from ${JSON.stringify(path.resolve(__dirname, "../stores/redis"))};\n`);
+      writeFileSync(
+        entry,
+        `export { RedisConnectionStore } from ${JSON.stringify(path.resolve(__dirname, "../stores/redis"))};\n`,
+      );
       expect(() => buildBundle(entry, { store: "dynamodb" })).to.throw(/contains ioredis, which that store never uses/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -116,7 +132,10 @@ describe("infra: per-store bundles", function () {
 const RESULT_MARKER = "@@bundle-test-results@@";
 
 /** Runs steps (bundle file, event) in order in one fresh `node`, with `env` only; resolves to their results. */
-function runBundles(steps: readonly [string, unknown][], env: Record<string, string>): Promise<{ statusCode?: number }[]> {
+function runBundles(
+  steps: readonly [string, unknown][],
+  env: Record<string, string>,
+): Promise<{ statusCode?: number }[]> {
   // The handlers log JSON lines to stdout too; the results are the line after the marker.
   const runner = `
     const RESULT = ${JSON.stringify(RESULT_MARKER)};
@@ -132,7 +151,16 @@ function runBundles(steps: readonly [string, unknown][], env: Record<string, str
     execFile(
       process.execPath,
       ["-e", runner],
-      { env: { PATH: process.env.PATH ?? "", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", STEPS: JSON.stringify(steps), ...env }, cwd: tmpdir(), timeout: 30_000 },
+      {
+        env: {
+          PATH: process.env.PATH ?? "",
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+          STEPS: JSON.stringify(steps),
+          ...env,
+        },
+        cwd: tmpdir(),
+        timeout: 30_000,
+      },
       (error, stdout, stderr) => {
         if (error) return reject(new Error(`${error.message}\n${stderr}`));
         const line = stdout.split("\n").find((l) => l.startsWith(RESULT_MARKER));
@@ -186,7 +214,10 @@ describe("infra: per-store bundles run", function () {
       [
         [files.connect, connectEvent(a, { headers: { Host: "localhost" } })],
         [files.connect, connectEvent(b, { headers: { Host: "localhost" } })],
-        [files.send, messageEvent(a, "sendmessage", JSON.stringify({ action: "sendmessage", data: `hello from ${store}` }))],
+        [
+          files.send,
+          messageEvent(a, "sendmessage", JSON.stringify({ action: "sendmessage", data: `hello from ${store}` })),
+        ],
       ],
       {
         AWS_REGION: "us-east-1",
@@ -209,11 +240,17 @@ describe("infra: per-store bundles run", function () {
     after(() => db.stop());
 
     it("connect and sendmessage, bundled for dynamodb, broadcast through dynalite", () =>
-      broadcast("dynamodb", { [ENV.STORE]: "dynamodb", [ENV.TABLE_NAME]: "bundle-test", AWS_ENDPOINT_URL_DYNAMODB: db.endpoint }));
+      broadcast("dynamodb", {
+        [ENV.STORE]: "dynamodb",
+        [ENV.TABLE_NAME]: "bundle-test",
+        AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+      }));
 
     it("refuses another store's environment with a clear error", async () => {
       const files = writeBundles("dynamodb");
-      const outcome = await runBundles([[files.connect, connectEvent(conn(), { headers: {} })]], { [ENV.STORE]: "memory" }).then(
+      const outcome = await runBundles([[files.connect, connectEvent(conn(), { headers: {} })]], {
+        [ENV.STORE]: "memory",
+      }).then(
         (results) => results,
         (e: Error) => e,
       );
@@ -231,6 +268,10 @@ describe("infra: per-store bundles run", function () {
     after(() => redis.stop());
 
     it("connect and sendmessage, bundled for redis, broadcast through redis-server", () =>
-      broadcast("redis", { [ENV.STORE]: "redis", [ENV.REDIS_URL]: redis.url, [ENV.REDIS_KEY_PREFIX]: `bundle-${Date.now()}` }));
+      broadcast("redis", {
+        [ENV.STORE]: "redis",
+        [ENV.REDIS_URL]: redis.url,
+        [ENV.REDIS_KEY_PREFIX]: `bundle-${Date.now()}`,
+      }));
   });
 });

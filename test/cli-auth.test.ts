@@ -25,10 +25,16 @@ interface Cli {
 
 function runCli(args: string[]): Cli {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of ["REDIS_URL", "AWS_ENDPOINT_URL_DYNAMODB", "PORT", "STORE", "TABLE_NAME", "CALLBACK_URL"]) delete env[key];
+  for (const key of ["REDIS_URL", "AWS_ENDPOINT_URL_DYNAMODB", "PORT", "STORE", "TABLE_NAME", "CALLBACK_URL"])
+    delete env[key];
   for (const key of Object.keys(env)) if (key.startsWith("AUTH_") || key.startsWith("RATE_LIMIT_")) delete env[key];
   const child = spawn(TSX, ["local/cli.ts", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  const cli: Cli = { child, stdout: "", stderr: "", exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))) };
+  const cli: Cli = {
+    child,
+    stdout: "",
+    stderr: "",
+    exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))),
+  };
   child.stdout!.on("data", (chunk: Buffer) => (cli.stdout += chunk.toString()));
   child.stderr!.on("data", (chunk: Buffer) => (cli.stderr += chunk.toString()));
   return cli;
@@ -38,7 +44,10 @@ async function urlOf(cli: Cli): Promise<string> {
   const early = cli.exited.then((code) => {
     throw new Error(`the CLI exited (${code}) before starting:\n${cli.stderr}${cli.stdout}`);
   });
-  await Promise.race([waitFor(() => (cli.stdout.includes("Ctrl-C to stop.") ? true : undefined), 15_000, "the banner"), early]);
+  await Promise.race([
+    waitFor(() => (cli.stdout.includes("Ctrl-C to stop.") ? true : undefined), 15_000, "the banner"),
+    early,
+  ]);
   return /WebSocket:\s+(ws:\/\/\S+)/.exec(cli.stdout)![1]!;
 }
 
@@ -68,13 +77,20 @@ describe("npm start with auth and limits", function () {
 
   it("runs the deployed authorizer module in front of $connect and the configured rate limit", async () => {
     const cli = runCli([
-      "--port", "0",
-      "--auth", "jwt",
-      "--auth-issuer", idp.settings().issuer,
-      "--auth-audience", idp.settings().audience,
-      "--auth-jwks-url", idp.jwksUrl,
-      "--rate-limit-messages", "2",
-      "--rate-limit-window", "86400",
+      "--port",
+      "0",
+      "--auth",
+      "jwt",
+      "--auth-issuer",
+      idp.settings().issuer,
+      "--auth-audience",
+      idp.settings().audience,
+      "--auth-jwks-url",
+      idp.jwksUrl,
+      "--rate-limit-messages",
+      "2",
+      "--rate-limit-window",
+      "86400",
     ]);
     running.push(cli);
     const url = await urlOf(cli);
@@ -85,7 +101,11 @@ describe("npm start with auth and limits", function () {
     expect(await status(url)).to.equal(401);
     expect(await status(`${url}?token=${encodeURIComponent(idp.unsigned())}`)).to.equal(401);
     const client = await openClient(`${url}?token=${encodeURIComponent(await idp.token({ sub: "cli-user" }))}`);
-    await waitFor(() => (/AUTHORIZE\s+authorizer\s+\S+=\s+200 \d+ms principal=cli-user/.test(cli.stdout) ? true : undefined), 5000, "the authorizer line");
+    await waitFor(
+      () => (/AUTHORIZE\s+authorizer\s+\S+=\s+200 \d+ms principal=cli-user/.test(cli.stdout) ? true : undefined),
+      5000,
+      "the authorizer line",
+    );
     for (const data of ["one", "two"]) {
       await client.send(JSON.stringify({ action: "sendmessage", data }));
       expect(await client.next(5000)).to.equal(data);
@@ -101,24 +121,44 @@ describe("npm start with auth and limits", function () {
     const cli = runCli(["--port", "0", "--auth", "jwt", "--auth-issuer", "x"]);
     running.push(cli);
     expect(await cli.exited).to.equal(2);
-    expect(cli.stderr.trim()).to.match(/^local gateway: --auth jwt needs --auth-audience \(or websocket-chat:auth\.audience in the stack file\)$/);
+    expect(cli.stderr.trim()).to.match(
+      /^local gateway: --auth jwt needs --auth-audience \(or websocket-chat:auth\.audience in the stack file\)$/,
+    );
   });
 });
 
 describe("local access settings (flags and stack file)", () => {
-  const jwt = { auth: "jwt", "auth-issuer": "https://i/", "auth-audience": "a", "auth-jwks-url": "http://127.0.0.1:1/jwks" };
+  const jwt = {
+    auth: "jwt",
+    "auth-issuer": "https://i/",
+    "auth-audience": "a",
+    "auth-jwks-url": "http://127.0.0.1:1/jwks",
+  };
 
   it("defaults to no authorizer and the default limits", () => {
     const access = resolveLocalAccess({});
     expect(access.auth).to.equal(undefined);
     expect(access.limits).to.deep.equal({ messages: 20, windowSeconds: 10, maxDataBytes: 32_768 });
-    expect(access.env).to.deep.equal({ [ENV.RATE_LIMIT_MESSAGES]: "20", [ENV.RATE_LIMIT_WINDOW_SECONDS]: "10", [ENV.MAX_DATA_BYTES]: "32768" });
+    expect(access.env).to.deep.equal({
+      [ENV.RATE_LIMIT_MESSAGES]: "20",
+      [ENV.RATE_LIMIT_WINDOW_SECONDS]: "10",
+      [ENV.MAX_DATA_BYTES]: "32768",
+    });
   });
 
   it("builds the authorizer's identity source and AUTH_* variables", () => {
-    const access = resolveLocalAccess({ ...jwt, "auth-header": "Authorization", "auth-token-source": "header", "auth-algorithms": "ES256" });
+    const access = resolveLocalAccess({
+      ...jwt,
+      "auth-header": "Authorization",
+      "auth-token-source": "header",
+      "auth-algorithms": "ES256",
+    });
     expect(access.auth!.identitySources).to.deep.equal(["route.request.header.Authorization"]);
-    expect(access.env).to.include({ [ENV.AUTH_ISSUER]: "https://i/", [ENV.AUTH_HEADER]: "Authorization", [ENV.AUTH_ALGORITHMS]: "ES256" });
+    expect(access.env).to.include({
+      [ENV.AUTH_ISSUER]: "https://i/",
+      [ENV.AUTH_HEADER]: "Authorization",
+      [ENV.AUTH_ALGORITHMS]: "ES256",
+    });
     expect(resolveLocalAccess(jwt).auth!.identitySources).to.deep.equal(["route.request.querystring.token"]);
   });
 
@@ -152,7 +192,10 @@ describe("local access settings (flags and stack file)", () => {
       expect(fromStack.auth!.settings).to.include({ issuer: "https://stack/", audience: "stack-aud" });
       expect(fromStack.auth!.settings.algorithms).to.deep.equal(["ES256", "RS256"]);
       expect(fromStack.limits.messages).to.equal(7);
-      const overridden = resolveLocalAccess({ "auth-audience": "flag-aud", "rate-limit-messages": "0", auth: "none" }, stack);
+      const overridden = resolveLocalAccess(
+        { "auth-audience": "flag-aud", "rate-limit-messages": "0", auth: "none" },
+        stack,
+      );
       expect(overridden.auth).to.equal(undefined);
       expect(overridden.limits.messages).to.equal(0);
       expect(resolveLocalAccess({ "auth-audience": "flag-aud" }, stack).auth!.settings.audience).to.equal("flag-aud");
@@ -171,6 +214,7 @@ describe("local access settings (flags and stack file)", () => {
       [{ "rate-limit-messages": "-5" }, /--rate-limit-messages .*rateLimit\.messages/],
       [{ "max-data-bytes": "131072" }, /--max-data-bytes .*1 to 131071/],
     ];
-    for (const [flags, message] of cases) expect(() => resolveLocalAccess(flags), JSON.stringify(flags)).to.throw(AccessOptionError, message);
+    for (const [flags, message] of cases)
+      expect(() => resolveLocalAccess(flags), JSON.stringify(flags)).to.throw(AccessOptionError, message);
   });
 });

@@ -50,7 +50,11 @@ async function started(cli: Cli): Promise<{ url: string; callbackUrl: string }> 
   const exitedEarly = cli.exited.then(({ code }) => {
     throw new Error(`the CLI exited (${code}) before starting:\n${cli.stderr}${cli.stdout}`);
   });
-  const ready = waitFor(() => (cli.stdout.includes("Ctrl-C to stop.") ? true : undefined), 15_000, "the startup banner");
+  const ready = waitFor(
+    () => (cli.stdout.includes("Ctrl-C to stop.") ? true : undefined),
+    15_000,
+    "the startup banner",
+  );
   await Promise.race([ready, exitedEarly]);
   const url = /WebSocket:\s+(ws:\/\/\S+)/.exec(cli.stdout)?.[1];
   const callbackUrl = /Callback URL:\s+(http:\/\/\S+)/.exec(cli.stdout)?.[1];
@@ -98,8 +102,16 @@ describe("npm start (local/cli.ts)", function () {
     expect(cli.stdout).to.match(/Store:\s+memory \(default: no --store, REDIS_URL or AWS_ENDPOINT_URL_DYNAMODB\)/);
     const [a, b] = await chatThrough(url);
     // The frames reach the clients before the handlers return, so the log lines may still be on their way.
-    await waitFor(() => (/MESSAGE\s+sendmessage\s+\S+=\s+200 \d+ms/.test(cli.stdout) ? true : undefined), 3000, "the sendmessage line");
-    await waitFor(() => (/MESSAGE\s+\$default\s+\S+=\s+400 \d+ms/.test(cli.stdout) ? true : undefined), 3000, "the $default line");
+    await waitFor(
+      () => (/MESSAGE\s+sendmessage\s+\S+=\s+200 \d+ms/.test(cli.stdout) ? true : undefined),
+      3000,
+      "the sendmessage line",
+    );
+    await waitFor(
+      () => (/MESSAGE\s+\$default\s+\S+=\s+400 \d+ms/.test(cli.stdout) ? true : undefined),
+      3000,
+      "the $default line",
+    );
 
     cli.child.kill("SIGINT");
     const [closedA, closedB] = await Promise.all([a!.closed, b!.closed]);
@@ -107,7 +119,9 @@ describe("npm start (local/cli.ts)", function () {
     expect(closedB).to.deep.equal({ code: 1001, reason: "Going away" });
     const { code } = await cli.exited;
     expect(code, cli.stderr).to.equal(0);
-    expect(cli.stdout.match(/DISCONNECT\s+\$disconnect\s+\S+=\s+200 \d+ms code=1001 reason="Going away"/g)).to.have.length(2);
+    expect(
+      cli.stdout.match(/DISCONNECT\s+\$disconnect\s+\S+=\s+200 \d+ms code=1001 reason="Going away"/g),
+    ).to.have.length(2);
     expect(cli.stderr).to.equal("");
   });
 
@@ -116,7 +130,9 @@ describe("npm start (local/cli.ts)", function () {
     await waitFor(() => (cli.stdout.includes("Ctrl-C to stop.") ? true : undefined), 15_000, "the banner").catch(() => {
       throw new Error(`no banner:\n${cli.stderr}${cli.stdout}`);
     });
-    expect(cli.stdout).to.match(/Store:\s+dynamodb \(--store\): DynamoDB table "websocket-chat-connections" at http:\/\/127\.0\.0\.1:\d+ \(embedded dynalite/);
+    expect(cli.stdout).to.match(
+      /Store:\s+dynamodb \(--store\): DynamoDB table "websocket-chat-connections" at http:\/\/127\.0\.0\.1:\d+ \(embedded dynalite/,
+    );
     const url = /WebSocket:\s+(ws:\/\/\S+)/.exec(cli.stdout)![1]!;
     expect(url).to.match(/\/local$/);
     const clients = await chatThrough(url);
@@ -193,11 +209,22 @@ describe("store choice and stack settings for npm start", () => {
   it("reads the stage and store of Pulumi.<stack>.yaml, and nothing when there is no file", () => {
     const dir = mkdtempSync(join(tmpdir(), "stack-"));
     try {
-      writeFileSync(join(dir, "Pulumi.qa.yaml"), "config:\n  aws:region: eu-west-1\n  websocket-chat:store: redis\n  websocket-chat:stage: v1\n");
+      writeFileSync(
+        join(dir, "Pulumi.qa.yaml"),
+        "config:\n  aws:region: eu-west-1\n  websocket-chat:store: redis\n  websocket-chat:stage: v1\n",
+      );
       writeFileSync(join(dir, "Pulumi.empty.yaml"), "config:\n  websocket-chat:stage: ''\n");
       writeFileSync(join(dir, "Pulumi.bad.yaml"), "config: [\n");
-      expect(readStackSettings(dir, "qa")).to.deep.equal({ file: join(dir, "Pulumi.qa.yaml"), store: "redis", stage: "v1" });
-      expect(readStackSettings(dir, "empty")).to.deep.equal({ file: join(dir, "Pulumi.empty.yaml"), store: undefined, stage: undefined });
+      expect(readStackSettings(dir, "qa")).to.deep.equal({
+        file: join(dir, "Pulumi.qa.yaml"),
+        store: "redis",
+        stage: "v1",
+      });
+      expect(readStackSettings(dir, "empty")).to.deep.equal({
+        file: join(dir, "Pulumi.empty.yaml"),
+        store: undefined,
+        stage: undefined,
+      });
       expect(readStackSettings(dir, "none")).to.deep.equal({});
       expect(() => readStackSettings(dir, "bad")).to.throw(/cannot read .*Pulumi\.bad\.yaml/);
     } finally {

@@ -38,7 +38,10 @@ function rejects(raw: RawConfig, ...fragments: string[]): string {
 function stackFileConfig(file: string): Record<string, string> {
   const doc = yaml.load(fs.readFileSync(path.join(ROOT, file), "utf8")) as { config: Record<string, unknown> };
   return Object.fromEntries(
-    Object.entries(doc.config).map(([key, value]) => [key, typeof value === "object" ? JSON.stringify(value) : String(value)]),
+    Object.entries(doc.config).map(([key, value]) => [
+      key,
+      typeof value === "object" ? JSON.stringify(value) : String(value),
+    ]),
   );
 }
 
@@ -86,19 +89,36 @@ describe("config: production settings, defaults", () => {
       "dev",
     );
     expect(config.redis.replicas).to.equal(5);
-    expect(config).to.include({ protect: true, logLevel: "DEBUG", tracing: true, apiGatewayAccountRole: true, dashboard: false });
+    expect(config).to.include({
+      protect: true,
+      logLevel: "DEBUG",
+      tracing: true,
+      apiGatewayAccountRole: true,
+      dashboard: false,
+    });
     expect(config.alarms).to.deep.equal({ topicArn: "arn:aws:sns:eu-west-1:123456789012:chat-alerts_1" });
-    expect(config.domain).to.deep.equal({ name: "chat.example.com", certificateArn: CERT, zoneId: "Z0123456789ABCDEFGHIJ" });
-    for (const level of ["DEBUG", "INFO", "WARN", "ERROR"]) expect(parseConfig({ logLevel: level }, "dev").logLevel).to.equal(level);
-    expect(parseConfig({ "alarms.email": "ops+chat@example.co.uk" }, "dev").alarms).to.deep.equal({ email: "ops+chat@example.co.uk" });
-    expect(parseConfig({ "domain.name": "ws.chat.example.com", "domain.certificateArn": CERT }, "dev").domain).to.deep.equal({
+    expect(config.domain).to.deep.equal({
+      name: "chat.example.com",
+      certificateArn: CERT,
+      zoneId: "Z0123456789ABCDEFGHIJ",
+    });
+    for (const level of ["DEBUG", "INFO", "WARN", "ERROR"])
+      expect(parseConfig({ logLevel: level }, "dev").logLevel).to.equal(level);
+    expect(parseConfig({ "alarms.email": "ops+chat@example.co.uk" }, "dev").alarms).to.deep.equal({
+      email: "ops+chat@example.co.uk",
+    });
+    expect(
+      parseConfig({ "domain.name": "ws.chat.example.com", "domain.certificateArn": CERT }, "dev").domain,
+    ).to.deep.equal({
       name: "ws.chat.example.com",
       certificateArn: CERT,
     });
   });
 
   it("accepts a certificate in the stack's region", () => {
-    const config = parseConfig({ "domain.name": "chat.example.com", "domain.certificateArn": CERT }, "dev", { region: "us-east-1" });
+    const config = parseConfig({ "domain.name": "chat.example.com", "domain.certificateArn": CERT }, "dev", {
+      region: "us-east-1",
+    });
     expect(config.domain?.certificateArn).to.equal(CERT);
   });
 });
@@ -117,12 +137,20 @@ describe("config: production settings, rejections", () => {
   });
 
   it("refuses an unknown log level", () => {
-    rejects({ logLevel: "TRACE" }, 'Invalid config websocket-chat:logLevel: "TRACE"', "allowed: DEBUG, INFO, WARN, ERROR");
+    rejects(
+      { logLevel: "TRACE" },
+      'Invalid config websocket-chat:logLevel: "TRACE"',
+      "allowed: DEBUG, INFO, WARN, ERROR",
+    );
     rejects({ logLevel: "verbose" }, 'websocket-chat:logLevel: "verbose"');
   });
 
   it("refuses a malformed SNS topic ARN or email address", () => {
-    rejects({ "alarms.topicArn": "chat-alerts" }, 'Invalid config websocket-chat:alarms.topicArn: "chat-alerts"', "SNS topic ARN");
+    rejects(
+      { "alarms.topicArn": "chat-alerts" },
+      'Invalid config websocket-chat:alarms.topicArn: "chat-alerts"',
+      "SNS topic ARN",
+    );
     rejects(
       { "alarms.topicArn": "arn:aws:sns:us-east-1:123456789012:alerts.fifo" },
       "websocket-chat:alarms.topicArn",
@@ -145,12 +173,20 @@ describe("config: production settings, rejections", () => {
     const keys = ["websocket-chat:domain.name", "websocket-chat:domain.certificateArn", "set both or neither"];
     rejects({ "domain.name": "chat.example.com" }, ...keys, "domain.certificateArn is empty");
     rejects({ "domain.certificateArn": CERT }, ...keys, "domain.name is empty");
-    rejects({ "domain.zoneId": "Z0123456789ABCDEFGHIJ" }, 'Invalid config websocket-chat:domain.zoneId: "Z0123456789ABCDEFGHIJ"', "domain.name is empty");
+    rejects(
+      { "domain.zoneId": "Z0123456789ABCDEFGHIJ" },
+      'Invalid config websocket-chat:domain.zoneId: "Z0123456789ABCDEFGHIJ"',
+      "domain.name is empty",
+    );
   });
 
   it("refuses a malformed domain name, certificate ARN or hosted zone id", () => {
     const domain = { "domain.name": "chat.example.com", "domain.certificateArn": CERT };
-    rejects({ ...domain, "domain.name": "*.example.com" }, 'Invalid config websocket-chat:domain.name: "*.example.com"', "no wildcard");
+    rejects(
+      { ...domain, "domain.name": "*.example.com" },
+      'Invalid config websocket-chat:domain.name: "*.example.com"',
+      "no wildcard",
+    );
     rejects({ ...domain, "domain.name": "https://chat.example.com" }, "websocket-chat:domain.name");
     rejects({ ...domain, "domain.name": "localhost" }, 'websocket-chat:domain.name: "localhost"');
     rejects(
@@ -158,13 +194,24 @@ describe("config: production settings, rejections", () => {
       "Invalid config websocket-chat:domain.certificateArn",
       "an ACM certificate ARN",
     );
-    rejects({ ...domain, "domain.zoneId": "example.com" }, 'Invalid config websocket-chat:domain.zoneId: "example.com"', "hosted zone id");
+    rejects(
+      { ...domain, "domain.zoneId": "example.com" },
+      'Invalid config websocket-chat:domain.zoneId: "example.com"',
+      "hosted zone id",
+    );
   });
 
   it("refuses a certificate from another region than the stack's (REGIONAL endpoints only)", () => {
-    const problems = problemsOf({ "domain.name": "chat.example.com", "domain.certificateArn": CERT }, "dev", "eu-west-1");
+    const problems = problemsOf(
+      { "domain.name": "chat.example.com", "domain.certificateArn": CERT },
+      "dev",
+      "eu-west-1",
+    );
     expect(problems).to.have.length(1);
-    expect(problems[0]).to.include("Invalid config websocket-chat:domain.certificateArn").and.include("eu-west-1").and.include("REGIONAL");
+    expect(problems[0])
+      .to.include("Invalid config websocket-chat:domain.certificateArn")
+      .and.include("eu-west-1")
+      .and.include("REGIONAL");
   });
 
   it("takes the region for that check from aws:region", async () => {
@@ -192,7 +239,13 @@ describe("config: the example production stack, Pulumi.prod.yaml", () => {
     expect(config.store).to.equal("redis");
     expect(config.stage).to.equal("prod");
     expect(config.redis.replicas).to.equal(1);
-    expect(config).to.include({ dataProtection: true, protect: true, logLevel: "INFO", tracing: true, dashboard: true });
+    expect(config).to.include({
+      dataProtection: true,
+      protect: true,
+      logLevel: "INFO",
+      tracing: true,
+      dashboard: true,
+    });
     expect(config.alarms.email).to.be.a("string").and.match(/@/);
     expect(config.alarms.topicArn).to.equal(undefined);
   });

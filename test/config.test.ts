@@ -75,7 +75,9 @@ describe("config: defaults", () => {
   it("bounds maxRoomsPerConnection to 1-100, naming the key", () => {
     expect(parseConfig({ maxRoomsPerConnection: "25" }, "dev").maxRoomsPerConnection).to.equal(25);
     for (const bad of ["0", "101", "x"]) {
-      expect(problemsOf({ maxRoomsPerConnection: bad })[0]).to.include("websocket-chat:maxRoomsPerConnection").and.include("1 to 100");
+      expect(problemsOf({ maxRoomsPerConnection: bad })[0])
+        .to.include("websocket-chat:maxRoomsPerConnection")
+        .and.include("1 to 100");
     }
   });
 
@@ -136,7 +138,7 @@ describe("config: defaults", () => {
   });
 
   it("keeps a configured Redis token secret", async () => {
-    const token = "x".repeat(16) + "!#$%&'()*+,-.:;<=>?[]^_`{|}~";
+    const token = `${"x".repeat(16)}!#$%&'()*+,-.:;<=>?[]^_\`{|}~`;
     const config = parseConfig({ "redis.authToken": token }, "dev");
     const output = config.redis.authToken!;
     expect(await pulumi.isSecret(output)).to.equal(true);

@@ -34,7 +34,14 @@ import { startRedis, type TestRedis } from "./support/redis-server";
 const HOUR = 3_600_000;
 
 function sender(connectionId: string): ConnectionContext {
-  return { connectionId, connectedAt: Date.now(), stage: "test", apiId: "local", domainName: "localhost", sourceIp: "127.0.0.1" };
+  return {
+    connectionId,
+    connectedAt: Date.now(),
+    stage: "test",
+    apiId: "local",
+    domainName: "localhost",
+    sourceIp: "127.0.0.1",
+  };
 }
 
 const broadcastEvent = (from: string, data: unknown) =>
@@ -46,7 +53,8 @@ async function register(store: ConnectionStore, count: number): Promise<string[]
   let next = 0;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
-      while (next < ids.length) await store.add({ connectionId: ids[next++]!, connectedAt: now, expiresAt: now + HOUR });
+      while (next < ids.length)
+        await store.add({ connectionId: ids[next++]!, connectedAt: now, expiresAt: now + HOUR });
     }),
   );
   return ids;
@@ -59,13 +67,24 @@ async function listAll(store: ConnectionStore): Promise<string[]> {
 }
 
 /** Handler deps with fan-out settings of the test's choice. */
-function depsWith(store: ConnectionStore, server: ManagementServer, fanOut: Partial<FanOutSettings>, post = {}): TestDeps {
+function depsWith(
+  store: ConnectionStore,
+  server: ManagementServer,
+  fanOut: Partial<FanOutSettings>,
+  post = {},
+): TestDeps {
   const base = testDeps(store, server.endpoint, post);
   const settings = { ...DEFAULT_FANOUT, ...fanOut };
   return {
     ...base,
     env: { ...base.env, fanOut: settings },
-    connections: ConnectionsApi.forEndpoint(server.endpoint, { timeoutMs: 1_000, backoffBaseMs: 1, backoffCapMs: 5, ...post, maxSockets: settings.concurrency }),
+    connections: ConnectionsApi.forEndpoint(server.endpoint, {
+      timeoutMs: 1_000,
+      backoffBaseMs: 1,
+      backoffCapMs: 5,
+      ...post,
+      maxSockets: settings.concurrency,
+    }),
   };
 }
 
@@ -76,7 +95,12 @@ async function sendAndSettle(deps: TestDeps, from: string, data: unknown): Promi
   await inProcessWorkers(deps).idle();
 }
 
-function expectEachOnce(server: ManagementServer, ids: readonly string[], body: string, except: ReadonlySet<string> = new Set()): void {
+function expectEachOnce(
+  server: ManagementServer,
+  ids: readonly string[],
+  body: string,
+  except: ReadonlySet<string> = new Set(),
+): void {
   const wrong: string[] = [];
   for (const id of ids) {
     const posts = server.postsTo(id);
@@ -86,7 +110,8 @@ function expectEachOnce(server: ManagementServer, ids: readonly string[], body: 
   expect(wrong, `${wrong.length} connections did not get exactly one copy`).to.deep.equal([]);
 }
 
-const summaries = (deps: TestDeps) => deps.logs.filter((l) => l.message === "broadcast" || l.message === "broadcast shard");
+const summaries = (deps: TestDeps) =>
+  deps.logs.filter((l) => l.message === "broadcast" || l.message === "broadcast shard");
 
 describe("fan-out: delivery, exactly once", function () {
   this.timeout(60_000);
@@ -149,7 +174,10 @@ describe("fan-out: delivery, exactly once", function () {
     });
 
     const stores: [string, () => Promise<ConnectionStore>][] = [
-      ["redis", async () => new RedisConnectionStore({ url: redis.url, keyPrefix: `fan-${newConnectionId().slice(0, 8)}` })],
+      [
+        "redis",
+        async () => new RedisConnectionStore({ url: redis.url, keyPrefix: `fan-${newConnectionId().slice(0, 8)}` }),
+      ],
       [
         "dynamodb (3 parallel segments)",
         async () => {
@@ -226,7 +254,9 @@ describe("fan-out: throttling, timeouts, bounds", function () {
     expectEachOnce(server, ids, "t");
     const line = deps.logs.find((l) => l.message === "broadcast")!;
     expect(line).to.include({ delivered: 600, failed: 0, expired: 0 });
-    expect(line.throttled as number).to.be.greaterThan(0).and.equal(bucket.throttled);
+    expect(line.throttled as number)
+      .to.be.greaterThan(0)
+      .and.equal(bucket.throttled);
     expect(line.retried as number).to.be.at.least(line.throttled as number);
     expect(line.minWindow as number, "the AIMD window shrank").to.be.below(64);
     // (600 - 40) / 400 per second = 1.4 s at the very least.
@@ -411,7 +441,12 @@ describe("fan-out: building blocks", function () {
 
     it("keeps a broadcast smaller than a shard entirely inline", async () => {
       const shards: string[][] = [];
-      const split = splitListing(listing(250, 40), { inlineMax: 1_000, shardSize: 300, pageSize: 40, dispatch: async (ids) => void shards.push(ids) });
+      const split = splitListing(listing(250, 40), {
+        inlineMax: 1_000,
+        shardSize: 300,
+        pageSize: 40,
+        dispatch: async (ids) => void shards.push(ids),
+      });
       const inline = await drain(split.inline);
       const stats = await split.done;
       expect(shards).to.deep.equal([]);
@@ -566,7 +601,14 @@ describe("fan-out: building blocks", function () {
       const quotes = Buffer.from('"'.repeat(300));
       expect(shardData(quotes)).to.have.property("dataBase64");
       for (const payload of [text, quotes, Buffer.from([0xff, 0xfe, 0x00])]) {
-        const event = { type: "fanout-shard", version: 1, broadcastId: "b", shard: 1, connectionIds: [], ...shardData(payload) } as FanOutShardEvent;
+        const event = {
+          type: "fanout-shard",
+          version: 1,
+          broadcastId: "b",
+          shard: 1,
+          connectionIds: [],
+          ...shardData(payload),
+        } as FanOutShardEvent;
         expect(shardPayload(JSON.parse(JSON.stringify(event)) as FanOutShardEvent).equals(payload)).to.equal(true);
       }
     });
@@ -598,7 +640,15 @@ describe("fan-out: building blocks", function () {
       const stale = new Set(ids.slice(0, 3));
       server.behaviour = (id) => (stale.has(id) ? "gone" : "ok");
       const deps: HandlerDeps = depsWith(store, server, { concurrency: 8 });
-      const event: FanOutShardEvent = { type: "fanout-shard", version: 1, broadcastId: "r1", shard: 2, sender: ids[5], ...shardData(Buffer.from("payload")), connectionIds: ids };
+      const event: FanOutShardEvent = {
+        type: "fanout-shard",
+        version: 1,
+        broadcastId: "r1",
+        shard: 2,
+        sender: ids[5],
+        ...shardData(Buffer.from("payload")),
+        connectionIds: ids,
+      };
       const summary = await fanOutWorker(event, deps);
       expect(summary).to.include({ delivered: 117, gone: 3, failed: 0 });
       expectEachOnce(server, ids, "payload", stale);
@@ -607,7 +657,11 @@ describe("fan-out: building blocks", function () {
       const noApi = { ...deps, connections: undefined };
       expect(await fanOutWorker(event, noApi)).to.equal(undefined);
       const lines = (deps as TestDeps).logs;
-      expect(lines.find((l) => l.message === "broadcast shard")).to.include({ broadcastId: "r1", shard: 2, route: "fanout-worker" });
+      expect(lines.find((l) => l.message === "broadcast shard")).to.include({
+        broadcastId: "r1",
+        shard: 2,
+        route: "fanout-worker",
+      });
       expect(lines.filter((l) => l.level === "error")).to.have.length(2);
     });
 
@@ -624,7 +678,9 @@ describe("fan-out: building blocks", function () {
       });
       const base = { type: "fanout-shard", version: 1, broadcastId: "x", data: "d", connectionIds: ["a"] } as const;
       const accepted: number[] = [];
-      await Promise.all([1, 2, 3, 4].map((shard) => invoker.invoke({ ...base, shard }).then(() => accepted.push(shard))));
+      await Promise.all(
+        [1, 2, 3, 4].map((shard) => invoker.invoke({ ...base, shard }).then(() => accepted.push(shard))),
+      );
       await invoker.idle();
       expect(running).to.deep.equal([1, 2, 3, 4]);
       expect(maxConcurrent).to.equal(1);
@@ -642,15 +698,30 @@ describe("fan-out: building blocks", function () {
         req.on("end", () => {
           const status = answers.shift() ?? 202;
           seen.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString(), status });
-          const headers: Record<string, string> = status >= 400 ? { "x-amzn-errortype": status === 429 ? "TooManyRequestsException" : "AccessDeniedException" } : {};
+          const headers: Record<string, string> =
+            status >= 400
+              ? { "x-amzn-errortype": status === 429 ? "TooManyRequestsException" : "AccessDeniedException" }
+              : {};
           res.writeHead(status, headers).end(status >= 400 ? '{"message":"no"}' : "");
         });
       });
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const credentials = async () => ({ accessKeyId: "AKID", secretAccessKey: "secret", sessionToken: "token" });
-      const invoker = new LambdaInvoker("arn:aws:lambda:eu-west-1:123456789012:function:chat-fanout", credentials, async () => "eu-west-1", endpoint);
-      const event: FanOutShardEvent = { type: "fanout-shard", version: 1, broadcastId: "b", shard: 1, data: "hi", connectionIds: ["x=", "y="] };
+      const invoker = new LambdaInvoker(
+        "arn:aws:lambda:eu-west-1:123456789012:function:chat-fanout",
+        credentials,
+        async () => "eu-west-1",
+        endpoint,
+      );
+      const event: FanOutShardEvent = {
+        type: "fanout-shard",
+        version: 1,
+        broadcastId: "b",
+        shard: 1,
+        data: "hi",
+        connectionIds: ["x=", "y="],
+      };
       await invoker.invoke(event);
       let error: unknown;
       try {
@@ -662,10 +733,14 @@ describe("fan-out: building blocks", function () {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       expect(seen.map((s) => s.status)).to.deep.equal([429, 202, 403]);
-      expect(seen[1]!.path).to.equal("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Achat-fanout/invocations");
+      expect(seen[1]!.path).to.equal(
+        "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Achat-fanout/invocations",
+      );
       expect(seen[1]!.headers["x-amz-invocation-type"]).to.equal("Event");
       expect(seen[1]!.headers["x-amz-security-token"]).to.equal("token");
-      expect(seen[1]!.headers.authorization).to.match(/^AWS4-HMAC-SHA256 Credential=AKID\/\d{8}\/eu-west-1\/lambda\/aws4_request, SignedHeaders=[^,]*x-amz-invocation-type/);
+      expect(seen[1]!.headers.authorization).to.match(
+        /^AWS4-HMAC-SHA256 Credential=AKID\/\d{8}\/eu-west-1\/lambda\/aws4_request, SignedHeaders=[^,]*x-amz-invocation-type/,
+      );
       expect(JSON.parse(seen[1]!.body)).to.deep.equal(event);
       expect((error as Error).name).to.equal("AccessDeniedException");
     });
@@ -681,7 +756,14 @@ describe("fan-out: building blocks", function () {
       FANOUT_SHARD_SIZE: "300",
       FANOUT_WORKER_FUNCTION: "chat-fanout",
     });
-    expect(env.fanOut).to.deep.equal({ concurrency: 64, postTimeoutMs: 1500, pageSize: 200, inlineMax: 1000, shardSize: 300, workerFunction: "chat-fanout" });
+    expect(env.fanOut).to.deep.equal({
+      concurrency: 64,
+      postTimeoutMs: 1500,
+      pageSize: 200,
+      inlineMax: 1000,
+      shardSize: 300,
+      workerFunction: "chat-fanout",
+    });
     expect(readRuntimeEnv({ STORE: "memory" }).fanOut).to.deep.equal(DEFAULT_FANOUT);
     expect(() => readRuntimeEnv({ STORE: "memory", FANOUT_CONCURRENCY: "0" })).to.throw(/FANOUT_CONCURRENCY/);
   });

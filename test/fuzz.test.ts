@@ -69,8 +69,23 @@ class Gen {
   /** Characters that stress encoders: quotes, escapes, controls, NUL, line separators, RTL, astral, lone surrogates. */
   char(): string {
     return this.pick([
-      ...("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 _-./:{}[],".split("")),
-      '"', "\\", "\n", "\t", "\u0000", "\u0007", "\u2028", "\u202e", "é", "ß", "中", "😀", "🇺🇳", "\ud800", "\udfff", "\ufeff",
+      ..."abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 _-./:{}[],".split(""),
+      '"',
+      "\\",
+      "\n",
+      "\t",
+      "\u0000",
+      "\u0007",
+      "\u2028",
+      "\u202e",
+      "é",
+      "ß",
+      "中",
+      "😀",
+      "🇺🇳",
+      "\ud800",
+      "\udfff",
+      "\ufeff",
     ]);
   }
   text(maxLength: number): string {
@@ -99,7 +114,24 @@ class Gen {
 
   /** Object keys, including ones that mean something to Object.prototype. Never `type`, `message` or `connectionId`. */
   key(): string {
-    return this.pick(["a", "b", "data", "action", "__proto__", "constructor", "prototype", "toString", "hasOwnProperty", "valueOf", "length", "", "x y", "🔑", "\u0000", this.text(8)]);
+    return this.pick([
+      "a",
+      "b",
+      "data",
+      "action",
+      "__proto__",
+      "constructor",
+      "prototype",
+      "toString",
+      "hasOwnProperty",
+      "valueOf",
+      "length",
+      "",
+      "x y",
+      "🔑",
+      "\u0000",
+      this.text(8),
+    ]);
   }
 
   /** Random JSON text (built as text: a JS object literal would treat `__proto__` as the prototype). */
@@ -123,7 +155,9 @@ class Gen {
 
   deep(): string {
     const depth = this.between(1_000, 10_000);
-    return this.chance(0.5) ? `${"[".repeat(depth)}${"]".repeat(depth)}` : `${'{"a":'.repeat(depth / 2)}1${"}".repeat(depth / 2)}`;
+    return this.chance(0.5)
+      ? `${"[".repeat(depth)}${"]".repeat(depth)}`
+      : `${'{"a":'.repeat(depth / 2)}1${"}".repeat(depth / 2)}`;
   }
 }
 
@@ -133,12 +167,44 @@ type Frame =
   | { readonly category: string; readonly kind: "binary"; readonly bytes: Buffer };
 
 const ODD_ACTIONS = [
-  '"__proto__"', '"constructor"', '"toString"', '"hasOwnProperty"', '"valueOf"', '"__defineGetter__"', '"prototype"',
-  '"$connect"', '"$disconnect"', '"$default"', '""', '" sendmessage"', '"sendmessage\\u0000"', '"SENDMESSAGE"',
-  '["sendmessage"]', '["sendmessage","x"]', '{"sendmessage":1}', "1", "0", "true", "false", "null", "1e400", "[]", "{}",
+  '"__proto__"',
+  '"constructor"',
+  '"toString"',
+  '"hasOwnProperty"',
+  '"valueOf"',
+  '"__defineGetter__"',
+  '"prototype"',
+  '"$connect"',
+  '"$disconnect"',
+  '"$default"',
+  '""',
+  '" sendmessage"',
+  '"sendmessage\\u0000"',
+  '"SENDMESSAGE"',
+  '["sendmessage"]',
+  '["sendmessage","x"]',
+  '{"sendmessage":1}',
+  "1",
+  "0",
+  "true",
+  "false",
+  "null",
+  "1e400",
+  "[]",
+  "{}",
 ];
 
-const INVALID_UTF8 = [[0xff], [0xfe], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0x80], [0xf8, 0x88, 0x80, 0x80, 0x80]];
+const INVALID_UTF8 = [
+  [0xff],
+  [0xfe],
+  [0xc0, 0xaf],
+  [0xe0, 0x80, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xe2, 0x82],
+  [0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+];
 
 function isValidUtf8(bytes: Buffer): boolean {
   try {
@@ -158,13 +224,39 @@ function generate(g: Gen): Frame {
     const extra = g.chance(0.3) ? `,${JSON.stringify(g.key())}:${g.json(2)}` : "";
     return text("sendmessage", `{"action":"sendmessage","data":${g.json()}${extra}}`);
   }
-  if (bucket(0.04)) return text("sendmessage without data", g.pick(['{"action":"sendmessage"}', '{"action":"sendmessage","data":null}', '{"data":"x","action":"sendmessage","data":null}']));
-  if (bucket(0.04)) return text("data near the size limit", `{"action":"sendmessage","data":${JSON.stringify("x".repeat(g.between(MAX_DATA_BYTES - 200, MAX_DATA_BYTES + 200)))}}`);
+  if (bucket(0.04))
+    return text(
+      "sendmessage without data",
+      g.pick([
+        '{"action":"sendmessage"}',
+        '{"action":"sendmessage","data":null}',
+        '{"data":"x","action":"sendmessage","data":null}',
+      ]),
+    );
+  if (bucket(0.04))
+    return text(
+      "data near the size limit",
+      `{"action":"sendmessage","data":${JSON.stringify("x".repeat(g.between(MAX_DATA_BYTES - 200, MAX_DATA_BYTES + 200)))}}`,
+    );
   if (bucket(0.08)) return text("random text", g.text(200));
-  if (bucket(0.06)) return text("JSON that is not an object", g.pick([() => g.numberText(), () => g.json(3).replace(/^\{.*\}$/s, "[]"), () => '"just a string"', () => "null"])());
-  if (bucket(0.05)) return text("huge numbers", `{"action":${g.chance(0.5) ? '"sendmessage"' : g.numberText()},"data":${g.numberText()}}`);
+  if (bucket(0.06))
+    return text(
+      "JSON that is not an object",
+      g.pick([
+        () => g.numberText(),
+        () => g.json(3).replace(/^\{.*\}$/s, "[]"),
+        () => '"just a string"',
+        () => "null",
+      ])(),
+    );
+  if (bucket(0.05))
+    return text(
+      "huge numbers",
+      `{"action":${g.chance(0.5) ? '"sendmessage"' : g.numberText()},"data":${g.numberText()}}`,
+    );
   if (bucket(0.1)) return text("random object", g.json(1).replace(/^[^{].*$/s, "{}"));
-  if (bucket(0.12)) return text("odd action", `{"action":${g.pick(ODD_ACTIONS)}${g.chance(0.5) ? `,"data":${g.json(3)}` : ""}}`);
+  if (bucket(0.12))
+    return text("odd action", `{"action":${g.pick(ODD_ACTIONS)}${g.chance(0.5) ? `,"data":${g.json(3)}` : ""}}`);
   if (bucket(0.08)) {
     return text(
       "prototype pollution",
@@ -181,7 +273,16 @@ function generate(g: Gen): Frame {
   }
   if (bucket(0.08)) {
     const whole = `{"action":"sendmessage","data":${g.json(1)}}`;
-    return text("truncated or broken JSON", g.pick([() => whole.slice(0, g.int(whole.length)), () => `${whole}}`, () => `\ufeff${whole}`, () => whole.replace(/"/g, "'"), () => `${whole} trailing`])());
+    return text(
+      "truncated or broken JSON",
+      g.pick([
+        () => whole.slice(0, g.int(whole.length)),
+        () => `${whole}}`,
+        () => `\ufeff${whole}`,
+        () => whole.replace(/"/g, "'"),
+        () => `${whole} trailing`,
+      ])(),
+    );
   }
   if (bucket(0.03)) {
     const deep = g.deep();
@@ -215,7 +316,7 @@ function expectedAnswer(body: string): { echo: string } | "error" {
     return "error";
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "error";
-  const own = (key: string) => (Object.prototype.hasOwnProperty.call(value, key) ? (value as Record<string, unknown>)[key] : undefined);
+  const own = (key: string) => (Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined);
   if (own("action") !== "sendmessage") return "error";
   const data = own("data");
   if (data === undefined || data === null) return "error";
@@ -284,7 +385,12 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
       handlers: ({ callbackUrl }) => {
         deps = {
           // The limit is raised, not off, so every message still goes through the counter.
-          env: { store: "memory", callbackUrl, connectionTtlSeconds: 7500, limits: { ...DEFAULT_MESSAGE_LIMITS, messages: 1_000_000, maxDataBytes: MAX_DATA_BYTES } },
+          env: {
+            store: "memory",
+            callbackUrl,
+            connectionTtlSeconds: 7500,
+            limits: { ...DEFAULT_MESSAGE_LIMITS, messages: 1_000_000, maxDataBytes: MAX_DATA_BYTES },
+          },
           store,
           connections: ConnectionsApi.forEndpoint(callbackUrl, { timeoutMs: 5_000 }),
           log: new Logger({}, "warn", (line) => problems.push(JSON.parse(line) as Record<string, unknown>)),
@@ -304,7 +410,18 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
       },
     });
 
-    const tally: Tally = { sent: 0, answered: 0, errorFrames: 0, expectedErrors: 0, echoes: 0, closes: {}, codes: {}, unexpected: [], gatewayFrames: [], categories: {} };
+    const tally: Tally = {
+      sent: 0,
+      answered: 0,
+      errorFrames: 0,
+      expectedErrors: 0,
+      echoes: 0,
+      closes: {},
+      codes: {},
+      unexpected: [],
+      gatewayFrames: [],
+      categories: {},
+    };
     /** Broadcast payloads still owed to the client (text → how many). Bounded by the window. */
     const owed = new Map<string, number>();
     let wake: (() => void) | undefined;
@@ -437,12 +554,22 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
     expect(owed.size, "broadcasts never received").to.equal(0);
     expect(tally.errorFrames).to.equal(tally.expectedErrors);
     expect(tally.echoes + tally.errorFrames).to.equal(tally.sent);
-    expect(problems.filter((p) => p.level === "error" || p.message === "could not deliver error frame"), "error logs").to.deep.equal([]);
+    expect(
+      problems.filter((p) => p.level === "error" || p.message === "could not deliver error frame"),
+      "error logs",
+    ).to.deep.equal([]);
     expect(unhandled, "unhandled rejections").to.deep.equal([]);
     expect(prototypeSnapshot(), "built-in prototypes").to.equal(prototypesBefore);
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
     expect(pages, "connections left in the store").to.deep.equal([]);
-    expect(Object.keys(tally.codes).sort()).to.include.members(["InvalidBody", "InvalidJson", "MissingAction", "MissingData", "PayloadTooLarge", "UnknownAction"]);
+    expect(Object.keys(tally.codes).sort()).to.include.members([
+      "InvalidBody",
+      "InvalidJson",
+      "MissingAction",
+      "MissingData",
+      "PayloadTooLarge",
+      "UnknownAction",
+    ]);
 
     await gateway.stop();
     deps?.connections?.close();
@@ -450,7 +577,9 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
     gc();
     gc();
     const after = process.memoryUsage().heapUsed;
-    console.log(`      heap: ${Math.round(baseline! / 1e6)} MB after warm-up, ${Math.round(after / 1e6)} MB after the run`);
+    console.log(
+      `      heap: ${Math.round(baseline! / 1e6)} MB after warm-up, ${Math.round(after / 1e6)} MB after the run`,
+    );
     expect(after - baseline!, "heap growth over the run").to.be.below(HEAP_GROWTH_LIMIT);
   });
 });

@@ -17,7 +17,10 @@ import { openClient, startChatGateway, waitFor, type ChatGateway } from "./suppo
 import { startTestIdp, tamper, type TestIdp } from "./support/jwks";
 
 /** The raw handshake: status, headers and body of a refusal (101 when it upgraded). */
-function handshake(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function handshake(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request({
@@ -149,17 +152,30 @@ describe("local gateway: $connect authorizer", function () {
 
     it("sends the authorizer the REQUEST event of §3.2", async () => {
       const token = await idp.token();
-      const client = await openClient(`${gw.gateway.url}?token=${encodeURIComponent(token)}&x=1&x=2`, { headers: { "User-Agent": "mocha-auth" } });
+      const client = await openClient(`${gw.gateway.url}?token=${encodeURIComponent(token)}&x=1&x=2`, {
+        headers: { "User-Agent": "mocha-auth" },
+      });
       const event = authorizerEvents[0] as Record<string, any>;
       expect(event.type).to.equal("REQUEST");
       expect(event.methodArn).to.equal("arn:aws:execute-api:us-east-1:000000000000:local/dev/$connect");
-      expect(event.headers).to.include({ Connection: "Upgrade", Upgrade: "websocket", "content-length": "0", "User-Agent": "mocha-auth" });
+      expect(event.headers).to.include({
+        Connection: "Upgrade",
+        Upgrade: "websocket",
+        "content-length": "0",
+        "User-Agent": "mocha-auth",
+      });
       expect(event.multiValueHeaders.Upgrade).to.deep.equal(["websocket"]);
       expect(event.queryStringParameters).to.deep.equal({ token, x: "2" });
       expect(event.multiValueQueryStringParameters).to.deep.equal({ token: [token], x: ["1", "2"] });
       expect(event.stageVariables).to.deep.equal({});
       const ctx = event.requestContext;
-      expect(ctx).to.include({ routeKey: "$connect", eventType: "CONNECT", stage: "dev", apiId: "local", messageDirection: "IN" });
+      expect(ctx).to.include({
+        routeKey: "$connect",
+        eventType: "CONNECT",
+        stage: "dev",
+        apiId: "local",
+        messageDirection: "IN",
+      });
       expect(ctx).to.not.have.property("authorizer");
       expect(ctx).to.not.have.property("messageId");
       expect(ctx.identity).to.deep.equal({ sourceIp: "127.0.0.1", userAgent: "mocha-auth" });
@@ -183,7 +199,15 @@ describe("local gateway: $connect authorizer", function () {
       ["an explicit Deny", { Statement: [{ Effect: "Deny", Action: "execute-api:Invoke", Resource: "*" }] }, 403],
       [
         "an Allow of a REST-style resource (…/dev/*/*) that does not match …/dev/$connect",
-        { Statement: [{ Effect: "Allow", Action: "execute-api:Invoke", Resource: "arn:aws:execute-api:us-east-1:000000000000:local/dev/*/*" }] },
+        {
+          Statement: [
+            {
+              Effect: "Allow",
+              Action: "execute-api:Invoke",
+              Resource: "arn:aws:execute-api:us-east-1:000000000000:local/dev/*/*",
+            },
+          ],
+        },
         403,
       ],
       ["an Allow of another action", { Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "*" }] }, 403],
@@ -199,14 +223,21 @@ describe("local gateway: $connect authorizer", function () {
       ],
       [
         "an Allow with * and ? wildcards that match",
-        { Statement: [{ Effect: "Allow", Action: ["execute-api:*"], Resource: ["arn:aws:execute-api:us-east-?:*:local/*"] }] },
+        {
+          Statement: [
+            { Effect: "Allow", Action: ["execute-api:*"], Resource: ["arn:aws:execute-api:us-east-?:*:local/*"] },
+          ],
+        },
         101,
       ],
       ["a malformed policy", { Statement: "nope" }, 500],
     ];
     for (const [label, policyDocument, status] of policyCases) {
       it(`answers ${status} for ${label}`, async () => {
-        behaviour = () => ({ principalId: "p", policyDocument: { Version: "2012-10-17", ...(policyDocument as object) } });
+        behaviour = () => ({
+          principalId: "p",
+          policyDocument: { Version: "2012-10-17", ...(policyDocument as object) },
+        });
         const res = await handshake(`${gw.gateway.url}?token=anything`);
         expect(res.status).to.equal(status);
         if (status === 403) expect(res.body).to.equal('{"message":"Forbidden"}');
@@ -219,14 +250,25 @@ describe("local gateway: $connect authorizer", function () {
       ["throws a non-Error", () => Promise.reject("Unauthorized!")],
       ["returns {statusCode: 401} (not an authorizer result)", () => ({ statusCode: 401 })],
       ["returns nothing", () => undefined],
-      ["returns no principalId", () => ({ policyDocument: { Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] } })],
+      [
+        "returns no principalId",
+        () => ({ policyDocument: { Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] } }),
+      ],
       [
         "returns a context with an object value",
-        () => ({ principalId: "p", policyDocument: { Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] }, context: { nested: { a: 1 } } }),
+        () => ({
+          principalId: "p",
+          policyDocument: { Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] },
+          context: { nested: { a: 1 } },
+        }),
       ],
       [
         "returns more than 8 KB",
-        () => ({ principalId: "p", policyDocument: { Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] }, context: { big: "x".repeat(9000) } }),
+        () => ({
+          principalId: "p",
+          policyDocument: { Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] },
+          context: { big: "x".repeat(9000) },
+        }),
       ],
     ];
     for (const [label, broken] of brokenCases) {
@@ -245,10 +287,12 @@ describe("local gateway: $connect authorizer", function () {
 
     it("keeps a __proto__ context key as data without touching Object.prototype", async () => {
       behaviour = () =>
-        JSON.parse('{"principalId":"p","policyDocument":{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]},"context":{"__proto__":"x","polluted":"yes"}}');
+        JSON.parse(
+          '{"principalId":"p","policyDocument":{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]},"context":{"__proto__":"x","polluted":"yes"}}',
+        );
       const client = await openClient(`${gw.gateway.url}?token=anything`);
       const connect = await waitFor(() => connects()[0]);
-      expect(Object.prototype.hasOwnProperty.call(connect.event.requestContext.authorizer, "__proto__")).to.equal(true);
+      expect(Object.hasOwn(connect.event.requestContext.authorizer ?? {}, "__proto__")).to.equal(true);
       expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
       await client.close();
     });
@@ -320,7 +364,9 @@ describe("local gateway authorizer: policy matching and identity sources", () =>
   });
 
   it("accepts only header and query-string identity sources", () => {
-    expect(parseIdentitySources(["route.request.querystring.token", "route.request.header.Authorization"])).to.deep.equal([
+    expect(
+      parseIdentitySources(["route.request.querystring.token", "route.request.header.Authorization"]),
+    ).to.deep.equal([
       { kind: "querystring", name: "token" },
       { kind: "header", name: "Authorization" },
     ]);

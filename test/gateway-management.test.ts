@@ -24,7 +24,9 @@ function sdk(endpoint: string): ApiGatewayManagementApiClient {
 }
 
 /** Resolves with the SDK error a command fails with (fails the test if it succeeds). */
-async function failure(promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number }; $fault?: string }> {
+async function failure(
+  promise: Promise<unknown>,
+): Promise<Error & { $metadata?: { httpStatusCode?: number }; $fault?: string }> {
   try {
     await promise;
   } catch (error) {
@@ -97,7 +99,9 @@ describe("local gateway: @connections through the real SDK client", function () 
 
   it("PostToConnection delivers the raw bytes as one text frame (200)", async () => {
     const { c, id } = await connected();
-    const out = await client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('{"not":"wrapped"} é') }));
+    const out = await client.send(
+      new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('{"not":"wrapped"} é') }),
+    );
     expect(out.$metadata.httpStatusCode).to.equal(200);
     expect(out.$metadata.requestId).to.match(/^[0-9a-f-]{36}$/);
     expect(await c.next()).to.equal('{"not":"wrapped"} é');
@@ -144,7 +148,9 @@ describe("local gateway: @connections through the real SDK client", function () 
       disconnectStatusCode: 1000,
       disconnectReason: "Connection Closed Normally",
     });
-    const gone = await failure(client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from("late") })));
+    const gone = await failure(
+      client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from("late") })),
+    );
     expect(gone).to.be.instanceOf(GoneException);
     expect(events.filter((e) => e.routeKey === "$disconnect")).to.have.length(1);
   });
@@ -174,7 +180,9 @@ describe("local gateway: @connections through the real SDK client", function () 
       new GetConnectionCommand({ ConnectionId: id }),
       new DeleteConnectionCommand({ ConnectionId: id }),
     ]) {
-      expect(await failure(client.send(command as PostToConnectionCommand)), command.constructor.name).to.be.instanceOf(GoneException);
+      expect(await failure(client.send(command as PostToConnectionCommand)), command.constructor.name).to.be.instanceOf(
+        GoneException,
+      );
     }
     release();
     const c = await opening;
@@ -193,7 +201,9 @@ describe("local gateway: @connections through the real SDK client", function () 
 
   it("raises PayloadTooLargeException (413) over 131072 bytes and sends nothing", async () => {
     const { c, id } = await connected();
-    const error = await failure(client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(131_073, 97) })));
+    const error = await failure(
+      client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(131_073, 97) })),
+    );
     expect(error).to.be.instanceOf(PayloadTooLargeException);
     expect(error.$metadata?.httpStatusCode).to.equal(413);
     expect(error.message).to.match(/131072/);
@@ -205,7 +215,9 @@ describe("local gateway: @connections through the real SDK client", function () 
     const { c, id } = await connected();
     const wrong = sdk(`http://127.0.0.1:${gateway.port}/prod`);
     try {
-      const error = await failure(wrong.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from("x") })));
+      const error = await failure(
+        wrong.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from("x") })),
+      );
       expect(error).to.be.instanceOf(ForbiddenException);
       expect(error.message).to.equal("Forbidden");
       expect(error.$metadata?.httpStatusCode).to.equal(403);
@@ -238,7 +250,14 @@ describe("local gateway: @connections through the real SDK client", function () 
     expect(gone.headers["content-length"]).to.equal("0");
 
     // `GET /` is the web client (test/web-client.test.ts); every other path is API Gateway's 403.
-    for (const path of ["/dev", "/index.htm", "/prod/@connections/abc", "/dev/@connections", "/dev/connections/abc", "/dev/@connections/a/b"]) {
+    for (const path of [
+      "/dev",
+      "/index.htm",
+      "/prod/@connections/abc",
+      "/dev/@connections",
+      "/dev/connections/abc",
+      "/dev/@connections/a/b",
+    ]) {
       const res = await raw(gateway.port, "GET", path);
       expect(res.status, path).to.equal(403);
       expect(res.headers["x-amzn-errortype"], path).to.equal("ForbiddenException");

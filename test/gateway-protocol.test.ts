@@ -22,7 +22,10 @@ describe("local gateway: hostile frames", function () {
     client.ws.send(Buffer.from([0x7b, 0xff, 0x7d]), { binary: false });
     expect((await client.closed).code).to.equal(1007);
     const disconnect = await gw.disconnectOf(client.connectionId!);
-    expect(disconnect.requestContext).to.include({ disconnectStatusCode: 1007, disconnectReason: "Invalid UTF-8 in text frame" });
+    expect(disconnect.requestContext).to.include({
+      disconnectStatusCode: 1007,
+      disconnectReason: "Invalid UTF-8 in text frame",
+    });
     expect(gw.gateway.openConnectionIds()).to.deep.equal([]);
   });
 

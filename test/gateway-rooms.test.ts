@@ -9,7 +9,14 @@ import { DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";
-import { eventually, openChatClient, openClient, startChatGateway, type ChatGateway, type TestClient } from "./support/gateway";
+import {
+  eventually,
+  openChatClient,
+  openClient,
+  startChatGateway,
+  type ChatGateway,
+  type TestClient,
+} from "./support/gateway";
 import { startRedis, type TestRedis } from "./support/redis-server";
 
 type Frame = Record<string, unknown>;
@@ -34,7 +41,9 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
     const before = gw.events.length;
     const aWs = await openClient(`${gw.gateway.url}?name=alice`);
     clients.push(aWs);
-    aWs.connectionId = gw.events.slice(before).find((e) => e.routeKey === "$connect")!.event.requestContext.connectionId;
+    aWs.connectionId = gw.events
+      .slice(before)
+      .find((e) => e.routeKey === "$connect")!.event.requestContext.connectionId;
     const a = aWs;
     const b = await open();
     const c = await open();
@@ -43,7 +52,12 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
     // join: the joiner gets the members, then everyone (the joiner too) gets `joined`.
     await a.send(action({ action: "join", room: "A" }));
     const [membersA, joinedA] = await frames(a, 2);
-    expect(membersA).to.deep.equal({ type: "members", room: "A", members: [{ connectionId: ida, name: "alice" }], more: false });
+    expect(membersA).to.deep.equal({
+      type: "members",
+      room: "A",
+      members: [{ connectionId: ida, name: "alice" }],
+      more: false,
+    });
     expect(joinedA).to.include({ type: "joined", room: "A", connectionId: ida, name: "alice" });
     expect(joinedA!.ts).to.be.a("number");
 
@@ -97,7 +111,12 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
 
     // Presence after a 410: a stale member of A is found gone by a room message, removed, and announced.
     const stale = "STALE0000000000=";
-    await store.add({ connectionId: stale, connectedAt: Date.now(), expiresAt: Date.now() + 60_000, attributes: { userId: "u-stale" } });
+    await store.add({
+      connectionId: stale,
+      connectedAt: Date.now(),
+      expiresAt: Date.now() + 60_000,
+      attributes: { userId: "u-stale" },
+    });
     expect(await store.join(stale, "A", 10)).to.equal("joined");
     await b.send(action({ action: "sendmessage", room: "A", data: "anyone?" }));
     for (const member of [a, b]) {
@@ -131,7 +150,10 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
     await c.closed;
     // $disconnect runs after the close: wait for its `left` broadcast to room B (nobody is left there to hear it).
     await eventually(
-      async () => gw.deps.logs.some((l) => l.message === "room broadcast" && l.kind === "left" && l.room === "B" && l.connectionId === idc),
+      async () =>
+        gw.deps.logs.some(
+          (l) => l.message === "room broadcast" && l.kind === "left" && l.room === "B" && l.connectionId === idc,
+        ),
       "c's departure announced",
     );
     expect(await store.roomsOf(idc)).to.deep.equal([]);

@@ -18,7 +18,8 @@ async function chatScenario(store: ConnectionStore): Promise<void> {
   try {
     for (let i = 0; i < 3; i++) clients.push(await openChatClient(gw));
     const [a, b, c] = clients as [TestClient, TestClient, TestClient];
-    for (const client of clients) expect(await store.get(client.connectionId!), "$connect stored it").to.not.equal(undefined);
+    for (const client of clients)
+      expect(await store.get(client.connectionId!), "$connect stored it").to.not.equal(undefined);
 
     await a.send(chat("one"));
     await b.send(chat({ two: 2 }));
@@ -37,7 +38,10 @@ async function chatScenario(store: ConnectionStore): Promise<void> {
     expect(await a.next()).to.equal("three");
     expect(await b.next()).to.equal("three");
     // The frames arrive before the handler has finished sweeping: wait for the sweep, bounded.
-    await eventually(async () => (await store.get(stale)) === undefined, "the broadcast's 410 to remove the stale record");
+    await eventually(
+      async () => (await store.get(stale)) === undefined,
+      "the broadcast's 410 to remove the stale record",
+    );
     for (const client of [a, b]) expect(await client.quiet(100)).to.deep.equal([], "exactly once");
   } finally {
     for (const client of clients) client.ws.terminate();

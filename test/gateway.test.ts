@@ -1,13 +1,20 @@
 import { expect } from "chai";
 import type { Socket } from "node:net";
 import { WebSocket } from "ws";
-import type { WebSocketEvent } from "../functions/runtime/event";
 import { startLocalGateway, type LocalGateway } from "../local/gateway";
 import { gatewayErrorFrame } from "../local/gateway-frames";
 import type { RouteHandlers } from "../local/route-handlers";
 import { evaluateSelectionExpression, selectRoute } from "../local/route-selection";
 import { MemoryConnectionStore } from "../stores/memory";
-import { openChatClient, openClient, recording, startChatGateway, waitFor, type ChatGateway, type TestClient } from "./support/gateway";
+import {
+  openChatClient,
+  openClient,
+  recording,
+  startChatGateway,
+  waitFor,
+  type ChatGateway,
+  type TestClient,
+} from "./support/gateway";
 
 const CONNECTION_ID = /^[A-Za-z0-9_-]{15}=$/;
 const CLF = /^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/;
@@ -65,18 +72,31 @@ describe("local gateway", function () {
       const connect = connectRecord.event;
       const id = connect.requestContext.connectionId;
       expect(id).to.match(CONNECTION_ID);
-      expect(connect.headers).to.include({ "User-Agent": "mocha-ua", "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http" });
-      expect(connect.headers!["Host"]).to.equal(`localhost:${gw.gateway.port}`);
+      expect(connect.headers).to.include({
+        "User-Agent": "mocha-ua",
+        "X-Forwarded-For": "127.0.0.1",
+        "X-Forwarded-Proto": "http",
+      });
+      expect(connect.headers!.Host).to.equal(`localhost:${gw.gateway.port}`);
       expect(connect.headers!["Sec-WebSocket-Key"]).to.match(/==$/);
       expect(connect.headers!["X-Amzn-Trace-Id"]).to.match(/^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$/);
-      expect(Object.keys(connect.headers!).map((h) => h.toLowerCase())).to.not.include.members(["connection", "upgrade"]);
+      expect(Object.keys(connect.headers!).map((h) => h.toLowerCase())).to.not.include.members([
+        "connection",
+        "upgrade",
+      ]);
       expect(connect.multiValueHeaders!["User-Agent"]).to.deep.equal(["mocha-ua"]);
       expect(connect.queryStringParameters).to.deep.equal({ token: "abc", x: "2" });
       expect(connect.multiValueQueryStringParameters).to.deep.equal({ token: ["abc"], x: ["1", "2"] });
       expect(connect.isBase64Encoded).to.equal(false);
       expect(connect).to.not.have.property("body");
       const rc = connect.requestContext;
-      expect(rc).to.include({ routeKey: "$connect", eventType: "CONNECT", messageDirection: "IN", stage: "dev", apiId: "local" });
+      expect(rc).to.include({
+        routeKey: "$connect",
+        eventType: "CONNECT",
+        messageDirection: "IN",
+        stage: "dev",
+        apiId: "local",
+      });
       expect(rc).to.not.have.property("messageId");
       expect(rc.requestId).to.equal(rc.extendedRequestId);
       expect(rc.requestTime).to.match(CLF);
@@ -91,14 +111,29 @@ describe("local gateway", function () {
       expect(message).to.not.have.property("queryStringParameters");
       expect(message.body).to.equal(chat("x"));
       expect(message.isBase64Encoded).to.equal(false);
-      expect(message.requestContext).to.include({ eventType: "MESSAGE", routeKey: "sendmessage", connectionId: id, connectedAt: rc.connectedAt });
+      expect(message.requestContext).to.include({
+        eventType: "MESSAGE",
+        routeKey: "sendmessage",
+        connectionId: id,
+        connectedAt: rc.connectedAt,
+      });
       expect(message.requestContext.messageId).to.match(CONNECTION_ID);
       expect(message.requestContext.requestId).to.not.equal(rc.requestId);
 
       await client.close();
       const disconnect = await gw.disconnectOf(id);
-      expect(disconnect.headers).to.deep.equal({ Host: `localhost:${gw.gateway.port}`, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": "" });
-      expect(disconnect.multiValueHeaders).to.deep.equal({ Host: [`localhost:${gw.gateway.port}`], "x-api-key": [""], "X-Forwarded-For": [""], "x-restapi": [""] });
+      expect(disconnect.headers).to.deep.equal({
+        Host: `localhost:${gw.gateway.port}`,
+        "x-api-key": "",
+        "X-Forwarded-For": "",
+        "x-restapi": "",
+      });
+      expect(disconnect.multiValueHeaders).to.deep.equal({
+        Host: [`localhost:${gw.gateway.port}`],
+        "x-api-key": [""],
+        "X-Forwarded-For": [""],
+        "x-restapi": [""],
+      });
       expect(disconnect.requestContext).to.include({
         eventType: "DISCONNECT",
         routeKey: "$disconnect",
@@ -158,8 +193,14 @@ describe("local gateway", function () {
       const [a, b] = await join(2);
       await a!.close(4001, "bye now");
       await b!.close(1001);
-      expect((await gw.disconnectOf(a!.connectionId!)).requestContext).to.include({ disconnectStatusCode: 4001, disconnectReason: "bye now" });
-      expect((await gw.disconnectOf(b!.connectionId!)).requestContext).to.include({ disconnectStatusCode: 1001, disconnectReason: "" });
+      expect((await gw.disconnectOf(a!.connectionId!)).requestContext).to.include({
+        disconnectStatusCode: 4001,
+        disconnectReason: "bye now",
+      });
+      expect((await gw.disconnectOf(b!.connectionId!)).requestContext).to.include({
+        disconnectStatusCode: 1001,
+        disconnectReason: "",
+      });
     });
 
     it("removes a stale id (410 from @connections) during the next broadcast while everyone else receives", async () => {
@@ -193,7 +234,18 @@ describe("local gateway", function () {
       expect(evaluateSelectionExpression("$request.body.action", '{"action":[1,[2,"x"]]}')).to.equal("[1, [2, x]]");
     });
     it("sends non-JSON, non-object JSON, a missing key and null to $default", () => {
-      for (const body of ["hello", "", "{", '"sendmessage"', "42", '["sendmessage"]', "null", "{}", '{"action":null}', '{"Action":"sendmessage"}']) {
+      for (const body of [
+        "hello",
+        "",
+        "{",
+        '"sendmessage"',
+        "42",
+        '["sendmessage"]',
+        "null",
+        "{}",
+        '{"action":null}',
+        '{"Action":"sendmessage"}',
+      ]) {
         expect(pick(body), body).to.equal("$default");
       }
       expect(evaluateSelectionExpression("$request.body.action", "{}")).to.equal("");
@@ -208,8 +260,15 @@ describe("local gateway", function () {
       expect(evaluateSelectionExpression("$request.body.meta.kind", '{"meta":{"kind":"join"}}')).to.equal("join");
       expect(evaluateSelectionExpression("$request.body.meta.kind", '{"meta":"flat"}')).to.equal("");
       expect(evaluateSelectionExpression("$request.body.meta.kind", '{"meta":{}}')).to.equal("");
-      expect(evaluateSelectionExpression("${request.body.service}/${request.body.action}", '{"service":"chat","action":"join"}')).to.equal("chat/join");
-      expect(evaluateSelectionExpression("${request.body.action}-${request.body.invalidPath}", '{"action":"join"}')).to.equal("join-");
+      expect(
+        evaluateSelectionExpression(
+          "${request.body.service}/${request.body.action}",
+          '{"service":"chat","action":"join"}',
+        ),
+      ).to.equal("chat/join");
+      expect(
+        evaluateSelectionExpression("${request.body.action}-${request.body.invalidPath}", '{"action":"join"}'),
+      ).to.equal("join-");
       expect(evaluateSelectionExpression("$request.body.action", '{"action":{"x":1}}')).to.equal('{"x":1}');
       expect(pick('{"action":{"x":1}}')).to.equal("$default");
     });
@@ -248,7 +307,7 @@ describe("local gateway", function () {
 
     it("sends the exact Forbidden frame when no route matches and there is no $default; the connection stays open", async () => {
       const handled: string[] = [];
-      const events = await start({
+      const _events = await start({
         $connect: () => ({ statusCode: 200 }),
         sendmessage: (e) => {
           handled.push(e.body!);
@@ -308,7 +367,9 @@ describe("local gateway", function () {
       const frame = await c.next();
       expect(Date.now() - started).to.be.within(80, 390);
       expect(frame).to.match(gatewayFrameRegex("Endpoint request timed out", onlyId()));
-      expect(JSON.parse(frame).requestId).to.equal(events.find((e) => e.routeKey === "$default")!.event.requestContext.requestId);
+      expect(JSON.parse(frame).requestId).to.equal(
+        events.find((e) => e.routeKey === "$default")!.event.requestContext.requestId,
+      );
       await waitFor(() => (finished ? true : undefined));
       expect(await c.quiet(100)).to.deep.equal([]);
       expect(c.ws.readyState).to.equal(WebSocket.OPEN);
@@ -342,7 +403,10 @@ describe("local gateway", function () {
     });
 
     it("refuses the handshake with $connect's non-2xx status and fires no $disconnect", async () => {
-      const events = await start({ $connect: () => ({ statusCode: 401, body: "no" }), $disconnect: () => ({ statusCode: 200 }) });
+      const events = await start({
+        $connect: () => ({ statusCode: 401, body: "no" }),
+        $disconnect: () => ({ statusCode: 200 }),
+      });
       const error = await openClient(gateway!.url).then(
         () => expect.fail("handshake should be refused"),
         (e: { statusCode?: number }) => e,
@@ -377,7 +441,10 @@ describe("local gateway", function () {
       await start({
         $connect: (e) => ({
           statusCode: 200,
-          headers: { "Sec-WebSocket-Protocol": e.headers!["Sec-WebSocket-Protocol"]!.split(",")[1]!.trim(), "X-Custom": "yes" },
+          headers: {
+            "Sec-WebSocket-Protocol": e.headers!["Sec-WebSocket-Protocol"]!.split(",")[1]!.trim(),
+            "X-Custom": "yes",
+          },
         }),
       });
       const upgradeHeaders = new Promise<Record<string, unknown>>((resolve) => {
@@ -437,7 +504,11 @@ describe("local gateway", function () {
       const c = await openClient(gateway.url);
       clients.push(c);
       const disconnect = () =>
-        waitFor(() => recorded.events.find((e) => e.routeKey === "$disconnect")?.event.requestContext, 3000, "$disconnect");
+        waitFor(
+          () => recorded.events.find((e) => e.routeKey === "$disconnect")?.event.requestContext,
+          3000,
+          "$disconnect",
+        );
       return { c, bodies, disconnect, events: recorded.events };
     }
 
@@ -504,7 +575,10 @@ describe("local gateway", function () {
       const id = gateway!.openConnectionIds()[0]!;
       for (let i = 0; i < 5; i++) {
         await new Promise((resolve) => setTimeout(resolve, 150));
-        const res = await fetch(`${gateway!.callbackUrl}/@connections/${encodeURIComponent(id)}`, { method: "POST", body: `ping ${i}` });
+        const res = await fetch(`${gateway!.callbackUrl}/@connections/${encodeURIComponent(id)}`, {
+          method: "POST",
+          body: `ping ${i}`,
+        });
         expect(res.status).to.equal(200);
       }
       expect(c.received).to.deep.equal(["ping 0", "ping 1", "ping 2", "ping 3", "ping 4"]);
@@ -524,7 +598,10 @@ describe("local gateway", function () {
       expect(await other.closed).to.deep.equal({ code: 1001, reason: "Going away" });
       await stopping;
       const disconnects = events.filter((e) => e.routeKey === "$disconnect").map((e) => e.event.requestContext);
-      expect(disconnects.map((d) => d.connectionId).sort()).to.deep.equal([...ids].sort(), "stop() waited for every $disconnect");
+      expect(disconnects.map((d) => d.connectionId).sort()).to.deep.equal(
+        [...ids].sort(),
+        "stop() waited for every $disconnect",
+      );
       for (const d of disconnects) expect(d).to.include({ disconnectStatusCode: 1001, disconnectReason: "Going away" });
       const refused = await openClient(gateway!.url).then(
         () => "connected",

@@ -57,7 +57,8 @@ describe("handlers (against a real management API server)", () => {
     return all;
   }
 
-  const frameFor = (c: ConnectionContext) => server.postsTo(c.connectionId).map((b) => JSON.parse(b) as Record<string, unknown>);
+  const frameFor = (c: ConnectionContext) =>
+    server.postsTo(c.connectionId).map((b) => JSON.parse(b) as Record<string, unknown>);
 
   describe("$connect", () => {
     it("stores the connection with connectedAt and an expiry 2 h + 5 min later", async () => {
@@ -112,7 +113,7 @@ describe("handlers (against a real management API server)", () => {
   describe("sendmessage", () => {
     it("delivers a string to every connection, sender included, exactly once and as is", async () => {
       const clients = await connectMany(5);
-      const result = await sendMessage(send(clients[0]!, { action: "sendmessage", data: "hello \"world\"" }), deps);
+      const result = await sendMessage(send(clients[0]!, { action: "sendmessage", data: 'hello "world"' }), deps);
       expect(result.statusCode).to.equal(200);
       for (const c of clients) expect(server.postsTo(c.connectionId)).to.deep.equal(['hello "world"']);
     });
@@ -132,11 +133,19 @@ describe("handlers (against a real management API server)", () => {
       await sendMessage(send(clients[0]!, { action: "sendmessage", data: "x" }), deps);
       for (const c of clients) {
         const isStale = stale.has(c.connectionId);
-        expect(await store.get(c.connectionId), c.connectionId).to.satisfy((r: unknown) => (isStale ? r === undefined : r !== undefined));
+        expect(await store.get(c.connectionId), c.connectionId).to.satisfy((r: unknown) =>
+          isStale ? r === undefined : r !== undefined,
+        );
         expect(server.postsTo(c.connectionId)).to.deep.equal(isStale ? [] : ["x"]);
       }
       const summary = deps.logs.find((l) => l.message === "broadcast")!;
-      expect(summary).to.include({ targets: 6, delivered: 4, gone: 2, failed: 0, connectionId: clients[0]!.connectionId });
+      expect(summary).to.include({
+        targets: 6,
+        delivered: 4,
+        gone: 2,
+        failed: 0,
+        connectionId: clients[0]!.connectionId,
+      });
     });
 
     it("keeps going when one target keeps failing, and reports it", async () => {
@@ -144,7 +153,8 @@ describe("handlers (against a real management API server)", () => {
       const broken = clients[1]!.connectionId;
       server.behaviour = (id) => (id === broken ? "error500" : "ok");
       await sendMessage(send(clients[0]!, { action: "sendmessage", data: "y" }), deps);
-      for (const c of clients) if (c.connectionId !== broken) expect(server.postsTo(c.connectionId)).to.deep.equal(["y"]);
+      for (const c of clients)
+        if (c.connectionId !== broken) expect(server.postsTo(c.connectionId)).to.deep.equal(["y"]);
       const summary = deps.logs.find((l) => l.message === "broadcast")!;
       expect(summary).to.include({ delivered: 3, failed: 1, gone: 0, outcome: "partial" });
       expect(await store.get(broken), "a failing target is not stale: it stays").to.not.equal(undefined);
@@ -199,7 +209,8 @@ describe("handlers (against a real management API server)", () => {
 
   describe("rooms", () => {
     const body = (b: Record<string, unknown>) => JSON.stringify(b);
-    const ev = (c: ConnectionContext, routeKey: string, b: Record<string, unknown>) => messageEvent(c, routeKey, body(b));
+    const ev = (c: ConnectionContext, routeKey: string, b: Record<string, unknown>) =>
+      messageEvent(c, routeKey, body(b));
 
     it("join answers the joiner with the members and everyone with joined; a repeat join only with members", async () => {
       const [a, b] = await connectMany(2);
@@ -226,7 +237,8 @@ describe("handlers (against a real management API server)", () => {
 
     it("answers InvalidRoom for a missing, non-string or malformed room", async () => {
       const [a] = await connectMany(1);
-      for (const room of [undefined, 42, "", "x".repeat(65), "a/b"]) await joinRoom(ev(a!, "join", { action: "join", room }), deps);
+      for (const room of [undefined, 42, "", "x".repeat(65), "a/b"])
+        await joinRoom(ev(a!, "join", { action: "join", room }), deps);
       await leaveRoom(ev(a!, "leave", { action: "leave" }), deps);
       await sendMessage(send(a!, { action: "sendmessage", room: "a b", data: "x" }), deps);
       expect(frameFor(a!).map((f) => f.code)).to.deep.equal(Array(7).fill("InvalidRoom"));
@@ -249,13 +261,23 @@ describe("handlers (against a real management API server)", () => {
 
     it("whoami answers the connection id, name and rooms", async () => {
       const a = conn();
-      await connect(connectEvent(a, { headers: {}, queryStringParameters: { name: "  Zoë\u0007 the great chat user with a long name!  " } }), deps);
+      await connect(
+        connectEvent(a, {
+          headers: {},
+          queryStringParameters: { name: "  Zoë\u0007 the great chat user with a long name!  " },
+        }),
+        deps,
+      );
       await joinRoom(ev(a, "join", { action: "join", room: "b" }), deps);
       await joinRoom(ev(a, "join", { action: "join", room: "a" }), deps);
       await whoami(ev(a, "whoami", { action: "whoami" }), deps);
       const frame = frameFor(a).at(-1)!;
       // The name is cleaned: control characters dropped, trimmed, at most 32 characters.
-      expect(frame).to.include({ type: "whoami", connectionId: a.connectionId, name: "Zoë the great chat user with a l" });
+      expect(frame).to.include({
+        type: "whoami",
+        connectionId: a.connectionId,
+        name: "Zoë the great chat user with a l",
+      });
       expect(frame.rooms).to.deep.equal(["a", "b"]);
     });
 
@@ -263,23 +285,34 @@ describe("handlers (against a real management API server)", () => {
       const [a, b, c] = await connectMany(3);
       await joinRoom(ev(c!, "join", { action: "join", room: "r" }), deps);
       await joinRoom(ev(a!, "join", { action: "join", room: "r" }), deps);
-      expect((await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId, data: { hi: 1 } }), deps)).statusCode).to.equal(200);
+      expect(
+        (await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId, data: { hi: 1 } }), deps)).statusCode,
+      ).to.equal(200);
       expect(frameFor(b!)).to.have.length(1);
       expect(frameFor(b!)[0]).to.include({ type: "direct", from: a!.connectionId });
       expect(frameFor(b!)[0]!.data).to.deep.equal({ hi: 1 });
 
       server.behaviour = (id) => (id === c!.connectionId ? "gone" : id === b!.connectionId ? "error500" : "ok");
-      expect((await sendTo(ev(a!, "sendto", { action: "sendto", to: c!.connectionId, data: "x" }), deps)).statusCode).to.equal(410);
+      expect(
+        (await sendTo(ev(a!, "sendto", { action: "sendto", to: c!.connectionId, data: "x" }), deps)).statusCode,
+      ).to.equal(410);
       const frames = frameFor(a!);
       expect(frames.find((f) => f.code === "RecipientGone")).to.include({ to: c!.connectionId });
       expect(frames.at(-1)).to.include({ type: "left", room: "r", connectionId: c!.connectionId });
       expect(await store.get(c!.connectionId)).to.equal(undefined);
 
-      expect((await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId, data: "x" }), deps)).statusCode).to.equal(502);
+      expect(
+        (await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId, data: "x" }), deps)).statusCode,
+      ).to.equal(502);
       expect(frameFor(a!).at(-1)).to.include({ code: "DeliveryFailed", to: b!.connectionId });
-      for (const bad of [{}, { to: "" }, { to: 5 }, { to: "a/b" }]) await sendTo(ev(a!, "sendto", { action: "sendto", data: "x", ...bad }), deps);
+      for (const bad of [{}, { to: "" }, { to: 5 }, { to: "a/b" }])
+        await sendTo(ev(a!, "sendto", { action: "sendto", data: "x", ...bad }), deps);
       await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId }), deps);
-      expect(frameFor(a!).slice(-5).map((f) => f.code)).to.deep.equal(["MissingTo", "MissingTo", "MissingTo", "MissingTo", "MissingData"]);
+      expect(
+        frameFor(a!)
+          .slice(-5)
+          .map((f) => f.code),
+      ).to.deep.equal(["MissingTo", "MissingTo", "MissingTo", "MissingTo", "MissingData"]);
     });
 
     it("a global sendmessage that finds a gone room member announces its departure to the room", async () => {
@@ -287,7 +320,11 @@ describe("handlers (against a real management API server)", () => {
       for (const x of [a!, b!]) await joinRoom(ev(x, "join", { action: "join", room: "r" }), deps);
       server.behaviour = (id) => (id === b!.connectionId ? "gone" : "ok");
       await sendMessage(send(c!, { action: "sendmessage", data: "hello" }), deps);
-      expect(JSON.parse(server.postsTo(a!.connectionId).at(-1)!)).to.include({ type: "left", room: "r", connectionId: b!.connectionId });
+      expect(JSON.parse(server.postsTo(a!.connectionId).at(-1)!)).to.include({
+        type: "left",
+        room: "r",
+        connectionId: b!.connectionId,
+      });
       expect(server.postsTo(c!.connectionId)).to.deep.equal(["hello"]);
     });
 
@@ -331,7 +368,12 @@ describe("handlers (against a real management API server)", () => {
       server.latencyMs = 15;
       const api = ConnectionsApi.forEndpoint(server.endpoint);
       const payload = preparePayload("p");
-      const summary = await fanOut({ targets: pages(), attempt: (id, timeoutMs) => api.attempt(id, payload, timeoutMs), store, concurrency: 5 });
+      const summary = await fanOut({
+        targets: pages(),
+        attempt: (id, timeoutMs) => api.attempt(id, payload, timeoutMs),
+        store,
+        concurrency: 5,
+      });
       expect(summary).to.include({ targets: 120, delivered: 120 });
       expect(server.stats.maxInFlight).to.be.at.most(5);
       expect(server.stats.maxInFlight).to.equal(5, "the window is used, not just bounded");

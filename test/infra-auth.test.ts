@@ -75,7 +75,8 @@ describe("infra: auth none (the dev stack's default)", function () {
   it("creates no authorizer, no authorizer function and no authorizer permission", () => {
     expect(r.mocks.ofType(T.authorizer)).to.deep.equal([]);
     expect(r.mocks.ofType(T.fn).map((f) => f.name)).to.not.include(`${NAME}-${AUTHORIZER.name}`);
-    for (const permission of r.mocks.ofType(T.permission)) expect(String(permission.inputs.sourceArn)).to.not.include("/authorizers/");
+    for (const permission of r.mocks.ofType(T.permission))
+      expect(String(permission.inputs.sourceArn)).to.not.include("/authorizers/");
   });
 
   it("leaves every route, $connect included, with authorization NONE", () => {
@@ -91,7 +92,10 @@ describe("infra: auth none (the dev stack's default)", function () {
       expect(env[ENV.RATE_LIMIT_MESSAGES], def.name).to.equal("20");
       expect(env[ENV.RATE_LIMIT_WINDOW_SECONDS], def.name).to.equal("10");
       expect(env[ENV.MAX_DATA_BYTES], def.name).to.equal("32768");
-      expect(Object.keys(env).filter((k) => k.startsWith("AUTH_")), def.name).to.deep.equal([]);
+      expect(
+        Object.keys(env).filter((k) => k.startsWith("AUTH_")),
+        def.name,
+      ).to.deep.equal([]);
     }
   });
 });
@@ -158,14 +162,22 @@ describe("infra: auth jwt (token in the query string)", function () {
     const doc = JSON.parse(plain<string>(named(r, T.rolePolicy, `${NAME}-${AUTHORIZER.name}-policy`).inputs.policy));
     const logGroup = named(r, T.logGroup, `${NAME}-${AUTHORIZER.name}-logs`);
     expect(doc.Statement).to.deep.equal([
-      { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`${logGroup.state.arn}:*`] },
+      {
+        Sid: "WriteOwnLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: [`${logGroup.state.arn}:*`],
+      },
     ]);
   });
 
   it("passes the configured rate limit and data size to every route function", () => {
     for (const def of ROUTES) {
       const env = plain(named(r, T.fn, `${NAME}-${def.name}`).inputs.environment).variables as Record<string, string>;
-      expect([env[ENV.RATE_LIMIT_MESSAGES], env[ENV.RATE_LIMIT_WINDOW_SECONDS], env[ENV.MAX_DATA_BYTES]], def.name).to.deep.equal(["5", "60", "1024"]);
+      expect(
+        [env[ENV.RATE_LIMIT_MESSAGES], env[ENV.RATE_LIMIT_WINDOW_SECONDS], env[ENV.MAX_DATA_BYTES]],
+        def.name,
+      ).to.deep.equal(["5", "60", "1024"]);
     }
   });
 
@@ -186,15 +198,27 @@ describe("infra: auth jwt with a header identity source on a non-dev stack, redi
   let r: Run;
   before(async () => {
     r = await run(
-      { ...JWT, store: "redis", "auth.tokenSource": "header", "auth.header": "Authorization", "auth.algorithms": JSON.stringify(["ES256"]) },
+      {
+        ...JWT,
+        store: "redis",
+        "auth.tokenSource": "header",
+        "auth.header": "Authorization",
+        "auth.algorithms": JSON.stringify(["ES256"]),
+      },
       "prod",
     );
   });
 
   it("requires the header (and only it) before calling the authorizer, which reads the query first anyway", () => {
-    expect((r.mocks.ofType(T.authorizer)[0]!.inputs as any).identitySources).to.deep.equal(["route.request.header.Authorization"]);
+    expect((r.mocks.ofType(T.authorizer)[0]!.inputs as any).identitySources).to.deep.equal([
+      "route.request.header.Authorization",
+    ]);
     const env = (authorizerFn(r).inputs as any).environment.variables;
-    expect(env).to.include({ [ENV.AUTH_HEADER]: "Authorization", [ENV.AUTH_QUERY_PARAM]: "token", [ENV.AUTH_ALGORITHMS]: "ES256" });
+    expect(env).to.include({
+      [ENV.AUTH_HEADER]: "Authorization",
+      [ENV.AUTH_QUERY_PARAM]: "token",
+      [ENV.AUTH_ALGORITHMS]: "ES256",
+    });
   });
 
   it("keeps the authorizer out of the VPC (it needs the identity provider, not Redis)", () => {
@@ -222,14 +246,22 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
   it("makes every other stack choose auth explicitly, naming the key", () => {
     const found = problems({}, "prod");
     expect(found).to.have.length(1);
-    expect(found[0]).to.include("Invalid config websocket-chat:auth:").and.include('stack "prod"').and.include("allowed: none, jwt");
+    expect(found[0])
+      .to.include("Invalid config websocket-chat:auth:")
+      .and.include('stack "prod"')
+      .and.include("allowed: none, jwt");
     expect(parseConfig({ auth: "none" }, "prod").auth).to.deep.equal({ mode: "none" });
     expect(parseConfig({ ...JWT }, "prod").auth.mode).to.equal("jwt");
   });
 
   it("parses a full jwt configuration", () => {
     const config = parseConfig(
-      { ...JWT, "auth.queryParam": "access_token", "auth.header": "Authorization", "auth.algorithms": JSON.stringify(["RS256", "EdDSA"]) },
+      {
+        ...JWT,
+        "auth.queryParam": "access_token",
+        "auth.header": "Authorization",
+        "auth.algorithms": JSON.stringify(["RS256", "EdDSA"]),
+      },
       "dev",
     );
     expect(config.auth).to.deep.equal({
@@ -247,14 +279,21 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
   });
 
   it("refuses an unknown auth mode", () => {
-    expect(problems({ auth: "oauth" })).to.deep.equal(['Invalid config websocket-chat:auth: "oauth" (allowed: none, jwt)']);
+    expect(problems({ auth: "oauth" })).to.deep.equal([
+      'Invalid config websocket-chat:auth: "oauth" (allowed: none, jwt)',
+    ]);
   });
 
   it("requires issuer, audience and an https key set URL for jwt, naming each key", () => {
     const found = problems({ auth: "jwt" }).join("\n");
-    for (const key of ["auth.issuer", "auth.audience", "auth.jwksUrl"]) expect(found).to.include(`websocket-chat:${key}`);
-    expect(problems({ ...JWT, "auth.jwksUrl": "http://example.com/jwks.json" })[0]).to.include("websocket-chat:auth.jwksUrl").and.include("https://");
-    expect(problems({ ...JWT, "auth.jwksUrl": "https://user:pw@example.com/jwks" })[0]).to.include("without credentials");
+    for (const key of ["auth.issuer", "auth.audience", "auth.jwksUrl"])
+      expect(found).to.include(`websocket-chat:${key}`);
+    expect(problems({ ...JWT, "auth.jwksUrl": "http://example.com/jwks.json" })[0])
+      .to.include("websocket-chat:auth.jwksUrl")
+      .and.include("https://");
+    expect(problems({ ...JWT, "auth.jwksUrl": "https://user:pw@example.com/jwks" })[0]).to.include(
+      "without credentials",
+    );
     expect(problems({ ...JWT, "auth.jwksUrl": "nope" })[0]).to.include("websocket-chat:auth.jwksUrl");
   });
 
@@ -268,7 +307,9 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
   });
 
   it("requires auth.header for the header token source, and valid names", () => {
-    expect(problems({ ...JWT, "auth.tokenSource": "header" })[0]).to.include("websocket-chat:auth.header").and.include("tokenSource is header");
+    expect(problems({ ...JWT, "auth.tokenSource": "header" })[0])
+      .to.include("websocket-chat:auth.header")
+      .and.include("tokenSource is header");
     expect(problems({ ...JWT, "auth.tokenSource": "cookie" })[0]).to.include("websocket-chat:auth.tokenSource");
     expect(problems({ ...JWT, "auth.queryParam": "a b" })[0]).to.include("websocket-chat:auth.queryParam");
     expect(problems({ ...JWT, "auth.header": "X:Y" })[0]).to.include("websocket-chat:auth.header");
@@ -277,14 +318,21 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
   it("refuses a half-configured authorizer left at none (a silent, open mistake)", () => {
     const found = problems({ auth: "none", "auth.issuer": "https://x/", "auth.jwksUrl": "https://x/jwks" });
     expect(found).to.have.length(1);
-    expect(found[0]).to.include("websocket-chat:auth.issuer").and.include("websocket-chat:auth.jwksUrl").and.include("set auth to jwt");
+    expect(found[0])
+      .to.include("websocket-chat:auth.issuer")
+      .and.include("websocket-chat:auth.jwksUrl")
+      .and.include("set auth to jwt");
   });
 
   it("bounds the rate limit and data size, naming the key (maxDataBytes below API Gateway's 128 KB)", () => {
     expect(parseConfig({ "rateLimit.messages": "0" }, "dev").limits.messages).to.equal(0);
-    expect(problems({ "rateLimit.messages": "-1" })[0]).to.include('Invalid config websocket-chat:rateLimit.messages: "-1"');
+    expect(problems({ "rateLimit.messages": "-1" })[0]).to.include(
+      'Invalid config websocket-chat:rateLimit.messages: "-1"',
+    );
     expect(problems({ "rateLimit.windowSeconds": "0" })[0]).to.include("websocket-chat:rateLimit.windowSeconds");
-    expect(problems({ maxDataBytes: "131072" })[0]).to.include('websocket-chat:maxDataBytes: "131072"').and.include("128 KB");
+    expect(problems({ maxDataBytes: "131072" })[0])
+      .to.include('websocket-chat:maxDataBytes: "131072"')
+      .and.include("128 KB");
     expect(parseConfig({ maxDataBytes: "131071" }, "dev").limits.maxDataBytes).to.equal(131_071);
   });
 });

@@ -47,7 +47,8 @@ function named(r: RecordingMocks, type: string, name: string): RecordedResource 
 }
 
 const fnNamed = (r: RecordingMocks, name: string) => named(r, T.fn, `${NAME}-${name}`);
-const envOf = (r: RecordingMocks, name: string): Record<string, string> => plain(fnNamed(r, name).inputs.environment).variables;
+const envOf = (r: RecordingMocks, name: string): Record<string, string> =>
+  plain(fnNamed(r, name).inputs.environment).variables;
 const policyOf = (r: RecordingMocks, name: string): PolicyDocument =>
   JSON.parse(plain<string>(named(r, T.rolePolicy, `${NAME}-${name}-policy`).inputs.policy));
 const statement = (doc: PolicyDocument, sid: string) => doc.Statement.find((s) => s.Sid === sid);
@@ -66,15 +67,22 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
     const assets = await (worker.code as pulumi.asset.AssetArchive).assets;
     const code = await (Object.values(assets)[0] as pulumi.asset.StringAsset).text;
     expect(code).to.equal(bundleHandler(FANOUT_WORKER.module, "dynamodb"));
-    expect(named(r, T.logGroup, `${NAME}-${FANOUT_WORKER.name}-logs`).inputs.name).to.equal(`/aws/lambda/${NAME}-dev-${FANOUT_WORKER.name}`);
+    expect(named(r, T.logGroup, `${NAME}-${FANOUT_WORKER.name}-logs`).inputs.name).to.equal(
+      `/aws/lambda/${NAME}-dev-${FANOUT_WORKER.name}`,
+    );
   });
 
   it("lets nothing but sendmessage invoke it: no API Gateway permission, and retries off (a retry would post a shard twice)", () => {
     const workerFn = fnNamed(r, FANOUT_WORKER.name);
-    for (const permission of r.ofType(T.permission)) expect(permission.inputs.function).to.not.equal(workerFn.state.name);
+    for (const permission of r.ofType(T.permission))
+      expect(permission.inputs.function).to.not.equal(workerFn.state.name);
     const config = r.ofType(T.invokeConfig);
     expect(config).to.have.length(1);
-    expect(config[0]!.inputs).to.deep.include({ functionName: workerFn.state.name, maximumRetryAttempts: 0, maximumEventAgeInSeconds: 300 });
+    expect(config[0]!.inputs).to.deep.include({
+      functionName: workerFn.state.name,
+      maximumRetryAttempts: 0,
+      maximumEventAgeInSeconds: 300,
+    });
   });
 
   it("gives sendmessage lambda:InvokeFunction on the worker only, and its name", () => {
@@ -82,7 +90,12 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
     for (const route of ROUTES) {
       const invoke = statement(policyOf(r, route.name), "InvokeFanOutWorker");
       if (route.invokesFanOutWorker) {
-        expect(invoke).to.deep.equal({ Sid: "InvokeFanOutWorker", Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [workerFn.state.arn] });
+        expect(invoke).to.deep.equal({
+          Sid: "InvokeFanOutWorker",
+          Effect: "Allow",
+          Action: ["lambda:InvokeFunction"],
+          Resource: [workerFn.state.arn],
+        });
         expect(envOf(r, route.name)[ENV.FANOUT_WORKER_FUNCTION]).to.equal(workerFn.state.name);
       } else {
         expect(invoke, route.name).to.equal(undefined);
@@ -90,7 +103,12 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
       }
     }
     // Presence (joined / left) to large rooms goes through the same fan-out as sendmessage.
-    expect(ROUTES.filter((route) => route.invokesFanOutWorker).map((route) => route.routeKey)).to.deep.equal(["$disconnect", "sendmessage", "join", "leave"]);
+    expect(ROUTES.filter((route) => route.invokesFanOutWorker).map((route) => route.routeKey)).to.deep.equal([
+      "$disconnect",
+      "sendmessage",
+      "join",
+      "leave",
+    ]);
     expect(statement(policyOf(r, FANOUT_WORKER.name), "InvokeFanOutWorker")).to.equal(undefined);
   });
 
@@ -107,7 +125,11 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
     expect(post.Action).to.deep.equal(["execute-api:ManageConnections"]);
     expect(post.Resource).to.have.length(1);
     expect(post.Resource[0]).to.match(/\/dev\/POST\/@connections\/\*$/);
-    expect(doc.Statement.map((s) => s.Sid).sort()).to.deep.equal(["ConnectionStore", "PostToConnections", "WriteOwnLogs"]);
+    expect(doc.Statement.map((s) => s.Sid).sort()).to.deep.equal([
+      "ConnectionStore",
+      "PostToConnections",
+      "WriteOwnLogs",
+    ]);
   });
 
   it("sets the FANOUT_* contract on every function and the worker, from the defaults", () => {
@@ -169,19 +191,33 @@ describe("config: fanout.*", () => {
       expect(specOf(key).default, key).to.equal(DEFAULT_FANOUT_CONFIG[field]);
       expect(specOf(key).type).to.equal("integer");
     }
-    expect(CONFIG_SCHEMA.filter((s) => s.key.startsWith("fanout.")).map((s) => s.key).sort()).to.deep.equal(Object.keys(FANOUT_BOUNDS).sort());
+    expect(
+      CONFIG_SCHEMA.filter((s) => s.key.startsWith("fanout."))
+        .map((s) => s.key)
+        .sort(),
+    ).to.deep.equal(Object.keys(FANOUT_BOUNDS).sort());
   });
 
   it("refuses values out of range, naming the key and the range, all at once", () => {
     let problems: readonly string[] = [];
     try {
-      parseConfig({ "fanout.concurrency": "0", "fanout.postTimeoutMs": "30000", "fanout.memorySize": "64", "fanout.shardSize": "x" }, "dev");
+      parseConfig(
+        {
+          "fanout.concurrency": "0",
+          "fanout.postTimeoutMs": "30000",
+          "fanout.memorySize": "64",
+          "fanout.shardSize": "x",
+        },
+        "dev",
+      );
     } catch (error) {
       expect(error).to.be.instanceOf(ConfigError);
       problems = (error as ConfigError).problems;
     }
     expect(problems).to.have.length(4);
-    expect(problems[0]).to.equal('Invalid config websocket-chat:fanout.concurrency: "0" (allowed: an integer from 1 to 2000)');
+    expect(problems[0]).to.equal(
+      'Invalid config websocket-chat:fanout.concurrency: "0" (allowed: an integer from 1 to 2000)',
+    );
     expect(problems[1]).to.include("fanout.postTimeoutMs").and.include("100 to 20000");
     expect(problems[2]).to.include("fanout.memorySize").and.include("128 to 10240");
     expect(problems[3]).to.include("fanout.shardSize");

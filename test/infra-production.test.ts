@@ -13,7 +13,14 @@ import { AUTHORIZER, ROUTES } from "../functions/routes";
 import { ENV } from "../functions/runtime/env";
 import { API_GATEWAY_ASSUME_ROLE_POLICY } from "../infra/api-account";
 import { PROJECT_NAME } from "../infra/config-schema";
-import { API_METRICS, FUNCTION_METRICS, REDIS_METRICS, dashboardName, type DashboardBody, type MetricLine } from "../infra/dashboard";
+import {
+  API_METRICS,
+  FUNCTION_METRICS,
+  REDIS_METRICS,
+  dashboardName,
+  type DashboardBody,
+  type MetricLine,
+} from "../infra/dashboard";
 import { DYNAMODB_ACTIONS, XRAY_ACTIONS, type PolicyDocument } from "../infra/iam";
 import { createProgram } from "../infra/program";
 import { RecordingMocks, REGION, resolve, type RecordedResource } from "./support/pulumi-mocks";
@@ -149,7 +156,10 @@ function metricKey(line: MetricLine): string {
 function stackFileConfig(file: string): Record<string, string> {
   const doc = yaml.load(fs.readFileSync(path.join(ROOT, file), "utf8")) as { config: Record<string, unknown> };
   return Object.fromEntries(
-    Object.entries(doc.config).map(([key, value]) => [key, typeof value === "object" ? JSON.stringify(value) : String(value)]),
+    Object.entries(doc.config).map(([key, value]) => [
+      key,
+      typeof value === "object" ? JSON.stringify(value) : String(value),
+    ]),
   );
 }
 
@@ -183,7 +193,10 @@ describe("infra: production stack from Pulumi.prod.yaml (Redis with a replica)",
     expect(registration(r, "redis-auth-secret").protect).to.equal(true);
     expect(registration(r, "redis-auth-version").protect).to.equal(false);
     // Nothing that holds no data is protected.
-    const protectedNames = [...r.registrations.values()].filter((x) => x.protect).map((x) => x.name).sort();
+    const protectedNames = [...r.registrations.values()]
+      .filter((x) => x.protect)
+      .map((x) => x.name)
+      .sort();
     expect(protectedNames).to.deep.equal([`${NAME}-redis`, `${NAME}-redis-auth-secret`]);
   });
 
@@ -195,7 +208,9 @@ describe("infra: production stack from Pulumi.prod.yaml (Redis with a replica)",
     for (const def of ROUTES) {
       expect(fnOf(r, def.name).tracingConfig, def.name).to.deep.equal({ mode: "Active" });
       const xray = policyOf(r, def.name).Statement.filter((s) => s.Action.some((a) => a.startsWith("xray:")));
-      expect(xray, def.name).to.deep.equal([{ Sid: "XRayTracing", Effect: "Allow", Action: [...XRAY_ACTIONS], Resource: ["*"] }]);
+      expect(xray, def.name).to.deep.equal([
+        { Sid: "XRayTracing", Effect: "Allow", Action: [...XRAY_ACTIONS], Resource: ["*"] },
+      ]);
     }
   });
 
@@ -204,7 +219,11 @@ describe("infra: production stack from Pulumi.prod.yaml (Redis with a replica)",
     expect(topics).to.have.length(1);
     const subscription = r.mocks.ofType(T.subscription);
     expect(subscription).to.have.length(1);
-    expect(subscription[0]!.inputs).to.include({ protocol: "email", endpoint: "ops@example.com", topic: topics[0]!.state.arn });
+    expect(subscription[0]!.inputs).to.include({
+      protocol: "email",
+      endpoint: "ops@example.com",
+      topic: topics[0]!.state.arn,
+    });
     const alarms = r.mocks.ofType(T.alarm);
     expect(alarms.length).to.be.greaterThan(0);
     for (const alarm of alarms) {
@@ -226,7 +245,8 @@ describe("infra: production stack from Pulumi.prod.yaml (Redis with a replica)",
       expect(alarm.period, "metric-math alarms carry the period in their queries").to.equal(undefined);
       const metrics = alarm.metricQueries.filter((q: any) => q.metric);
       expect(metrics.map((q: any) => q.metric.dimensions.CacheClusterId).sort()).to.deep.equal([...members].sort());
-      for (const q of metrics) expect(q.metric).to.include({ namespace: "AWS/ElastiCache", metricName: metric, stat: "Maximum" });
+      for (const q of metrics)
+        expect(q.metric).to.include({ namespace: "AWS/ElastiCache", metricName: metric, stat: "Maximum" });
       const expression = alarm.metricQueries.filter((q: any) => q.expression);
       expect(expression).to.have.length(1);
       expect(expression[0]).to.include({ expression: "MAX(METRICS())", returnData: true });
@@ -248,7 +268,8 @@ describe("infra: production stack from Pulumi.prod.yaml (Redis with a replica)",
     const alarm = one(r, T.alarm, `${AUTHORIZER.name}-errors-alarm`).inputs as any;
     expect(alarm.dimensions).to.deep.equal({ FunctionName: functionName });
     const keys = metricKeys(dashboardOf(r));
-    for (const { metric } of FUNCTION_METRICS) expect(keys).to.include(`AWS/Lambda ${metric} FunctionName=${functionName}`);
+    for (const { metric } of FUNCTION_METRICS)
+      expect(keys).to.include(`AWS/Lambda ${metric} FunctionName=${functionName}`);
   });
 
   it("creates no account-wide API Gateway role (the file says the account has one)", () => {
@@ -285,7 +306,11 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
 
   it("sets Lambda's application log level, and the platform's to WARN (it has no ERROR)", () => {
     for (const def of ROUTES) {
-      expect(fnOf(r, def.name).loggingConfig).to.include({ logFormat: "JSON", applicationLogLevel: "ERROR", systemLogLevel: "WARN" });
+      expect(fnOf(r, def.name).loggingConfig).to.include({
+        logFormat: "JSON",
+        applicationLogLevel: "ERROR",
+        systemLogLevel: "WARN",
+      });
       expect(fnOf(r, def.name).tracingConfig).to.equal(undefined);
       expect(policyOf(r, def.name).Statement.map((s) => s.Sid)).not.to.include("XRayTracing");
     }
@@ -308,8 +333,15 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
     expect(registration(r, "apigateway-account").dependsOn).to.include(`${NAME}-apigateway-logs-policy`);
     expect(registration(r, "stage").dependsOn).to.include(`${NAME}-apigateway-account`);
     // Only these are retained: everything else goes with the stack.
-    const retained = [...r.registrations.values()].filter((x) => x.retainOnDelete).map((x) => x.name).sort();
-    expect(retained).to.deep.equal([`${NAME}-apigateway-account`, `${NAME}-apigateway-logs-policy`, `${NAME}-apigateway-logs-role`]);
+    const retained = [...r.registrations.values()]
+      .filter((x) => x.retainOnDelete)
+      .map((x) => x.name)
+      .sort();
+    expect(retained).to.deep.equal([
+      `${NAME}-apigateway-account`,
+      `${NAME}-apigateway-logs-policy`,
+      `${NAME}-apigateway-logs-role`,
+    ]);
   });
 
   it("maps the stage at the root of a REGIONAL TLS 1.2 custom domain with an alias record", () => {
@@ -334,7 +366,8 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
     expect(r.outputs.url).to.equal("wss://chat.example.com");
     const executeApi = `https://${r.apiId}.execute-api.${REGION}.amazonaws.com/staging`;
     expect(r.outputs.callbackUrl).to.equal(executeApi);
-    for (const def of ROUTES) expect(fnOf(r, def.name).environment.variables[ENV.CALLBACK_URL], def.name).to.equal(executeApi);
+    for (const def of ROUTES)
+      expect(fnOf(r, def.name).environment.variables[ENV.CALLBACK_URL], def.name).to.equal(executeApi);
   });
 
   it("sends every alarm to the configured topic and creates none", () => {
@@ -369,7 +402,12 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
     const metrics = throttles.metricQueries.filter((q: any) => q.metric);
     expect(metrics.map((q: any) => q.metric.dimensions.Operation).sort()).to.deep.equal(dynamoOperations());
     for (const q of metrics) {
-      expect(q.metric).to.include({ namespace: "AWS/DynamoDB", metricName: "ThrottledRequests", stat: "Sum", period: 300 });
+      expect(q.metric).to.include({
+        namespace: "AWS/DynamoDB",
+        metricName: "ThrottledRequests",
+        stat: "Sum",
+        period: 300,
+      });
       expect(q.metric.dimensions.TableName).to.equal(tableName);
       expect(q.returnData).to.equal(false);
     }
@@ -390,7 +428,8 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
     }
     for (const def of ROUTES) {
       const functionName = one(r, T.fn, def.name).state.name;
-      for (const { metric } of FUNCTION_METRICS) expect(keys).to.include(`AWS/Lambda ${metric} FunctionName=${functionName}`);
+      for (const { metric } of FUNCTION_METRICS)
+        expect(keys).to.include(`AWS/Lambda ${metric} FunctionName=${functionName}`);
     }
     const tableName = r.mocks.ofType(T.table)[0]!.state.name;
     for (const operation of dynamoOperations()) {
@@ -400,13 +439,22 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
     expect(keys).to.include(`AWS/DynamoDB WriteThrottleEvents TableName=${tableName}`);
 
     // Duration is shown as p99; every widget names the stack's region.
-    const duration = body.widgets.find((w) => w.type === "metric" && w.properties.metrics.some((m) => m[1] === "Duration"));
-    expect((duration as any).properties.metrics.every((m: MetricLine) => (m[m.length - 1] as any).stat === "p99")).to.equal(true);
+    const duration = body.widgets.find(
+      (w) => w.type === "metric" && w.properties.metrics.some((m) => m[1] === "Duration"),
+    );
+    expect(
+      (duration as any).properties.metrics.every((m: MetricLine) => (m[m.length - 1] as any).stat === "p99"),
+    ).to.equal(true);
     for (const widget of body.widgets) if (widget.type === "metric") expect(widget.properties.region).to.equal(REGION);
 
     // The alarms and their states, at the top.
     const alarmWidget = body.widgets.find((w) => w.type === "alarm") as any;
-    expect([...alarmWidget.properties.alarms].sort()).to.deep.equal(r.mocks.ofType(T.alarm).map((a) => a.state.arn).sort());
+    expect([...alarmWidget.properties.alarms].sort()).to.deep.equal(
+      r.mocks
+        .ofType(T.alarm)
+        .map((a) => a.state.arn)
+        .sort(),
+    );
   });
 
   it("lays the widgets out on CloudWatch's 24-column grid without overlaps", () => {

@@ -8,7 +8,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { ROUTES, ROUTE_SELECTION_EXPRESSION, type RouteDefinition } from "../functions/routes";
 import { ENV } from "../functions/runtime/env";
-import { HASH_KEY, MEMBER_ATTRIBUTE, ROOM_ATTRIBUTE, ROOM_INDEX, TTL_ATTRIBUTE, localCreateTableInput } from "../stores/dynamodb-table";
+import {
+  HASH_KEY,
+  MEMBER_ATTRIBUTE,
+  ROOM_ATTRIBUTE,
+  ROOM_INDEX,
+  TTL_ATTRIBUTE,
+  localCreateTableInput,
+} from "../stores/dynamodb-table";
 import { BUNDLE_FILE, LAMBDA_HANDLER, LAMBDA_RUNTIME, bundleHandler } from "../infra/bundle";
 import { ACCESS_LOG_FIELDS, CHAT_API_TYPE } from "../infra/chat-api";
 import { ConfigError } from "../infra/config";
@@ -196,7 +203,9 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
       "errorMessage",
       "integrationErrorMessage",
     ]) {
-      expect(format[field], field).to.be.a("string").and.match(/^\$context\.[A-Za-z.]+$/);
+      expect(format[field], field)
+        .to.be.a("string")
+        .and.match(/^\$context\.[A-Za-z.]+$/);
     }
     expect(format).to.deep.equal(ACCESS_LOG_FIELDS);
     expect(stage.accessLogSettings.format).not.to.include("\n");
@@ -287,7 +296,9 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
         expect(actionsOf(doc, "execute-api"), def.name).to.deep.equal([]);
       }
     }
-    expect(actionsOf(policyOf(r, route("sendmessage")), "execute-api")).to.deep.equal(["execute-api:ManageConnections"]);
+    expect(actionsOf(policyOf(r, route("sendmessage")), "execute-api")).to.deep.equal([
+      "execute-api:ManageConnections",
+    ]);
     expect(actionsOf(policyOf(r, route("$default")), "execute-api")).to.deep.equal(["execute-api:ManageConnections"]);
   });
 
@@ -297,7 +308,9 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
       const env = envOf(r, def);
       // The Redis token only ever travels through Secrets Manager.
       expect(env, def.name).not.to.have.property(ENV.REDIS_AUTH_TOKEN);
-      expect(env[ENV.CALLBACK_URL]).to.equal(`https://${r.apiId}.execute-api.${REGION}.amazonaws.com/${expected.stage}`);
+      expect(env[ENV.CALLBACK_URL]).to.equal(
+        `https://${r.apiId}.execute-api.${REGION}.amazonaws.com/${expected.stage}`,
+      );
       expect(env[ENV.CALLBACK_URL]).to.equal(r.outputs.callbackUrl);
     }
   });
@@ -348,8 +361,14 @@ describe("infra: store dynamodb (defaults)", function () {
     expect(table.hashKey).to.equal(HASH_KEY);
     // The layout of stores/dynamodb-table.ts, the same one local runs and tests create (localCreateTableInput).
     const local = localCreateTableInput("t");
-    expect(table.attributes).to.deep.equal(local.AttributeDefinitions!.map((a) => ({ name: a.AttributeName, type: a.AttributeType })));
-    expect(table.attributes.map((a: { name: string }) => a.name)).to.deep.equal([HASH_KEY, ROOM_ATTRIBUTE, MEMBER_ATTRIBUTE]);
+    expect(table.attributes).to.deep.equal(
+      local.AttributeDefinitions!.map((a) => ({ name: a.AttributeName, type: a.AttributeType })),
+    );
+    expect(table.attributes.map((a: { name: string }) => a.name)).to.deep.equal([
+      HASH_KEY,
+      ROOM_ATTRIBUTE,
+      MEMBER_ATTRIBUTE,
+    ]);
     expect(table.globalSecondaryIndexes).to.deep.equal(
       local.GlobalSecondaryIndexes!.map((index) => ({
         name: index.IndexName,
@@ -358,7 +377,11 @@ describe("infra: store dynamodb (defaults)", function () {
         nonKeyAttributes: index.Projection!.NonKeyAttributes,
       })),
     );
-    expect(table.globalSecondaryIndexes[0]).to.deep.include({ name: ROOM_INDEX, projectionType: "INCLUDE", nonKeyAttributes: ["expiresAt"] });
+    expect(table.globalSecondaryIndexes[0]).to.deep.include({
+      name: ROOM_INDEX,
+      projectionType: "INCLUDE",
+      nonKeyAttributes: ["expiresAt"],
+    });
     expect(table.serverSideEncryption).to.deep.equal({ enabled: true });
     expect(table.ttl).to.deep.equal({ attributeName: TTL_ATTRIBUTE, enabled: true });
   });
@@ -377,11 +400,17 @@ describe("infra: store dynamodb (defaults)", function () {
       // Listing a room: Query on the room index only, never on the table.
       const index = doc.Statement.find((st) => st.Sid === "RoomIndex");
       if (def.storeAccess.includes("listRoom")) {
-        expect(index, def.name).to.deep.include({ Action: ["dynamodb:Query"], Resource: [`${tableArn}/index/${ROOM_INDEX}`] });
+        expect(index, def.name).to.deep.include({
+          Action: ["dynamodb:Query"],
+          Resource: [`${tableArn}/index/${ROOM_INDEX}`],
+        });
       } else {
         expect(index, def.name).to.equal(undefined);
       }
-      expect(doc.Statement.filter((st) => st.Action.includes("dynamodb:Query")).flatMap((st) => st.Resource), def.name).to.not.include(tableArn);
+      expect(
+        doc.Statement.filter((st) => st.Action.includes("dynamodb:Query")).flatMap((st) => st.Resource),
+        def.name,
+      ).to.not.include(tableArn);
     }
     expect(actionsOf(policyOf(r, route("$connect")), "dynamodb")).to.deep.equal(["dynamodb:PutItem"]);
     expect(actionsOf(policyOf(r, route("$disconnect")), "dynamodb")).to.deep.equal([
@@ -407,8 +436,13 @@ describe("infra: store dynamodb (defaults)", function () {
       "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]);
-    expect(actionsOf(policyOf(r, route("leave")), "dynamodb")).to.deep.equal(actionsOf(policyOf(r, route("join")), "dynamodb"));
-    expect(actionsOf(policyOf(r, route("whoami")), "dynamodb")).to.deep.equal(["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+    expect(actionsOf(policyOf(r, route("leave")), "dynamodb")).to.deep.equal(
+      actionsOf(policyOf(r, route("join")), "dynamodb"),
+    );
+    expect(actionsOf(policyOf(r, route("whoami")), "dynamodb")).to.deep.equal([
+      "dynamodb:GetItem",
+      "dynamodb:UpdateItem",
+    ]);
     expect(actionsOf(policyOf(r, route("sendto")), "dynamodb")).to.deep.equal([
       "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
@@ -418,11 +452,11 @@ describe("infra: store dynamodb (defaults)", function () {
     ]);
     // $default only meters its messages (the rate limit's counter).
     expect(actionsOf(policyOf(r, route("$default")), "dynamodb")).to.deep.equal(["dynamodb:UpdateItem"]);
-    expect(policyOf(r, route("$default")).Statement.map((s) => s.Sid).sort()).to.deep.equal([
-      "ConnectionStore",
-      "PostToConnections",
-      "WriteOwnLogs",
-    ]);
+    expect(
+      policyOf(r, route("$default"))
+        .Statement.map((s) => s.Sid)
+        .sort(),
+    ).to.deep.equal(["ConnectionStore", "PostToConnections", "WriteOwnLogs"]);
   });
 
   it("points every function at the table and sets the TTL, with no Redis settings", () => {
@@ -447,7 +481,9 @@ describe("infra: store dynamodb (defaults)", function () {
   });
 
   it("creates no network and keeps every function out of a VPC", () => {
-    const networkTypes = r.mocks.resources.filter((x) => x.type.startsWith("aws:ec2/") || x.type.startsWith("aws:vpc/"));
+    const networkTypes = r.mocks.resources.filter(
+      (x) => x.type.startsWith("aws:ec2/") || x.type.startsWith("aws:vpc/"),
+    );
     expect(networkTypes).to.deep.equal([]);
     for (const def of ROUTES) expect(fnOf(r, def).inputs.vpcConfig).to.equal(undefined);
     expect(r.mocks.ofType(T.attachment)).to.deep.equal([]);

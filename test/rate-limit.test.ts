@@ -79,7 +79,8 @@ describe("rate limit and data size (handlers)", () => {
     const deps = withLimits(base, { messages: 4, windowSeconds: DAY_S });
     const [a, b] = [await join(deps), await join(deps)];
     const statuses: number[] = [];
-    for (let i = 1; i <= 4 * ABUSE_FACTOR + 2; i++) statuses.push((await sendMessage(chat(a, `m${i}`), deps)).statusCode);
+    for (let i = 1; i <= 4 * ABUSE_FACTOR + 2; i++)
+      statuses.push((await sendMessage(chat(a, `m${i}`), deps)).statusCode);
 
     expect(statuses.slice(0, 4)).to.deep.equal([200, 200, 200, 200]);
     expect(statuses.slice(4)).to.deep.equal(Array(4 * ABUSE_FACTOR - 4 + 2).fill(429));
@@ -91,7 +92,9 @@ describe("rate limit and data size (handlers)", () => {
     expect(own).to.have.length(4 * ABUSE_FACTOR - 4 + 1);
     for (const frame of own) {
       expect(frame).to.include({ code: "RateLimited", limit: 4, windowSeconds: DAY_S });
-      expect(frame.retryAfterMs).to.be.a("number").within(0, DAY_S * 1000);
+      expect(frame.retryAfterMs)
+        .to.be.a("number")
+        .within(0, DAY_S * 1000);
     }
     expect(own.at(-1)).to.include({ disconnecting: true });
     expect(String(own[0]!.message)).to.match(/limit is 4 per 86400 s/);
@@ -105,7 +108,8 @@ describe("rate limit and data size (handlers)", () => {
     const deps = withLimits(base, { messages: 2, windowSeconds: DAY_S });
     const a = await join(deps);
     const statuses = [];
-    for (let i = 0; i < 4; i++) statuses.push((await defaultRoute(messageEvent(a, "$default", "garbage"), deps)).statusCode);
+    for (let i = 0; i < 4; i++)
+      statuses.push((await defaultRoute(messageEvent(a, "$default", "garbage"), deps)).statusCode);
     expect(statuses).to.deep.equal([400, 400, 429, 429]);
     expect(frames(a).map((f) => f.code)).to.deep.equal(["InvalidJson", "InvalidJson", "RateLimited", "RateLimited"]);
   });
@@ -125,7 +129,11 @@ describe("rate limit and data size (handlers)", () => {
     const event = chat(a);
     const log = deps.log;
     expect(await enforceRateLimit(event, deps, log, windowStart + 1_000)).to.deep.equal({ kind: "allowed", count: 1 });
-    expect(await enforceRateLimit(event, deps, log, windowStart + 2_500)).to.deep.equal({ kind: "limited", count: 2, retryAfterMs: 7_500 });
+    expect(await enforceRateLimit(event, deps, log, windowStart + 2_500)).to.deep.equal({
+      kind: "limited",
+      count: 2,
+      retryAfterMs: 7_500,
+    });
     expect(await enforceRateLimit(event, deps, log, windowStart + 10_000)).to.deep.equal({ kind: "allowed", count: 1 });
   });
 
@@ -202,7 +210,10 @@ describe("rate limit: environment contract", () => {
   it("refuses bad values naming the variable; maxDataBytes must stay below 131072", () => {
     expect(() => readMessageLimits({ [ENV.RATE_LIMIT_MESSAGES]: "-1" })).to.throw(EnvError, ENV.RATE_LIMIT_MESSAGES);
     expect(() => readMessageLimits({ [ENV.RATE_LIMIT_MESSAGES]: "ten" })).to.throw(EnvError, ENV.RATE_LIMIT_MESSAGES);
-    expect(() => readMessageLimits({ [ENV.RATE_LIMIT_WINDOW_SECONDS]: "0" })).to.throw(EnvError, ENV.RATE_LIMIT_WINDOW_SECONDS);
+    expect(() => readMessageLimits({ [ENV.RATE_LIMIT_WINDOW_SECONDS]: "0" })).to.throw(
+      EnvError,
+      ENV.RATE_LIMIT_WINDOW_SECONDS,
+    );
     expect(() => readMessageLimits({ [ENV.MAX_DATA_BYTES]: "131072" })).to.throw(EnvError, ENV.MAX_DATA_BYTES);
     expect(() => readMessageLimits({ [ENV.MAX_DATA_BYTES]: "0" })).to.throw(EnvError, ENV.MAX_DATA_BYTES);
   });
@@ -217,7 +228,10 @@ describe("rate limit over real sockets (local gateway, memory store)", function 
 
   it("sends RateLimited frames, then closes the abuser with 1000 through DELETE @connections; others are unaffected", async () => {
     gw = await startChatGateway(new MemoryConnectionStore());
-    (gw.deps as { env: RuntimeEnv }).env = { ...gw.deps.env, limits: { ...DEFAULT_MESSAGE_LIMITS, messages: 3, windowSeconds: DAY_S } };
+    (gw.deps as { env: RuntimeEnv }).env = {
+      ...gw.deps.env,
+      limits: { ...DEFAULT_MESSAGE_LIMITS, messages: 3, windowSeconds: DAY_S },
+    };
     const abuser = await openChatClient(gw);
     const bystander = await openChatClient(gw);
     // One at a time, each answered, so the counts arrive in order.
@@ -227,7 +241,8 @@ describe("rate limit over real sockets (local gateway, memory store)", function 
       answers.push(await abuser.next());
     }
     expect(answers.slice(0, 3)).to.deep.equal(["n1", "n2", "n3"]);
-    for (const answer of answers.slice(3)) expect(JSON.parse(answer)).to.include({ type: "error", code: "RateLimited" });
+    for (const answer of answers.slice(3))
+      expect(JSON.parse(answer)).to.include({ type: "error", code: "RateLimited" });
     await abuser.send(JSON.stringify({ action: "sendmessage", data: "one too many" }));
     expect(JSON.parse(await abuser.next())).to.include({ code: "RateLimited", disconnecting: true });
     expect(await abuser.closed).to.deep.equal({ code: 1000, reason: "Connection Closed Normally" });

@@ -65,7 +65,13 @@ describe("runtime env: the Redis AUTH token's source", () => {
     };
     const fromSecret = readRuntimeEnv({ ...base, [ENV.REDIS_AUTH_SECRET_ARN]: SECRET_ARN });
     const resolved = await resolveRedisAuth(fromSecret, read);
-    expect(resolved.redis).to.deep.equal({ host: "cache.internal", port: 6379, tls: true, authToken: PASSWORD, keyPrefix: "wsc" });
+    expect(resolved.redis).to.deep.equal({
+      host: "cache.internal",
+      port: 6379,
+      tls: true,
+      authToken: PASSWORD,
+      keyPrefix: "wsc",
+    });
     expect(reads).to.deep.equal([SECRET_ARN]);
 
     const untouched: RuntimeEnv[] = [
@@ -102,7 +108,9 @@ describe("runtime: fetching a secret from Secrets Manager (loopback server, real
     expect(request!.target).to.equal("secretsmanager.GetSecretValue");
     expect(request!.body).to.deep.equal({ SecretId: SECRET_ARN });
     expect(request!.headers["content-type"]).to.equal("application/x-amz-json-1.1");
-    expect(String(request!.headers.authorization)).to.match(/^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/secretsmanager\/aws4_request/);
+    expect(String(request!.headers.authorization)).to.match(
+      /^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/secretsmanager\/aws4_request/,
+    );
   });
 
   it("retries throttling and server errors within its attempts", async () => {
@@ -121,7 +129,9 @@ describe("runtime: fetching a secret from Secrets Manager (loopback server, real
       error = e;
     }
     expect(error).to.be.instanceOf(SecretFetchError);
-    expect((error as Error).message).to.include(missing).and.include("ResourceNotFoundException");
+    expect((error as Error).message)
+      .to.include(missing)
+      .and.include("ResourceNotFoundException");
     expect((error as Error).message).not.to.include(PASSWORD);
     // Not retried: a missing secret stays missing.
     expect(sm.requests).to.have.length(1);
@@ -275,7 +285,9 @@ describe("runtime: the fetched token is the Redis password", function () {
 function runNode(script: string, env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
     const inherited = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !key.startsWith("REDIS_") && !key.startsWith("AWS_") && key !== "STORE"),
+      Object.entries(process.env).filter(
+        ([key]) => !key.startsWith("REDIS_") && !key.startsWith("AWS_") && key !== "STORE",
+      ),
     );
     const child = spawn(process.execPath, ["--require", "tsx/cjs", "-e", script], {
       cwd: ROOT,

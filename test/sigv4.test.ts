@@ -43,8 +43,16 @@ describe("SigV4 signer", () => {
   });
 
   for (const [service, host, path] of [
-    ["execute-api", "abc123.execute-api.eu-west-1.amazonaws.com", `/prod/@connections/${escapeUri("Df14mf(UX)IAM!Cyg=")}`],
-    ["lambda", "lambda.eu-west-1.amazonaws.com", `/2015-03-31/functions/${escapeUri("arn:aws:lambda:eu-west-1:1:function:f")}/invocations`],
+    [
+      "execute-api",
+      "abc123.execute-api.eu-west-1.amazonaws.com",
+      `/prod/@connections/${escapeUri("Df14mf(UX)IAM!Cyg=")}`,
+    ],
+    [
+      "lambda",
+      "lambda.eu-west-1.amazonaws.com",
+      `/2015-03-31/functions/${escapeUri("arn:aws:lambda:eu-west-1:1:function:f")}/invocations`,
+    ],
   ] as const) {
     it(`signs a ${service} POST exactly as the SDK's signer does (temporary credentials, extra headers)`, async () => {
       const credentials = { ...EXAMPLE, sessionToken: "session/token+=" };
@@ -55,11 +63,25 @@ describe("SigV4 signer", () => {
       // The SDK types its hash constructor over every binary shape; this one is only given strings and Uint8Arrays.
       const sdk = new SignatureV4({ credentials, region: "eu-west-1", service, sha256: Sha256 as never });
       const signed = await sdk.sign(
-        { method: "POST", protocol: "https:", hostname: host, path, headers: { host, ...extra }, body, query: {} } as never,
+        {
+          method: "POST",
+          protocol: "https:",
+          hostname: host,
+          path,
+          headers: { host, ...extra },
+          body,
+          query: {},
+        } as never,
         { signingDate: date },
       );
-      const ours = new SigV4Signer("eu-west-1", service).sign({ method: "POST", host, path, payloadHash: hash, headers: extra }, credentials, date.getTime());
-      expect(ours.authorization).to.equal((signed as unknown as { headers: Record<string, string> }).headers.authorization);
+      const ours = new SigV4Signer("eu-west-1", service).sign(
+        { method: "POST", host, path, payloadHash: hash, headers: extra },
+        credentials,
+        date.getTime(),
+      );
+      expect(ours.authorization).to.equal(
+        (signed as unknown as { headers: Record<string, string> }).headers.authorization,
+      );
       expect(ours["x-amz-security-token"]).to.equal("session/token+=");
     });
   }
@@ -77,8 +99,16 @@ describe("SigV4 signer", () => {
     const request = { method: "POST", host: "h", path: "/p", payloadHash: sha256Hex("") };
     const day1 = signer.sign(request, EXAMPLE, Date.UTC(2024, 0, 1, 23, 59, 59)).authorization;
     const day2 = signer.sign(request, EXAMPLE, Date.UTC(2024, 0, 2, 0, 0, 1)).authorization;
-    const rotated = signer.sign(request, { ...EXAMPLE, secretAccessKey: "other" }, Date.UTC(2024, 0, 2, 0, 0, 1)).authorization;
-    const fresh = new SigV4Signer("us-east-1", "execute-api").sign(request, { ...EXAMPLE, secretAccessKey: "other" }, Date.UTC(2024, 0, 2, 0, 0, 1));
+    const rotated = signer.sign(
+      request,
+      { ...EXAMPLE, secretAccessKey: "other" },
+      Date.UTC(2024, 0, 2, 0, 0, 1),
+    ).authorization;
+    const fresh = new SigV4Signer("us-east-1", "execute-api").sign(
+      request,
+      { ...EXAMPLE, secretAccessKey: "other" },
+      Date.UTC(2024, 0, 2, 0, 0, 1),
+    );
     expect(day1).to.include("/20240101/");
     expect(day2).to.include("/20240102/");
     expect(rotated).to.not.equal(day2);
@@ -99,7 +129,9 @@ describe("SigV4 signer", () => {
     process.env.AWS_REGION ??= "us-east-1";
     process.env.AWS_ACCESS_KEY_ID ??= "local";
     process.env.AWS_SECRET_ACCESS_KEY ??= "local";
-    const api = ConnectionsApi.forEndpoint(`http://127.0.0.1:${(server.address() as AddressInfo).port}/prod`, { maxSockets: 2 });
+    const api = ConnectionsApi.forEndpoint(`http://127.0.0.1:${(server.address() as AddressInfo).port}/prod`, {
+      maxSockets: 2,
+    });
     const outcome = await api.attempt("Df14mf(UX)IAM!Cyg=", preparePayload("hi"), 1_000);
     api.close();
     server.closeAllConnections();
@@ -112,7 +144,9 @@ describe("SigV4 signer", () => {
     expect(headers["content-type"]).to.equal("application/octet-stream");
     expect(headers["x-amz-content-sha256"]).to.equal(sha256Hex("hi"));
     expect(headers.authorization).to.match(
-      new RegExp(`^AWS4-HMAC-SHA256 Credential=${process.env.AWS_ACCESS_KEY_ID}/\\d{8}/${process.env.AWS_REGION}/execute-api/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date`),
+      new RegExp(
+        `^AWS4-HMAC-SHA256 Credential=${process.env.AWS_ACCESS_KEY_ID}/\\d{8}/${process.env.AWS_REGION}/execute-api/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date`,
+      ),
     );
   });
 });

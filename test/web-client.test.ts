@@ -25,9 +25,11 @@ describe("web client (Chromium via playwright-core)", function () {
   let gw: ChatGateway;
   const pages: Page[] = [];
 
-  before(async function () {
+  before(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install --no-install-recommends chromium), or set CHROMIUM_PATH`);
+      throw new Error(
+        `${CHROMIUM} not found: install Debian's chromium (apt-get install --no-install-recommends chromium), or set CHROMIUM_PATH`,
+      );
     }
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -127,6 +129,8 @@ describe("web client (Chromium via playwright-core)", function () {
     await page.fill("#room", "not a valid room!");
     await page.click("#join");
     await page.waitForFunction(() => document.querySelectorAll("#errors li").length > 0);
-    expect(await page.locator("#errors li").first().textContent()).to.match(/^InvalidRoom: Room names are 1-64 characters/);
+    expect(await page.locator("#errors li").first().textContent()).to.match(
+      /^InvalidRoom: Room names are 1-64 characters/,
+    );
   });
 });

@@ -4,7 +4,6 @@
 // Scan the whole table for connection ids, create a management API client per invocation, post to every
 // connection in one Promise.all, delete those that answer 410. A baseline for `npm run size` only; never deployed.
 // Original: Copyright Amazon.com, Inc. or its affiliates. SPDX-License-Identifier: MIT-0.
-"use strict";
 
 const { DynamoDBClient, ScanCommand, DeleteItemCommand } = require("@aws-sdk/client-dynamodb");
 const { ApiGatewayManagementApiClient, PostToConnectionCommand } = require("@aws-sdk/client-apigatewaymanagementapi");
@@ -23,7 +22,7 @@ exports.handler = async (event) => {
   }
 
   const apigwManagementApi = new ApiGatewayManagementApiClient({
-    endpoint: "https://" + event.requestContext.domainName + "/" + event.requestContext.stage,
+    endpoint: `https://${event.requestContext.domainName}/${event.requestContext.stage}`,
   });
 
   const postData = JSON.parse(event.body).data;

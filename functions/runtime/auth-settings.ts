@@ -25,7 +25,17 @@ export const SUPPORTED_ALGORITHMS = [
 export type JwsAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 
 /** What is accepted when nothing is configured: the RSA (PKCS#1 and PSS) and ECDSA families. */
-export const DEFAULT_ALGORITHMS: readonly JwsAlgorithm[] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
+export const DEFAULT_ALGORITHMS: readonly JwsAlgorithm[] = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+];
 
 export const DEFAULT_TOKEN_QUERY_PARAM = "token";
 
@@ -55,7 +65,7 @@ export function parseAlgorithms(raw: string | readonly string[], what: string): 
       `${what} has unsupported algorithm(s) ${bad.join(", ")} (supported: ${SUPPORTED_ALGORITHMS.join(", ")}; none and HS* are never accepted)`,
     );
   }
-  return list.length > 0 ? [...new Set(list)] as JwsAlgorithm[] : [...DEFAULT_ALGORITHMS];
+  return list.length > 0 ? ([...new Set(list)] as JwsAlgorithm[]) : [...DEFAULT_ALGORITHMS];
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -82,8 +92,12 @@ export function readAuthSettings(env: Env = process.env): AuthSettings {
   }
   const queryParam = get(ENV.AUTH_QUERY_PARAM) ?? DEFAULT_TOKEN_QUERY_PARAM;
   const header = get(ENV.AUTH_HEADER);
-  for (const [key, value] of [[ENV.AUTH_QUERY_PARAM, queryParam], [ENV.AUTH_HEADER, header]] as const) {
-    if (value !== undefined && !NAME.test(value)) throw new EnvError(`${key} must be a header/parameter name, got "${value}"`);
+  for (const [key, value] of [
+    [ENV.AUTH_QUERY_PARAM, queryParam],
+    [ENV.AUTH_HEADER, header],
+  ] as const) {
+    if (value !== undefined && !NAME.test(value))
+      throw new EnvError(`${key} must be a header/parameter name, got "${value}"`);
   }
   return {
     issuer: required(ENV.AUTH_ISSUER),

@@ -68,7 +68,8 @@ export interface PreparedPayload {
 }
 
 export function preparePayload(data: string | Uint8Array): PreparedPayload {
-  const body = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const body =
+    typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return { body, sha256: sha256Hex(body) };
 }
 
@@ -134,7 +135,10 @@ export class ConnectionPoster {
     const value = await this.credentials();
     const now = Date.now();
     const expiration = (value as { expiration?: Date }).expiration?.getTime();
-    this.credentialsCache = { value, refreshAt: Math.min(now + 60_000, expiration === undefined ? Infinity : expiration - 300_000) };
+    this.credentialsCache = {
+      value,
+      refreshAt: Math.min(now + 60_000, expiration === undefined ? Infinity : expiration - 300_000),
+    };
     return value;
   }
 
@@ -146,7 +150,13 @@ export class ConnectionPoster {
       const credentials = this.cachedCredentials() ?? (await this.refreshCredentials());
       this.signer ??= new SigV4Signer(await this.region(), "execute-api");
       headers = { "content-type": "application/octet-stream", "x-amz-content-sha256": payload.sha256 };
-      Object.assign(headers, this.signer.sign({ method: "POST", host: this.url.host, path, payloadHash: payload.sha256, headers }, credentials));
+      Object.assign(
+        headers,
+        this.signer.sign(
+          { method: "POST", host: this.url.host, path, payloadHash: payload.sha256, headers },
+          credentials,
+        ),
+      );
       headers["content-length"] = String(payload.body.byteLength);
     } catch (error) {
       // No credentials or region: nothing this post can fix by retrying.
@@ -248,12 +258,20 @@ export class ConnectionsApi {
   }
 
   /** One attempt (the fan-out runs its own retry policy around it). */
-  attempt(connectionId: string, payload: PreparedPayload, timeoutMs: number = this.options.timeoutMs): Promise<Attempt> {
+  attempt(
+    connectionId: string,
+    payload: PreparedPayload,
+    timeoutMs: number = this.options.timeoutMs,
+  ): Promise<Attempt> {
     return this.poster.attempt(connectionId, payload, timeoutMs);
   }
 
   /** Posts `data` to one connection, retrying throttling, 5xx and timeouts; never throws. */
-  async post(connectionId: string, data: string | Uint8Array | PreparedPayload, options: PostOptions = {}): Promise<PostOutcome> {
+  async post(
+    connectionId: string,
+    data: string | Uint8Array | PreparedPayload,
+    options: PostOptions = {},
+  ): Promise<PostOutcome> {
     const { timeoutMs, maxAttempts, backoffBaseMs, backoffCapMs } = { ...this.options, ...options };
     const payload = typeof data === "string" || data instanceof Uint8Array ? preparePayload(data) : data;
     let lastError: unknown;

@@ -45,7 +45,9 @@ export function containerDeps(): Promise<HandlerDeps> {
 }
 
 /** Builds the dependencies from an environment (`process.env`), secrets resolved; {@link containerDeps} caches the result. */
-export async function buildContainerDeps(source: Readonly<Record<string, string | undefined>> = process.env): Promise<HandlerDeps> {
+export async function buildContainerDeps(
+  source: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<HandlerDeps> {
   const env = await resolveRedisAuth(readRuntimeEnv(source));
   const fanOut = env.fanOut ?? DEFAULT_FANOUT;
   const connections = env.callbackUrl

@@ -165,7 +165,8 @@ function readFanOut(env: Env): FanOutSettings {
     postTimeoutMs: positiveInt(env, ENV.POST_TIMEOUT_MS, DEFAULT_FANOUT.postTimeoutMs),
     pageSize: positiveInt(env, ENV.FANOUT_PAGE_SIZE, DEFAULT_FANOUT.pageSize),
     // 0 is allowed: every broadcast goes to workers.
-    inlineMax: raw(env, ENV.FANOUT_INLINE_MAX) === "0" ? 0 : positiveInt(env, ENV.FANOUT_INLINE_MAX, DEFAULT_FANOUT.inlineMax),
+    inlineMax:
+      raw(env, ENV.FANOUT_INLINE_MAX) === "0" ? 0 : positiveInt(env, ENV.FANOUT_INLINE_MAX, DEFAULT_FANOUT.inlineMax),
     shardSize: positiveInt(env, ENV.FANOUT_SHARD_SIZE, DEFAULT_FANOUT.shardSize),
   };
   const workerFunction = nonEmpty(env, ENV.FANOUT_WORKER_FUNCTION);
@@ -185,7 +186,9 @@ function redisAuth(env: Env): { authToken?: string; authSecretArn?: string } {
 export function readRuntimeEnv(env: Env = process.env): RuntimeEnv {
   const maxRoomsPerConnection = positiveInt(env, ENV.MAX_ROOMS_PER_CONNECTION, DEFAULT_MAX_ROOMS_PER_CONNECTION);
   if (maxRoomsPerConnection > MAX_ROOMS_PER_CONNECTION_CEILING) {
-    throw new EnvError(`${ENV.MAX_ROOMS_PER_CONNECTION} must be at most ${MAX_ROOMS_PER_CONNECTION_CEILING}, got ${maxRoomsPerConnection}`);
+    throw new EnvError(
+      `${ENV.MAX_ROOMS_PER_CONNECTION} must be at most ${MAX_ROOMS_PER_CONNECTION_CEILING}, got ${maxRoomsPerConnection}`,
+    );
   }
   return { ...readStoreEnv(env), limits: readMessageLimits(env), maxRoomsPerConnection };
 }
@@ -201,7 +204,13 @@ function readStoreEnv(env: Env): RuntimeEnv {
   const fanOut = readFanOut(env);
 
   if (kind === "dynamodb") {
-    return { store: kind, tableName: required(env, ENV.TABLE_NAME, "when STORE=dynamodb"), callbackUrl, connectionTtlSeconds, fanOut };
+    return {
+      store: kind,
+      tableName: required(env, ENV.TABLE_NAME, "when STORE=dynamodb"),
+      callbackUrl,
+      connectionTtlSeconds,
+      fanOut,
+    };
   }
   if (kind === "redis") {
     const keyPrefix = nonEmpty(env, ENV.REDIS_KEY_PREFIX) ?? "wsc";

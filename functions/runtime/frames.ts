@@ -71,7 +71,12 @@ export function presenceFrame(type: "joined" | "left", room: string, who: Who, t
  * (the joiner included), at most a bounded number; `more` says the list was cut.
  */
 export function membersFrame(room: string, members: readonly Who[], more: boolean): string {
-  return JSON.stringify({ type: "members", room, members: members.map((m) => ({ connectionId: m.connectionId, ...whoFields(m) })), more });
+  return JSON.stringify({
+    type: "members",
+    room,
+    members: members.map((m) => ({ connectionId: m.connectionId, ...whoFields(m) })),
+    more,
+  });
 }
 
 /** `{"type":"whoami","connectionId","userId"?,"name"?,"rooms":[…]}`: the answer to `whoami`. */
@@ -80,5 +85,8 @@ export function whoamiFrame(who: Who, rooms: readonly string[]): string {
 }
 
 function whoFields(who: Who): { userId?: string; name?: string } {
-  return { ...(who.userId !== undefined ? { userId: who.userId } : {}), ...(who.name !== undefined ? { name: who.name } : {}) };
+  return {
+    ...(who.userId !== undefined ? { userId: who.userId } : {}),
+    ...(who.name !== undefined ? { name: who.name } : {}),
+  };
 }

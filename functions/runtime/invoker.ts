@@ -70,16 +70,31 @@ export class LambdaInvoker {
     const path = `${url.pathname.replace(/\/+$/, "")}/2015-03-31/functions/${escapeUri(this.functionName)}/invocations`;
     this.signer ??= new SigV4Signer(region, "lambda");
     const hash = sha256Hex(body);
-    const signedHeaders = { "content-type": "application/json", "x-amz-invocation-type": "Event", "x-amz-content-sha256": hash };
+    const signedHeaders = {
+      "content-type": "application/json",
+      "x-amz-invocation-type": "Event",
+      "x-amz-content-sha256": hash,
+    };
     const headers = {
       ...signedHeaders,
-      ...this.signer.sign({ method: "POST", host: url.host, path, payloadHash: hash, headers: signedHeaders }, await this.credentials()),
+      ...this.signer.sign(
+        { method: "POST", host: url.host, path, payloadHash: hash, headers: signedHeaders },
+        await this.credentials(),
+      ),
       "content-length": String(body.byteLength),
     };
     const send = url.protocol === "https:" ? request : httpRequest;
     await new Promise<void>((resolve, reject) => {
       const req = send(
-        { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, method: "POST", path, headers, ...(url.protocol === "https:" ? { agent: this.agent } : {}) },
+        {
+          protocol: url.protocol,
+          hostname: url.hostname,
+          port: url.port || undefined,
+          method: "POST",
+          path,
+          headers,
+          ...(url.protocol === "https:" ? { agent: this.agent } : {}),
+        },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -88,11 +103,19 @@ export class LambdaInvoker {
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) return resolve();
             const type = String(res.headers["x-amzn-errortype"] ?? `Http${status}`).split(":")[0]!;
-            reject(new InvokeError(type, `Lambda Invoke answered ${status}: ${Buffer.concat(chunks).toString("utf8").slice(0, 300)}`, status));
+            reject(
+              new InvokeError(
+                type,
+                `Lambda Invoke answered ${status}: ${Buffer.concat(chunks).toString("utf8").slice(0, 300)}`,
+                status,
+              ),
+            );
           });
         },
       );
-      req.setTimeout(INVOKE_TIMEOUT_MS, () => req.destroy(new InvokeError("TimeoutError", `Lambda Invoke took over ${INVOKE_TIMEOUT_MS} ms`)));
+      req.setTimeout(INVOKE_TIMEOUT_MS, () =>
+        req.destroy(new InvokeError("TimeoutError", `Lambda Invoke took over ${INVOKE_TIMEOUT_MS} ms`)),
+      );
       req.on("error", reject);
       req.end(body);
     });

@@ -12,7 +12,11 @@ export type LogSink = (line: string) => void;
 function serializeError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   const meta = (err as { $metadata?: { httpStatusCode?: number } }).$metadata;
-  return { name: err.name, message: err.message, ...(meta?.httpStatusCode ? { httpStatusCode: meta.httpStatusCode } : {}) };
+  return {
+    name: err.name,
+    message: err.message,
+    ...(meta?.httpStatusCode ? { httpStatusCode: meta.httpStatusCode } : {}),
+  };
 }
 
 /** Lambda's application log levels (AWS_LAMBDA_LOG_LEVEL) onto ours; TRACE and FATAL have no level of their own. */

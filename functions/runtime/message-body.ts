@@ -18,7 +18,11 @@ export function parseBody(body: string | undefined | null): ParsedBody {
     return { ok: false, code: "InvalidJson", message: "The message is not valid JSON; send a JSON object." };
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, code: "InvalidBody", message: "The message must be a JSON object, e.g. {\"action\":\"sendmessage\",\"data\":\"hi\"}." };
+    return {
+      ok: false,
+      code: "InvalidBody",
+      message: 'The message must be a JSON object, e.g. {"action":"sendmessage","data":"hi"}.',
+    };
   }
   return { ok: true, value: value as Record<string, unknown> };
 }

@@ -15,7 +15,11 @@ export interface MessageLimits {
   readonly maxDataBytes: number;
 }
 
-export const DEFAULT_MESSAGE_LIMITS: MessageLimits = Object.freeze({ messages: 20, windowSeconds: 10, maxDataBytes: 32_768 });
+export const DEFAULT_MESSAGE_LIMITS: MessageLimits = Object.freeze({
+  messages: 20,
+  windowSeconds: 10,
+  maxDataBytes: 32_768,
+});
 
 /**
  * `maxDataBytes` must stay below this: API Gateway's message payload limit (128 KB) and `PostToConnection`'s

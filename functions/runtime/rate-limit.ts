@@ -71,7 +71,12 @@ export async function enforceRateLimit(
   }
   try {
     const closed = await requireConnections(deps).disconnect(connectionId);
-    log.warn("disconnected for rate-limit abuse", { outcome: closed ? "disconnected" : "already-gone", count, limit: messages, windowSeconds });
+    log.warn("disconnected for rate-limit abuse", {
+      outcome: closed ? "disconnected" : "already-gone",
+      count,
+      limit: messages,
+      windowSeconds,
+    });
   } catch (error) {
     log.error("could not disconnect a rate-limit abuser", { outcome: "error", count, error });
   }

@@ -13,11 +13,18 @@ export async function replyError(
   message: string,
   extra: Record<string, unknown> = {},
 ): Promise<void> {
-  const outcome = await requireConnections(deps).post(event.requestContext.connectionId, errorFrame(code, message, extra));
+  const outcome = await requireConnections(deps).post(
+    event.requestContext.connectionId,
+    errorFrame(code, message, extra),
+  );
   if (outcome.kind === "delivered") {
     log.info("rejected message", { outcome: "client-error", code });
   } else {
     // The sender may have gone in the meantime; nothing else to do.
-    log.warn("could not deliver error frame", { outcome: outcome.kind, code, error: "error" in outcome ? outcome.error : undefined });
+    log.warn("could not deliver error frame", {
+      outcome: outcome.kind,
+      code,
+      error: "error" in outcome ? outcome.error : undefined,
+    });
   }
 }

@@ -9,7 +9,14 @@
  * find gone connections; their departures are announced in turn, up to {@link MAX_PRESENCE_DEPTH} rounds.
  */
 import { isValidRoomName, type RemovedConnection } from "../../stores/connection-store";
-import { INTEGRATION_TIMEOUT_MS, broadcast, deadlineOf, type BroadcastSummary, type InvocationContext, type InvokeWorker } from "../broadcast";
+import {
+  INTEGRATION_TIMEOUT_MS,
+  broadcast,
+  deadlineOf,
+  type BroadcastSummary,
+  type InvocationContext,
+  type InvokeWorker,
+} from "../broadcast";
 import { preparePayload } from "./connections-api";
 import { requireConnections, type HandlerDeps } from "./container";
 import type { WebSocketEvent } from "./event";
@@ -24,13 +31,19 @@ export const MAX_PRESENCE_DEPTH = 2;
 /** Longest display name kept from `?name=` at connect, in characters. */
 export const MAX_NAME_LENGTH = 32;
 
-export type RoomCheck = { readonly ok: true; readonly room: string } | { readonly ok: false; readonly message: string; readonly extra: Record<string, unknown> };
+export type RoomCheck =
+  | { readonly ok: true; readonly room: string }
+  | { readonly ok: false; readonly message: string; readonly extra: Record<string, unknown> };
 
 /** A `room` field as sent: a valid room name, or the `InvalidRoom` message to answer. */
 export function checkRoom(value: unknown, action: string): RoomCheck {
   if (isValidRoomName(value)) return { ok: true, room: value };
   if (value === undefined || value === null) {
-    return { ok: false, message: `${action} needs a "room" field, e.g. {"action":"${action}","room":"lobby"}.`, extra: {} };
+    return {
+      ok: false,
+      message: `${action} needs a "room" field, e.g. {"action":"${action}","room":"lobby"}.`,
+      extra: {},
+    };
   }
   const shown = typeof value === "string" ? value.slice(0, 100) : undefined;
   return {
@@ -47,8 +60,11 @@ export function maxRoomsOf(deps: HandlerDeps): number {
 /** A display name from `?name=`: control characters dropped, trimmed, at most {@link MAX_NAME_LENGTH} characters. */
 export function displayName(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  // eslint-disable-next-line no-control-regex
-  const cleaned = [...raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim()].slice(0, MAX_NAME_LENGTH).join("").trim();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is stripped
+  const cleaned = [...raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim()]
+    .slice(0, MAX_NAME_LENGTH)
+    .join("")
+    .trim();
   return cleaned === "" ? undefined : cleaned;
 }
 
@@ -64,7 +80,11 @@ export async function lookupWho(deps: HandlerDeps, connectionId: string): Promis
 }
 
 /** Up to `limit` members of `room`, each with its user id and name; `more` when there are others. */
-export async function membersOf(deps: HandlerDeps, room: string, limit = MAX_MEMBERS_SHOWN): Promise<{ members: Who[]; more: boolean }> {
+export async function membersOf(
+  deps: HandlerDeps,
+  room: string,
+  limit = MAX_MEMBERS_SHOWN,
+): Promise<{ members: Who[]; more: boolean }> {
   const ids: string[] = [];
   for await (const page of deps.store.list({ room, pageSize: limit + 1 })) {
     ids.push(...page);
@@ -106,7 +126,13 @@ export function roomBroadcastContext(
  * Posts `frame` to every member of `room` through the broadcast machinery, logs one `room broadcast` line, and
  * announces the departure of members found gone. Resolves with the broadcast's summary.
  */
-export async function broadcastToRoom(ctx: RoomBroadcastContext, room: string, frame: string, kind: string, depth = 0): Promise<BroadcastSummary> {
+export async function broadcastToRoom(
+  ctx: RoomBroadcastContext,
+  room: string,
+  frame: string,
+  kind: string,
+  depth = 0,
+): Promise<BroadcastSummary> {
   const departed: RemovedConnection[] = [];
   const payload = preparePayload(frame);
   const summary = await broadcast({
@@ -122,24 +148,53 @@ export async function broadcastToRoom(ctx: RoomBroadcastContext, room: string, f
     onRemoved: (removed) => departed.push(...removed),
   });
   const { listed, ...rest } = summary;
-  const complete = summary.failed === 0 && summary.tooLarge === 0 && !summary.truncated && !summary.listingFailed && summary.dropped === 0;
-  ctx.log.info("room broadcast", { outcome: complete ? "ok" : "partial", kind, room, ...rest, targets: listed, inline: summary.targets, bytes: payload.body.byteLength });
+  const complete =
+    summary.failed === 0 &&
+    summary.tooLarge === 0 &&
+    !summary.truncated &&
+    !summary.listingFailed &&
+    summary.dropped === 0;
+  ctx.log.info("room broadcast", {
+    outcome: complete ? "ok" : "partial",
+    kind,
+    room,
+    ...rest,
+    targets: listed,
+    inline: summary.targets,
+    bytes: payload.body.byteLength,
+  });
   await announceDepartures(ctx, departed, depth + 1);
   return summary;
 }
 
 /** Sends `left` to the remaining members of every room each removed connection was in. Never throws. */
-export async function announceDepartures(ctx: RoomBroadcastContext, removed: readonly RemovedConnection[], depth = 0): Promise<void> {
+export async function announceDepartures(
+  ctx: RoomBroadcastContext,
+  removed: readonly RemovedConnection[],
+  depth = 0,
+): Promise<void> {
   if (depth > MAX_PRESENCE_DEPTH) {
-    if (removed.some((r) => r.rooms.length > 0)) ctx.log.warn("presence: departures not announced (depth)", { outcome: "skipped", count: removed.length });
+    if (removed.some((r) => r.rooms.length > 0))
+      ctx.log.warn("presence: departures not announced (depth)", { outcome: "skipped", count: removed.length });
     return;
   }
   for (const entry of removed) {
     for (const room of entry.rooms) {
       try {
-        await broadcastToRoom(ctx, room, presenceFrame("left", room, whoOf(entry.connectionId, entry.attributes), Date.now()), "left", depth);
+        await broadcastToRoom(
+          ctx,
+          room,
+          presenceFrame("left", room, whoOf(entry.connectionId, entry.attributes), Date.now()),
+          "left",
+          depth,
+        );
       } catch (error) {
-        ctx.log.warn("presence: could not announce a departure", { outcome: "error", room, departed: entry.connectionId, error });
+        ctx.log.warn("presence: could not announce a departure", {
+          outcome: "error",
+          room,
+          departed: entry.connectionId,
+          error,
+        });
       }
     }
   }

@@ -44,7 +44,9 @@ export async function fetchSecretString(secretId: string, options: SecretFetchOp
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), deadlineMs);
   try {
-    const output = await client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal: controller.signal });
+    const output = await client.send(new GetSecretValueCommand({ SecretId: secretId }), {
+      abortSignal: controller.signal,
+    });
     if (typeof output.SecretString !== "string" || output.SecretString === "") {
       throw new SecretFetchError(`secret ${secretId} has no SecretString (a binary or empty secret)`);
     }
@@ -69,7 +71,10 @@ export type SecretReader = (secretId: string) => Promise<string>;
  * The environment with the Redis AUTH token filled in from REDIS_AUTH_SECRET_ARN's secret; unchanged when the
  * store is not Redis or the token is not in a secret (local runs give it directly, or in REDIS_URL).
  */
-export async function resolveRedisAuth(env: RuntimeEnv, read: SecretReader = (id) => fetchSecretString(id)): Promise<RuntimeEnv> {
+export async function resolveRedisAuth(
+  env: RuntimeEnv,
+  read: SecretReader = (id) => fetchSecretString(id),
+): Promise<RuntimeEnv> {
   const redis = env.redis;
   if (!redis || "url" in redis || !redis.authSecretArn) return env;
   const { authSecretArn, ...connection } = redis;

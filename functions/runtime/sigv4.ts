@@ -54,7 +54,10 @@ export function canonicalPath(path: string): string {
 
 /** `20150830T123600Z` for a time. */
 export function amzDate(epochMs: number): string {
-  return new Date(epochMs).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  return new Date(epochMs)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
 }
 
 export class SigV4Signer {
@@ -85,7 +88,9 @@ export class SigV4Signer {
     ].join("\n");
     const scope = `${shortDate}/${this.region}/${this.service}/aws4_request`;
     const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
-    const signature = createHmac("sha256", this.signingKey(credentials, shortDate)).update(stringToSign, "utf8").digest("hex");
+    const signature = createHmac("sha256", this.signingKey(credentials, shortDate))
+      .update(stringToSign, "utf8")
+      .digest("hex");
     const out: Record<string, string> = {
       authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
       "x-amz-date": longDate,

@@ -105,7 +105,11 @@ export async function startChatGateway(
     },
     disconnects,
     disconnectOf: (connectionId, timeoutMs = 3000) =>
-      waitFor(() => disconnects().find((e) => e.requestContext.connectionId === connectionId), timeoutMs, `$disconnect of ${connectionId}`),
+      waitFor(
+        () => disconnects().find((e) => e.requestContext.connectionId === connectionId),
+        timeoutMs,
+        `$disconnect of ${connectionId}`,
+      ),
     stop: () => gateway.stop(),
   };
 }
@@ -172,7 +176,10 @@ export function openClient(url: string, options: ClientOptions & { protocols?: s
         }
         return false;
       };
-      const timer = setTimeout(() => reject(new Error(`no frame within ${timeoutMs} ms (received so far: ${JSON.stringify(received)})`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no frame within ${timeoutMs} ms (received so far: ${JSON.stringify(received)})`)),
+        timeoutMs,
+      );
       if (attempt()) return;
       const wait = () => {
         if (!attempt()) waiters.push(wait);
@@ -189,7 +196,8 @@ export function openClient(url: string, options: ClientOptions & { protocols?: s
       await new Promise((resolve) => setTimeout(resolve, ms));
       return received.slice(before);
     },
-    send: (data) => new Promise<void>((resolve, reject) => ws.send(data, (error) => (error ? reject(error) : resolve()))),
+    send: (data) =>
+      new Promise<void>((resolve, reject) => ws.send(data, (error) => (error ? reject(error) : resolve()))),
     closed,
     close: (code, reason) => {
       ws.close(code, reason);
@@ -199,7 +207,12 @@ export function openClient(url: string, options: ClientOptions & { protocols?: s
   return new Promise((resolve, reject) => {
     ws.once("open", () => resolve(client));
     ws.once("unexpected-response", (_req, res) => {
-      reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { statusCode: res.statusCode, headers: res.headers }));
+      reject(
+        Object.assign(new Error(`handshake refused: ${res.statusCode}`), {
+          statusCode: res.statusCode,
+          headers: res.headers,
+        }),
+      );
       res.resume();
       ws.terminate();
     });
@@ -209,7 +222,9 @@ export function openClient(url: string, options: ClientOptions & { protocols?: s
 
 /** Opens a client and learns its connection id from the gateway's `$connect` event. */
 export async function openChatClient(chat: ChatGateway, options: ClientOptions = {}): Promise<TestClient> {
-  const before = new Set(chat.events.filter((e) => e.routeKey === "$connect").map((e) => e.event.requestContext.connectionId));
+  const before = new Set(
+    chat.events.filter((e) => e.routeKey === "$connect").map((e) => e.event.requestContext.connectionId),
+  );
   const client = await openClient(chat.gateway.url, options);
   const ids = chat.events
     .filter((e) => e.routeKey === "$connect" && !before.has(e.event.requestContext.connectionId))

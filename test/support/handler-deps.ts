@@ -16,7 +16,12 @@ export function testDeps(store: ConnectionStore, callbackUrl: string, post: Post
   return {
     env: { store: store.kind, callbackUrl, connectionTtlSeconds: 7500 },
     store,
-    connections: ConnectionsApi.forEndpoint(callbackUrl, { timeoutMs: 500, backoffBaseMs: 1, backoffCapMs: 5, ...post }),
+    connections: ConnectionsApi.forEndpoint(callbackUrl, {
+      timeoutMs: 500,
+      backoffBaseMs: 1,
+      backoffCapMs: 5,
+      ...post,
+    }),
     log: new Logger({}, "debug", (line) => logs.push(JSON.parse(line) as Record<string, unknown>)),
     logs,
   };

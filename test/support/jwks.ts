@@ -106,10 +106,14 @@ export async function startTestIdp(): Promise<TestIdp> {
     },
     unsigned: (claims = {}) => new UnsecuredJWT(baseClaims(claims)).encode(),
     async hs256WithPublicKey(claims = {}) {
-      return new SignJWT(baseClaims(claims)).setProtectedHeader({ alg: "HS256", kid: "rsa-1" }).sign(new TextEncoder().encode(rsaPem));
+      return new SignJWT(baseClaims(claims))
+        .setProtectedHeader({ alg: "HS256", kid: "rsa-1" })
+        .sign(new TextEncoder().encode(rsaPem));
     },
     async foreignSigned(claims = {}) {
-      return new SignJWT(baseClaims(claims)).setProtectedHeader({ alg: "RS256", kid: "rsa-1" }).sign(foreign.privateKey);
+      return new SignJWT(baseClaims(claims))
+        .setProtectedHeader({ alg: "RS256", kid: "rsa-1" })
+        .sign(foreign.privateKey);
     },
     close: () =>
       new Promise<void>((resolve) => {

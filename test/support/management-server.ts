@@ -24,7 +24,10 @@ export interface ManagementServer {
 }
 
 function reply(res: ServerResponse, status: number, errorType?: string, body = ""): void {
-  const headers: Record<string, string | number> = { "x-amzn-RequestId": `req-${Date.now()}`, "Content-Length": Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = {
+    "x-amzn-RequestId": `req-${Date.now()}`,
+    "Content-Length": Buffer.byteLength(body),
+  };
   if (errorType) headers["x-amzn-ErrorType"] = errorType;
   if (body) headers["Content-Type"] = "application/json";
   res.writeHead(status, headers).end(body);

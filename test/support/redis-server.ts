@@ -41,11 +41,15 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     child.once("error", (error: NodeJS.ErrnoException) =>
       resolve(
         error.code === "ENOENT"
-          ? new Error("redis-server is not on PATH: install Redis (>= 6.2) or set REDIS_URL to a server the tests may use")
+          ? new Error(
+              "redis-server is not on PATH: install Redis (>= 6.2) or set REDIS_URL to a server the tests may use",
+            )
           : error,
       ),
     );
-    child.once("exit", (code, signal) => resolve(new Error(`redis-server exited (${code ?? signal}) before answering PING:\n${output}`)));
+    child.once("exit", (code, signal) =>
+      resolve(new Error(`redis-server exited (${code ?? signal}) before answering PING:\n${output}`)),
+    );
   });
 
   const started = await Promise.race([waitForPing(port, password).then(() => undefined), exited]);
@@ -64,7 +68,9 @@ export function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -73,7 +79,8 @@ async function waitForPing(port: number, password?: string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (await ping(port, password)) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -51,7 +51,11 @@ export async function startSecretsManager(): Promise<FakeSecretsManager> {
       requests.push({ target, headers: req.headers, body });
 
       const error = (status: number, type: string, message: string) => {
-        res.writeHead(status, { "content-type": JSON_1_1, "x-amzn-errortype": type, "x-amzn-requestid": `req-${requests.length}` });
+        res.writeHead(status, {
+          "content-type": JSON_1_1,
+          "x-amzn-errortype": type,
+          "x-amzn-requestid": `req-${requests.length}`,
+        });
         res.end(JSON.stringify({ __type: type, message }));
       };
 
