@@ -94,6 +94,8 @@ export const ROUTES: readonly RouteDefinition[] = [
     storeAccess: ["meter", "lookup", "delete", "listRoom"],
     manageConnections: true,
     disconnectConnections: true,
+    // The gone recipient's `left` goes to its rooms, which may be large: same fan-out as every presence event.
+    invokesFanOutWorker: true,
   },
   // Rate-limited like sendmessage: a flood of garbage costs invocations and error-frame posts too.
   {

@@ -16,6 +16,8 @@ import { announceDepartures, lookupWho, roomBroadcastContext } from "./runtime/r
 import type { InvocationContext } from "./broadcast";
 import { inProcessWorkers } from "./send-message";
 
+/** What a connection id may contain. */
+const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_=+-]+$/;
 /** Longest `to` accepted (API Gateway's ids are 16 characters). */
 export const MAX_CONNECTION_ID_LENGTH = 128;
 
@@ -32,7 +34,9 @@ export async function sendTo(
     return { statusCode: 400 };
   }
   const { to, data } = parsed.value;
-  if (typeof to !== "string" || to === "" || to.length > MAX_CONNECTION_ID_LENGTH || /[/?#\s]/.test(to)) {
+  // API Gateway's ids are base64-like; anything else (`..`, lone surrogates, separators) can only be a mistake and
+  // must never reach the `@connections/{id}` path.
+  if (typeof to !== "string" || to.length > MAX_CONNECTION_ID_LENGTH || !CONNECTION_ID_PATTERN.test(to)) {
     await replyError(
       deps,
       event,

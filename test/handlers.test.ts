@@ -305,14 +305,14 @@ describe("handlers (against a real management API server)", () => {
         (await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId, data: "x" }), deps)).statusCode,
       ).to.equal(502);
       expect(frameFor(a!).at(-1)).to.include({ code: "DeliveryFailed", to: b!.connectionId });
-      for (const bad of [{}, { to: "" }, { to: 5 }, { to: "a/b" }])
-        await sendTo(ev(a!, "sendto", { action: "sendto", data: "x", ...bad }), deps);
+      const bads = [{}, { to: "" }, { to: 5 }, { to: "a/b" }, { to: ".." }, { to: "\ud800" }, { to: "a b" }];
+      for (const bad of bads) await sendTo(ev(a!, "sendto", { action: "sendto", data: "x", ...bad }), deps);
       await sendTo(ev(a!, "sendto", { action: "sendto", to: b!.connectionId }), deps);
       expect(
         frameFor(a!)
-          .slice(-5)
+          .slice(-(bads.length + 1))
           .map((f) => f.code),
-      ).to.deep.equal(["MissingTo", "MissingTo", "MissingTo", "MissingTo", "MissingData"]);
+      ).to.deep.equal([...bads.map(() => "MissingTo"), "MissingData"]);
     });
 
     it("a global sendmessage that finds a gone room member announces its departure to the room", async () => {

@@ -108,6 +108,7 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
       "sendmessage",
       "join",
       "leave",
+      "sendto",
     ]);
     expect(statement(policyOf(r, FANOUT_WORKER.name), "InvokeFanOutWorker")).to.equal(undefined);
   });
