@@ -196,13 +196,15 @@ class Signal {
 export function splitListing(
   listing: AsyncIterable<readonly string[]>,
   plan: SplitPlan,
-): { inline: AsyncIterable<string[]>; done: Promise<SplitStats> } {
+): { inline: AsyncIterable<string[]>; giveBack: (ids: readonly string[]) => void; done: Promise<SplitStats> } {
   const stats: SplitStats = { listed: 0, inline: 0, dispatched: 0, shards: 0, dispatchFailed: false, dropped: 0 };
   const buffer = new IdQueue();
   const toInline = new Signal();
   const toRouter = new Signal();
   let listingDone = false;
   let routerDone = false;
+  /** The listing has ended and the buffer is empty: the router waits only for the inline lane to close. */
+  let drained = false;
   let inlineClosed = false;
   const shardSize = Math.max(1, plan.shardSize);
 
@@ -237,11 +239,15 @@ export function splitListing(
       stats.listingError = error;
     }
     listingDone = true;
-    while (buffer.count > 0 && !stats.dispatchFailed && (inlineClosed || buffer.count > inlineBudget())) {
-      await dispatchShard(Math.min(shardSize, buffer.count));
-    }
-    // Only with dispatching failed: wait for the inline lane to take the rest, or to stop.
-    while (buffer.count > 0 && !inlineClosed) {
+    for (;;) {
+      // What the inline budget does not cover goes to workers; once the inline lane has closed, everything left does.
+      while (buffer.count > 0 && !stats.dispatchFailed && (inlineClosed || buffer.count > inlineBudget())) {
+        await dispatchShard(Math.min(shardSize, buffer.count));
+      }
+      // Done when the inline lane has closed and nothing is left (or nothing left can go anywhere). An empty buffer
+      // with the inline lane open is not the end: it may still give ids back (`giveBack`) before it closes.
+      if (inlineClosed && (buffer.count === 0 || stats.dispatchFailed)) break;
+      drained = buffer.count === 0;
       toInline.notify();
       await toRouter.wait();
     }
@@ -264,7 +270,7 @@ export function splitListing(
           yield ids;
           continue;
         }
-        if (routerDone && buffer.count === 0) return;
+        if ((routerDone || drained) && buffer.count === 0) return;
         await toInline.wait();
       }
     } finally {
@@ -273,7 +279,18 @@ export function splitListing(
     }
   }
 
-  return { inline: inline(), done: router };
+  /**
+   * The inline lane gives back ids it took but did not start (its deadline came mid-page): they go back to the
+   * front of the buffer, and to workers once the lane has closed. Call before closing the lane.
+   */
+  const giveBack = (ids: readonly string[]): void => {
+    if (ids.length === 0) return;
+    buffer.unshift([...ids]);
+    stats.inline -= ids.length;
+    toRouter.notify();
+  };
+
+  return { inline: inline(), giveBack, done: router };
 }
 
 export interface BroadcastOptions {
@@ -335,6 +352,8 @@ export async function broadcast(options: BroadcastOptions): Promise<BroadcastSum
   const policy = fanOutPolicy(options.connections, settings);
   const summary = await fanOut({
     targets: split.inline,
+    // Ids the deadline leaves unstarted mid-page go back to the split, and on to workers.
+    giveBack: split.giveBack,
     // The split already reads the listing ahead; a prefetched page would be lost at the intake deadline.
     prefetch: false,
     attempt: (connectionId, timeoutMs) => options.connections.attempt(connectionId, payload, timeoutMs),
@@ -355,6 +374,9 @@ export async function broadcast(options: BroadcastOptions): Promise<BroadcastSum
     const e = stats.dispatchError;
     summary.errors.push(`dispatch: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
   }
+  // Ids neither posted nor dispatched (the inline lane stopped after dispatching had failed) were never answered.
+  summary.failed += stats.dropped;
+  summary.expired += stats.dropped;
   return {
     ...summary,
     listed: stats.listed,

@@ -64,6 +64,11 @@ export interface FanOutOptions extends Partial<FanOutPolicy> {
    * hands the rest of the listing to someone else (functions/broadcast.ts). Default: none.
    */
   readonly intakeDeadline?: number;
+  /**
+   * Takes back the ids of a page that the deadline left unstarted, before `targets` is closed (the caller hands
+   * them to someone else: functions/broadcast.ts). Without it, they count as `expired`.
+   */
+  readonly giveBack?: (ids: readonly string[]) => void;
   /** Fetch the next page while posting the current one (default true; off when `targets` is already in memory). */
   readonly prefetch?: boolean;
   /** Clock (tests). */
@@ -361,14 +366,28 @@ export async function fanOut(options: FanOutOptions): Promise<FanOutSummary> {
         exhausted = true;
         break;
       }
-      for (const connectionId of next.value) {
+      const page = next.value;
+      for (let i = 0; i < page.length; i++) {
         await waitFor(() => inFlight < window.limit);
         if (stop || now() >= deadline) {
-          summary.truncated = true;
+          const unstarted = page.slice(i);
+          if (!stop && options.giveBack) {
+            // The deadline came mid-page: the ids not started go back to the caller (not lost).
+            options.giveBack(unstarted);
+            summary.handedBack = true;
+          } else {
+            summary.truncated = true;
+            // Never lost silently: the ids the deadline left unstarted count as expired.
+            if (!stop) {
+              summary.targets += unstarted.length;
+              summary.failed += unstarted.length;
+              summary.expired += unstarted.length;
+            }
+          }
           break outer;
         }
         summary.targets++;
-        start(connectionId);
+        start(page[i]!);
       }
     }
   } catch (error) {

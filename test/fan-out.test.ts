@@ -422,6 +422,53 @@ describe("fan-out: building blocks", function () {
     expect(pulled).to.be.below(100);
   });
 
+  it("fanOut leaves no id unaccounted when the deadline comes mid-page: given back to the split, else expired", async () => {
+    const ids = Array.from({ length: 30 }, (_, k) => `c${k}`);
+    async function* pages() {
+      for (let p = 0; p < 3; p++) yield ids.slice(p * 10, p * 10 + 10);
+    }
+    const run = (targets: AsyncIterable<readonly string[]>, giveBack?: (ids: readonly string[]) => void) => {
+      let t = 0;
+      const delivered: string[] = [];
+      const summary = fanOut({
+        targets,
+        giveBack,
+        prefetch: false,
+        attempt: async (id): Promise<Attempt> => {
+          t += 10;
+          delivered.push(id);
+          return { kind: "delivered" };
+        },
+        store: new MemoryConnectionStore(),
+        concurrency: 1,
+        now: () => t,
+        // Six posts of the first page fit before the deadline; four of its ids are never started.
+        deadline: 55,
+      });
+      return summary.then((s) => ({ summary: s, delivered }));
+    };
+
+    // Alone: the unstarted ids of the page count as expired.
+    const alone = await run(pages());
+    expect(alone.summary).to.include({ targets: 10, delivered: 6, failed: 4, expired: 4, truncated: true });
+    expect(alone.summary.delivered + alone.summary.failed).to.equal(alone.summary.targets);
+
+    // Behind a split: they go back to the buffer and on to workers with the rest of the listing.
+    const shards: string[][] = [];
+    const split = splitListing(pages(), {
+      inlineMax: 1_000,
+      shardSize: 100,
+      pageSize: 10,
+      dispatch: async (shard) => void shards.push(shard),
+    });
+    const { summary, delivered } = await run(split.inline, split.giveBack);
+    const stats = await split.done;
+    expect(summary).to.include({ delivered: 6, failed: 0, handedBack: true });
+    expect(stats).to.include({ listed: 30, inline: 6, dispatched: 24, dropped: 0 });
+    expect(summary.delivered + stats.dispatched + summary.failed).to.equal(ids.length);
+    expect([...delivered, ...shards.flat()]).to.have.members(ids);
+  });
+
   describe("splitListing", () => {
     async function* listing(total: number, pageSize: number) {
       for (let i = 0; i < total; i += pageSize) {
@@ -490,6 +537,34 @@ describe("fan-out: building blocks", function () {
       expect(shards.every((s) => s.length <= 500)).to.equal(true);
       expect(stats).to.include({ listed: 5_000, dispatched: 5_000 - inline.length, dispatchFailed: false, dropped: 0 });
       expect(maxBuffered, "lookahead buffer").to.be.at.most(500 + 100);
+    });
+
+    it("dispatches what the inline lane leaves when it stops after the listing ended, even within its budget", async () => {
+      let ended!: () => void;
+      const listingEnded = new Promise<void>((resolve) => (ended = resolve));
+      const ids = Array.from({ length: 30 }, (_, k) => `c${k}`);
+      async function* pages() {
+        for (let p = 0; p < 3; p++) yield ids.slice(p * 10, p * 10 + 10);
+        ended();
+      }
+      const shards: string[][] = [];
+      const split = splitListing(pages(), {
+        inlineMax: 1_000,
+        shardSize: 100,
+        pageSize: 10,
+        dispatch: async (shard) => void shards.push(shard),
+      });
+      const inline: string[] = [];
+      for await (const page of split.inline) {
+        inline.push(...page);
+        await listingEnded;
+        await new Promise((resolve) => setImmediate(resolve));
+        break; // the intake deadline: the 20 ids left fit the inline budget but were not taken
+      }
+      const stats = await split.done;
+      expect(inline).to.deep.equal(ids.slice(0, 10));
+      expect(shards.flat()).to.have.members(ids.slice(10));
+      expect(stats).to.include({ listed: 30, inline: 10, dispatched: 20, dropped: 0 });
     });
 
     it("falls back to posting inline when a dispatch fails", async () => {
