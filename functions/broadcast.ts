@@ -111,6 +111,56 @@ export function fanOutPolicy(
   };
 }
 
+/**
+ * A dispatch that failed after handing part of its ids to workers: only `undispatched` may go back to the inline
+ * lane, or the part already dispatched would be posted twice.
+ */
+export class PartialDispatchError extends Error {
+  override readonly name = "PartialDispatchError";
+  constructor(
+    override readonly cause: unknown,
+    readonly undispatched: string[],
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+/**
+ * Sends one shard to the worker, halving it until each event fits Lambda's 256 KB async payload. If a part fails,
+ * the error names exactly the ids no worker got.
+ */
+export function shardDispatcher(
+  base: Omit<FanOutShardEvent, "shard" | "connectionIds">,
+  invokeWorker: InvokeWorker,
+): (ids: string[]) => Promise<void> {
+  let shard = 0;
+  const dispatch = async (ids: string[]): Promise<void> => {
+    const event: FanOutShardEvent = { ...base, shard: ++shard, connectionIds: ids };
+    if (ids.length > 1 && Buffer.byteLength(JSON.stringify(event)) > ASYNC_PAYLOAD_LIMIT_BYTES - 1024) {
+      shard--;
+      const half = Math.ceil(ids.length / 2);
+      const second = ids.slice(half);
+      try {
+        await dispatch(ids.slice(0, half));
+      } catch (error) {
+        throw new PartialDispatchError(error, [...undispatchedOf(error, ids.slice(0, half)), ...second]);
+      }
+      await dispatch(second);
+      return;
+    }
+    try {
+      await invokeWorker(event);
+    } catch (error) {
+      throw new PartialDispatchError(error, ids);
+    }
+  };
+  return dispatch;
+}
+
+function undispatchedOf(error: unknown, ids: string[]): string[] {
+  return error instanceof PartialDispatchError ? error.undispatched : ids;
+}
+
 export interface SplitPlan {
   /** Ids the inline lane takes at most. */
   readonly inlineMax: number;
@@ -215,9 +265,12 @@ export function splitListing(
       stats.shards++;
       stats.dispatched += ids.length;
     } catch (error) {
+      // Only what no worker got goes back to the inline lane; the rest is already being posted.
+      const back = undispatchedOf(error, ids);
+      stats.dispatched += ids.length - back.length;
       stats.dispatchFailed = true;
-      stats.dispatchError = error;
-      buffer.unshift(ids);
+      stats.dispatchError = error instanceof PartialDispatchError ? error.cause : error;
+      buffer.unshift(back);
       toInline.notify();
     }
   };
@@ -261,7 +314,13 @@ export function splitListing(
     try {
       for (;;) {
         const budget = inlineBudget();
-        if (budget <= 0) return;
+        if (budget <= 0) {
+          // Out of budget, but a dispatch still running may fail and hand its ids back (budget then unbounded):
+          // close only once the router has nothing left to dispatch.
+          if (routerDone || drained) return;
+          await toInline.wait();
+          continue;
+        }
         // Once the listing has ended, what is in the buffer is either inline's or being dispatched (router decides).
         if (buffer.count > 0 && !(listingDone && !routerDone && !stats.dispatchFailed && buffer.count > budget)) {
           const ids = buffer.take(Math.min(plan.pageSize, budget, buffer.count));
@@ -327,19 +386,7 @@ export async function broadcast(options: BroadcastOptions): Promise<BroadcastSum
     sender: options.sender,
     ...shardData(payload.body),
   } as const;
-  let shard = 0;
-  const dispatch = async (ids: string[]): Promise<void> => {
-    const event: FanOutShardEvent = { ...base, shard: ++shard, connectionIds: ids };
-    // Lambda refuses an async payload over 256 KB: halve until each part fits.
-    if (ids.length > 1 && Buffer.byteLength(JSON.stringify(event)) > ASYNC_PAYLOAD_LIMIT_BYTES - 1024) {
-      shard--;
-      const half = Math.ceil(ids.length / 2);
-      await dispatch(ids.slice(0, half));
-      await dispatch(ids.slice(half));
-      return;
-    }
-    await options.invokeWorker(event);
-  };
+  const dispatch = shardDispatcher(base, options.invokeWorker);
   const split = splitListing(
     options.store.list({ pageSize: settings.pageSize, ...(options.room !== undefined ? { room: options.room } : {}) }),
     {

@@ -13,7 +13,15 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
-import { broadcast, shardData, shardPayload, splitListing, type FanOutShardEvent } from "../functions/broadcast";
+import {
+  broadcast,
+  PartialDispatchError,
+  shardData,
+  shardDispatcher,
+  shardPayload,
+  splitListing,
+  type FanOutShardEvent,
+} from "../functions/broadcast";
 import { AimdWindow, fanOut, readAhead } from "../functions/fan-out";
 import { fanOutWorker } from "../functions/fan-out-worker";
 import { inProcessWorkers, sendMessage } from "../functions/send-message";
@@ -485,6 +493,52 @@ describe("fan-out: building blocks", function () {
       }
       return got;
     }
+
+    it("sends back to the inline lane only the ids no worker got when a halved shard fails halfway", async () => {
+      // 20,000 ids do not fit one 256 KB async event: the dispatcher halves, the first half goes, the second fails.
+      const ids = Array.from({ length: 20_000 }, (_, i) => `conn-${String(i).padStart(10, "0")}`);
+      const invoked: string[][] = [];
+      const dispatch = shardDispatcher(
+        { type: "fanout-shard", version: 1, broadcastId: "b", sender: "s", data: "x" },
+        async (event) => {
+          if (invoked.length === 1) throw new Error("throttled");
+          invoked.push([...event.connectionIds]);
+        },
+      );
+      let error: unknown;
+      try {
+        await dispatch(ids);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(PartialDispatchError);
+      expect(invoked).to.have.length(1);
+      const undispatched = (error as PartialDispatchError).undispatched;
+      expect([...invoked[0]!, ...undispatched]).to.deep.equal(ids);
+
+      // Behind splitListing: the inline lane gets exactly the undispatched ids, nobody gets a message twice.
+      async function* one() {
+        yield ids;
+      }
+      const shards: string[][] = [];
+      const split = splitListing(one(), {
+        inlineMax: 0,
+        shardSize: 20_000,
+        pageSize: 20_000,
+        dispatch: shardDispatcher(
+          { type: "fanout-shard", version: 1, broadcastId: "b", sender: "s", data: "x" },
+          async (event) => {
+            if (shards.length === 1) throw new Error("throttled");
+            shards.push([...event.connectionIds]);
+          },
+        ),
+      });
+      const inline = await drain(split.inline);
+      const stats = await split.done;
+      expect([...shards.flat(), ...inline].sort()).to.deep.equal([...ids].sort());
+      expect(new Set([...shards.flat(), ...inline]).size).to.equal(ids.length);
+      expect(stats).to.include({ dispatched: shards.flat().length, dispatchFailed: true, dropped: 0 });
+    });
 
     it("keeps a broadcast smaller than a shard entirely inline", async () => {
       const shards: string[][] = [];
