@@ -2,23 +2,18 @@
  * `$default`: API Gateway sends here every frame whose `action` matches no route (and every non-JSON frame).
  * The sender learns what was wrong and which actions exist.
  */
+import { admitMessage } from "./runtime/admission";
 import { CLIENT_ACTIONS } from "./routes";
 import { containerDeps, type HandlerDeps } from "./runtime/container";
-import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
-import { parseBody } from "./runtime/message-body";
-import { enforceRateLimit } from "./runtime/rate-limit";
+import type { HandlerResult, WebSocketEvent } from "./runtime/event";
 import { replyError } from "./runtime/reply";
 
 export async function defaultRoute(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
-  const log = invocationLogger(deps.log, event);
-  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
   const availableActions = [...CLIENT_ACTIONS];
-  const parsed = parseBody(event.body);
-  if (!parsed.ok) {
-    await replyError(deps, event, log, parsed.code, parsed.message, { availableActions });
-    return { statusCode: 400 };
-  }
-  const { action } = parsed.value;
+  const admitted = await admitMessage(event, deps, { availableActions });
+  if (!admitted.ok) return admitted.result;
+  const { log } = admitted;
+  const { action } = admitted.body;
   if (action === undefined || action === null || action === "") {
     await replyError(deps, event, log, "MissingAction", 'The message has no "action" field.', { availableActions });
     return { statusCode: 400 };

@@ -3,11 +3,10 @@
  * included); on a first join every member, the joiner too, gets `{"type":"joined",…}`. Joining a room again only
  * answers `members` again.
  */
+import { admitMessage } from "./runtime/admission";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
-import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import type { HandlerResult, WebSocketEvent } from "./runtime/event";
 import { membersFrame, presenceFrame } from "./runtime/frames";
-import { parseBody } from "./runtime/message-body";
-import { enforceRateLimit } from "./runtime/rate-limit";
 import { replyError } from "./runtime/reply";
 import { broadcastToRoom, checkRoom, lookupWho, maxRoomsOf, membersOf, roomBroadcastContext } from "./runtime/rooms";
 import type { InvocationContext } from "./broadcast";
@@ -18,14 +17,10 @@ export async function joinRoom(
   deps: HandlerDeps,
   context?: InvocationContext,
 ): Promise<HandlerResult> {
-  const log = invocationLogger(deps.log, event);
-  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
-  const parsed = parseBody(event.body);
-  if (!parsed.ok) {
-    await replyError(deps, event, log, parsed.code, parsed.message);
-    return { statusCode: 400 };
-  }
-  const check = checkRoom(parsed.value.room, "join");
+  const admitted = await admitMessage(event, deps);
+  if (!admitted.ok) return admitted.result;
+  const { log, body } = admitted;
+  const check = checkRoom(body.room, "join");
   if (!check.ok) {
     await replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
     return { statusCode: 400 };

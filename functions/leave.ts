@@ -2,11 +2,10 @@
  * `leave`: `{"action":"leave","room":"lobby"}`. The remaining members get `{"type":"left",…}`, and so does the
  * leaver, as its acknowledgement. Leaving a room one is not in answers `NotInRoom`.
  */
+import { admitMessage } from "./runtime/admission";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
-import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import type { HandlerResult, WebSocketEvent } from "./runtime/event";
 import { presenceFrame } from "./runtime/frames";
-import { parseBody } from "./runtime/message-body";
-import { enforceRateLimit } from "./runtime/rate-limit";
 import { replyError } from "./runtime/reply";
 import { broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "./runtime/rooms";
 import type { InvocationContext } from "./broadcast";
@@ -17,14 +16,10 @@ export async function leaveRoom(
   deps: HandlerDeps,
   context?: InvocationContext,
 ): Promise<HandlerResult> {
-  const log = invocationLogger(deps.log, event);
-  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
-  const parsed = parseBody(event.body);
-  if (!parsed.ok) {
-    await replyError(deps, event, log, parsed.code, parsed.message);
-    return { statusCode: 400 };
-  }
-  const check = checkRoom(parsed.value.room, "leave");
+  const admitted = await admitMessage(event, deps);
+  if (!admitted.ok) return admitted.result;
+  const { log, body } = admitted;
+  const check = checkRoom(body.room, "leave");
   if (!check.ok) {
     await replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
     return { statusCode: 400 };

@@ -4,16 +4,16 @@
  * streamed from the store, bounded and adaptive in concurrency, split across fan-out workers when it is too large
  * for one invocation.
  */
+import { admitMessage } from "./runtime/admission";
 import { INTEGRATION_TIMEOUT_MS, broadcast, deadlineOf, type InvocationContext, type InvokeWorker } from "./broadcast";
 import { fanOutWorker } from "./fan-out-worker";
 import { ConnectionsApi, MAX_POST_BYTES, preparePayload } from "./runtime/connections-api";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
-import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import type { HandlerResult, WebSocketEvent } from "./runtime/event";
 import { DEFAULT_FANOUT } from "./runtime/env";
 import { InProcessInvoker } from "./runtime/invoker";
-import { encodeData, parseBody } from "./runtime/message-body";
+import { encodeData } from "./runtime/message-body";
 import { DEFAULT_MESSAGE_LIMITS } from "./runtime/message-limits";
-import { enforceRateLimit } from "./runtime/rate-limit";
 import { replyError } from "./runtime/reply";
 import { messageFrame } from "./runtime/frames";
 import type { Logger } from "./runtime/logger";
@@ -52,14 +52,10 @@ export async function sendMessage(
   deps: HandlerDeps,
   context?: InvocationContext,
 ): Promise<HandlerResult> {
-  const log = invocationLogger(deps.log, event);
-  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
-  const parsed = parseBody(event.body);
-  if (!parsed.ok) {
-    await replyError(deps, event, log, parsed.code, parsed.message);
-    return { statusCode: 400 };
-  }
-  const { data } = parsed.value;
+  const admitted = await admitMessage(event, deps);
+  if (!admitted.ok) return admitted.result;
+  const { log, body } = admitted;
+  const { data } = body;
   if (data === undefined || data === null) {
     await replyError(
       deps,
@@ -95,8 +91,7 @@ export async function sendMessage(
     return { statusCode: 413 };
   }
   // With a room: an envelope to that room's members (functions/runtime/rooms.ts). Without: `data` to everyone, as is.
-  if (parsed.value.room !== undefined && parsed.value.room !== null)
-    return sendToRoom(event, deps, log, parsed.value.room, data, context);
+  if (body.room !== undefined && body.room !== null) return sendToRoom(event, deps, log, body.room, data, context);
 
   const connections = requireConnections(deps);
   const invokeWorker: InvokeWorker = deps.invokeWorker ?? inProcessWorkers(deps).invoke;

@@ -4,13 +4,13 @@
  * `RecipientGone` when the recipient is gone (it is then removed, and its rooms hear `left`), `DeliveryFailed`
  * otherwise.
  */
+import { admitMessage } from "./runtime/admission";
 import { MAX_POST_BYTES, preparePayload } from "./runtime/connections-api";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
-import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./runtime/event";
+import type { HandlerResult, WebSocketEvent } from "./runtime/event";
 import { directFrame } from "./runtime/frames";
-import { encodeData, parseBody } from "./runtime/message-body";
+import { encodeData } from "./runtime/message-body";
 import { DEFAULT_MESSAGE_LIMITS } from "./runtime/message-limits";
-import { enforceRateLimit } from "./runtime/rate-limit";
 import { replyError } from "./runtime/reply";
 import { announceDepartures, lookupWho, roomBroadcastContext } from "./runtime/rooms";
 import type { InvocationContext } from "./broadcast";
@@ -26,14 +26,10 @@ export async function sendTo(
   deps: HandlerDeps,
   context?: InvocationContext,
 ): Promise<HandlerResult> {
-  const log = invocationLogger(deps.log, event);
-  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
-  const parsed = parseBody(event.body);
-  if (!parsed.ok) {
-    await replyError(deps, event, log, parsed.code, parsed.message);
-    return { statusCode: 400 };
-  }
-  const { to, data } = parsed.value;
+  const admitted = await admitMessage(event, deps);
+  if (!admitted.ok) return admitted.result;
+  const { log, body } = admitted;
+  const { to, data } = body;
   // API Gateway's ids are base64-like; anything else (`..`, lone surrogates, separators) can only be a mistake and
   // must never reach the `@connections/{id}` path.
   if (typeof to !== "string" || to.length > MAX_CONNECTION_ID_LENGTH || !CONNECTION_ID_PATTERN.test(to)) {
