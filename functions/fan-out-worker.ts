@@ -14,6 +14,8 @@ import {
   type InvocationContext,
 } from "./broadcast";
 import { fanOut, type FanOutSummary } from "./fan-out";
+import type { RemovedConnection } from "../stores/connection-store";
+import { announceDepartures } from "./runtime/rooms";
 import { preparePayload } from "./runtime/connections-api";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
 import { DEFAULT_FANOUT } from "./runtime/env";
@@ -46,13 +48,33 @@ export async function fanOutWorker(
     const connections = requireConnections(deps);
     const settings = deps.env.fanOut ?? DEFAULT_FANOUT;
     const payload = preparePayload(shardPayload(event));
+    const deadline = deadlineOf(context, FANOUT_WORKER_TIMEOUT_SECONDS * 1000);
+    const departed: RemovedConnection[] = [];
     const summary = await fanOut({
       targets: asAsync(pages(event.connectionIds, settings.pageSize)),
       attempt: (connectionId, timeoutMs) => connections.attempt(connectionId, payload, timeoutMs),
       store: deps.store,
-      deadline: deadlineOf(context, FANOUT_WORKER_TIMEOUT_SECONDS * 1000),
+      deadline,
+      onRemoved: (removed) => departed.push(...removed),
       ...fanOutPolicy(connections, settings),
     });
+    // Members found gone here leave their rooms like anywhere else: the rooms hear `left`. The worker posts those
+    // itself (it may not invoke workers), so nothing it lists is ever handed on.
+    if (departed.length > 0) {
+      await announceDepartures(
+        {
+          deps: { ...deps, env: { ...deps.env, fanOut: { ...settings, inlineMax: Number.POSITIVE_INFINITY } } },
+          log,
+          requestId: event.broadcastId,
+          sender: event.sender ?? "fanout-worker",
+          deadline,
+          invokeWorker: async () => {
+            throw new Error("the fan-out worker posts presence itself");
+          },
+        },
+        departed,
+      );
+    }
     const outcome = summary.failed === 0 && summary.tooLarge === 0 && !summary.truncated ? "ok" : "partial";
     log.info("broadcast shard", { outcome, ...summary, bytes: payload.body.byteLength });
     return summary;

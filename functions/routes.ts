@@ -167,7 +167,8 @@ export interface WorkerDefinition {
 export const FANOUT_WORKER: WorkerDefinition = {
   name: "fanout-worker",
   module: "fan-out-worker",
-  storeAccess: ["delete"],
+  // listRoom: members it finds gone are announced (`left`) to their rooms.
+  storeAccess: ["delete", "listRoom"],
   manageConnections: true,
   timeoutSeconds: 120,
 };

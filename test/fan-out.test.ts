@@ -763,6 +763,38 @@ describe("fan-out: building blocks", function () {
       expect(new Set(events.map((e) => e.shard)).size).to.equal(events.length);
     });
 
+    it("the worker announces members it finds gone to their rooms (left), posting those itself", async () => {
+      const store = new MemoryConnectionStore();
+      const ids = await register(store, 4);
+      for (const id of ids.slice(0, 3)) await store.join(id!, "r", 10);
+      const gone = ids[1]!;
+      server.behaviour = (id) => (id === gone ? "gone" : "ok");
+      const deps: HandlerDeps = depsWith(store, server, { concurrency: 4 });
+      const summary = await fanOutWorker(
+        {
+          type: "fanout-shard",
+          version: 1,
+          broadcastId: "p1",
+          shard: 1,
+          sender: ids[0],
+          ...shardData(Buffer.from("hello")),
+          connectionIds: ids,
+        },
+        deps,
+      );
+      expect(summary).to.include({ delivered: 3, gone: 1 });
+      for (const member of [ids[0]!, ids[2]!]) {
+        const frames = server.postsTo(member);
+        expect(frames[0]).to.equal("hello");
+        const left = frames.slice(1).map((f) => JSON.parse(f) as Record<string, unknown>);
+        expect(left).to.have.length(1);
+        expect(left[0]).to.include({ type: "left", room: "r", connectionId: gone });
+      }
+      // Not in the room: the shard's message only.
+      expect(server.postsTo(ids[3]!)).to.deep.equal(["hello"]);
+      expect(await store.roomsOf(gone)).to.deep.equal([]);
+    });
+
     it("the worker posts its shard, removes its stale ids and never throws", async () => {
       const store = new MemoryConnectionStore();
       const ids = await register(store, 120);

@@ -113,7 +113,7 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
     expect(statement(policyOf(r, FANOUT_WORKER.name), "InvokeFanOutWorker")).to.equal(undefined);
   });
 
-  it("gives the worker what a shard needs: delete on the table (stale ids), POST @connections, its own logs", () => {
+  it("gives the worker what a shard needs: delete on the table (stale ids), the room index (their rooms), POST @connections, its own logs", () => {
     const doc = policyOf(r, FANOUT_WORKER.name);
     const table = r.ofType(T.table)[0]!;
     expect(statement(doc, "ConnectionStore")).to.deep.equal({
@@ -126,9 +126,17 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
     expect(post.Action).to.deep.equal(["execute-api:ManageConnections"]);
     expect(post.Resource).to.have.length(1);
     expect(post.Resource[0]).to.match(/\/dev\/POST\/@connections\/\*$/);
+    // Listing the rooms of members it finds gone, to announce `left`: a Query on the room index only.
+    expect(statement(doc, "RoomIndex")).to.deep.equal({
+      Sid: "RoomIndex",
+      Effect: "Allow",
+      Action: ["dynamodb:Query"],
+      Resource: [`${table.state.arn}/index/room-members`],
+    });
     expect(doc.Statement.map((s) => s.Sid).sort()).to.deep.equal([
       "ConnectionStore",
       "PostToConnections",
+      "RoomIndex",
       "WriteOwnLogs",
     ]);
   });
