@@ -4,7 +4,7 @@
  * streamed from the store, bounded and adaptive in concurrency, split across fan-out workers when it is too large
  * for one invocation.
  */
-import { admitMessage } from "./runtime/admission";
+import { admitData, admitMessage } from "./runtime/admission";
 import { INTEGRATION_TIMEOUT_MS, broadcast, deadlineOf, type InvocationContext, type InvokeWorker } from "./broadcast";
 import { fanOutWorker } from "./fan-out-worker";
 import { ConnectionsApi, MAX_POST_BYTES, preparePayload } from "./runtime/connections-api";
@@ -12,8 +12,6 @@ import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/c
 import type { HandlerResult, WebSocketEvent } from "./runtime/event";
 import { DEFAULT_FANOUT } from "./runtime/env";
 import { InProcessInvoker } from "./runtime/invoker";
-import { encodeData } from "./runtime/message-body";
-import { DEFAULT_MESSAGE_LIMITS } from "./runtime/message-limits";
 import { replyError } from "./runtime/reply";
 import { messageFrame } from "./runtime/frames";
 import type { Logger } from "./runtime/logger";
@@ -55,41 +53,16 @@ export async function sendMessage(
   const admitted = await admitMessage(event, deps);
   if (!admitted.ok) return admitted.result;
   const { log, body } = admitted;
-  const { data } = body;
-  if (data === undefined || data === null) {
-    await replyError(
-      deps,
-      event,
-      log,
-      "MissingData",
-      'sendmessage needs a "data" field, e.g. {"action":"sendmessage","data":"hello"}.',
-    );
-    return { statusCode: 400 };
-  }
-  let wire: string;
-  try {
-    wire = encodeData(data);
-  } catch {
-    // JSON.stringify gives up on values nested thousands deep (JSON.parse accepted them).
-    await replyError(deps, event, log, "InvalidBody", '"data" is nested too deeply to send.');
-    return { statusCode: 400 };
-  }
+  const admittedData = await admitData(
+    event,
+    deps,
+    log,
+    body,
+    'sendmessage needs a "data" field, e.g. {"action":"sendmessage","data":"hello"}.',
+  );
+  if (!admittedData.ok) return admittedData.result;
+  const { data, wire } = admittedData;
   const payload = preparePayload(wire);
-  // The configured limit (default 32 KB) sits below API Gateway's own 128 KB (MAX_POST_BYTES) by construction.
-  const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
-  if (payload.body.byteLength > maxDataBytes) {
-    await replyError(
-      deps,
-      event,
-      log,
-      "PayloadTooLarge",
-      `"data" is ${payload.body.byteLength} bytes; the limit is ${maxDataBytes}.`,
-      {
-        limit: maxDataBytes,
-      },
-    );
-    return { statusCode: 413 };
-  }
   // With a room: an envelope to that room's members (functions/runtime/rooms.ts). Without: `data` to everyone, as is.
   if (body.room !== undefined && body.room !== null) return sendToRoom(event, deps, log, body.room, data, context);
 

@@ -4,13 +4,11 @@
  * `RecipientGone` when the recipient is gone (it is then removed, and its rooms hear `left`), `DeliveryFailed`
  * otherwise.
  */
-import { admitMessage } from "./runtime/admission";
+import { admitData, admitMessage } from "./runtime/admission";
 import { MAX_POST_BYTES, preparePayload } from "./runtime/connections-api";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
 import type { HandlerResult, WebSocketEvent } from "./runtime/event";
 import { directFrame } from "./runtime/frames";
-import { encodeData } from "./runtime/message-body";
-import { DEFAULT_MESSAGE_LIMITS } from "./runtime/message-limits";
 import { replyError } from "./runtime/reply";
 import { announceDepartures, lookupWho, roomBroadcastContext } from "./runtime/rooms";
 import type { InvocationContext } from "./broadcast";
@@ -29,7 +27,7 @@ export async function sendTo(
   const admitted = await admitMessage(event, deps);
   if (!admitted.ok) return admitted.result;
   const { log, body } = admitted;
-  const { to, data } = body;
+  const { to } = body;
   // API Gateway's ids are base64-like; anything else (`..`, lone surrogates, separators) can only be a mistake and
   // must never reach the `@connections/{id}` path.
   if (typeof to !== "string" || to.length > MAX_CONNECTION_ID_LENGTH || !CONNECTION_ID_PATTERN.test(to)) {
@@ -42,35 +40,26 @@ export async function sendTo(
     );
     return { statusCode: 400 };
   }
-  if (data === undefined || data === null) {
-    await replyError(
-      deps,
-      event,
-      log,
-      "MissingData",
-      'sendto needs a "data" field, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.',
-    );
-    return { statusCode: 400 };
-  }
-  let wire: string;
-  try {
-    wire = encodeData(data);
-  } catch {
-    await replyError(deps, event, log, "InvalidBody", '"data" is nested too deeply to send.');
-    return { statusCode: 400 };
-  }
-  const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
-  const dataBytes = Buffer.byteLength(wire);
-  const payload = preparePayload(
-    directFrame(await lookupWho(deps, event.requestContext.connectionId), data, Date.now()),
+  const admittedData = await admitData(
+    event,
+    deps,
+    log,
+    body,
+    'sendto needs a "data" field, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.',
   );
-  if (dataBytes > maxDataBytes || payload.body.byteLength > MAX_POST_BYTES) {
+  if (!admittedData.ok) return admittedData.result;
+  const payload = preparePayload(
+    directFrame(await lookupWho(deps, event.requestContext.connectionId), admittedData.data, Date.now()),
+  );
+  // The envelope can push a within-limit `data` past API Gateway's own limit.
+  if (payload.body.byteLength > MAX_POST_BYTES) {
+    const { wire, maxDataBytes } = admittedData;
     await replyError(
       deps,
       event,
       log,
       "PayloadTooLarge",
-      `"data" is ${dataBytes} bytes; the limit is ${maxDataBytes}.`,
+      `"data" is ${Buffer.byteLength(wire)} bytes; the limit is ${maxDataBytes}.`,
       { limit: maxDataBytes },
     );
     return { statusCode: 413 };

@@ -5,7 +5,9 @@
 import type { HandlerDeps } from "./container";
 import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./event";
 import type { Logger } from "./logger";
-import { parseBody } from "./message-body";
+import { MAX_POST_BYTES } from "./connections-api";
+import { encodeData, parseBody } from "./message-body";
+import { DEFAULT_MESSAGE_LIMITS } from "./message-limits";
 import { enforceRateLimit } from "./rate-limit";
 import { replyError } from "./reply";
 
@@ -27,4 +29,44 @@ export async function admitMessage(
     return { ok: false, result: { statusCode: 400 } };
   }
   return { ok: true, log, body: parsed.value };
+}
+
+export type DataAdmission =
+  | { readonly ok: true; readonly data: unknown; readonly wire: string; readonly maxDataBytes: number }
+  | { readonly ok: false; readonly result: HandlerResult };
+
+/**
+ * The `data` of a `sendmessage` / `sendto`: present, encodable (a string as is, any other value as JSON text) and,
+ * encoded, within the configured limit. `usage` is the example the MissingData frame shows.
+ */
+export async function admitData(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  log: Logger,
+  body: Record<string, unknown>,
+  usage: string,
+): Promise<DataAdmission> {
+  const { data } = body;
+  if (data === undefined || data === null) {
+    await replyError(deps, event, log, "MissingData", usage);
+    return { ok: false, result: { statusCode: 400 } };
+  }
+  let wire: string;
+  try {
+    wire = encodeData(data);
+  } catch {
+    // JSON.stringify gives up on values nested thousands deep (JSON.parse accepted them).
+    await replyError(deps, event, log, "InvalidBody", '"data" is nested too deeply to send.');
+    return { ok: false, result: { statusCode: 400 } };
+  }
+  // The configured limit (default 32 KB) sits below API Gateway's own 128 KB (MAX_POST_BYTES) by construction.
+  const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
+  const bytes = Buffer.byteLength(wire);
+  if (bytes > maxDataBytes) {
+    await replyError(deps, event, log, "PayloadTooLarge", `"data" is ${bytes} bytes; the limit is ${maxDataBytes}.`, {
+      limit: maxDataBytes,
+    });
+    return { ok: false, result: { statusCode: 413 } };
+  }
+  return { ok: true, data, wire, maxDataBytes };
 }
