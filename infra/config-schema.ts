@@ -1,36 +1,27 @@
 /**
- * The stack configuration schema: every key this program reads, declared once. `Pulumi.yaml`'s `config:` block
- * mirrors it (the CLI validates types and fills defaults from there) and a test fails when the two disagree, so
- * edit both together.
+ * The stack configuration schema: every key this program reads, its type, default, bounds and description,
+ * declared once. `Pulumi.yaml`'s `config:` block and docs/configuration.md are generated from it
+ * (`npm run docs:config`), and a test fails when either differs.
+ *
+ * Why structured config: the Pulumi CLI merges `Pulumi.yaml`'s declarations into the stack config with PATH
+ * semantics before the program runs (pulumi/pulumi pkg/workspace/config.go, `mergeConfig`). A declared key
+ * `throttle.rateLimit` becomes field `rateLimit` of an object `throttle`, and a key `auth` declared next to
+ * `auth.issuer` is overwritten by an object and then fails the CLI's type check. So every group of settings is
+ * ONE object key (`redis`, `jwt`, `throttle` …), read whole by the program, set with
+ * `pulumi config set --path redis.nodeType cache.t4g.small` or written in the stack file as a YAML map; no key
+ * name is a path prefix of another.
  */
+import { DEFAULT_ALGORITHMS, DEFAULT_TOKEN_QUERY_PARAM } from "../functions/runtime/auth-settings";
+import {
+  DEFAULT_CONNECTION_TTL_SECONDS,
+  DEFAULT_FANOUT,
+  DEFAULT_MAX_ROOMS_PER_CONNECTION,
+  MAX_ROOMS_PER_CONNECTION_CEILING,
+} from "../functions/runtime/env";
+import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING } from "../functions/runtime/message-limits";
 
 /** The project name, which is also the namespace of every key below (`websocket-chat:store`). */
 export const PROJECT_NAME = "websocket-chat";
-
-/** The types a Pulumi project config schema knows (objects are not one, hence the flat dotted key names). */
-export type ConfigValueType = "string" | "integer" | "boolean" | "array";
-
-export interface ConfigKeySpec {
-  /** Key without the project namespace, as written in `Pulumi.yaml`. */
-  readonly key: string;
-  readonly type: ConfigValueType;
-  /** Element type of an `array` key. */
-  readonly items?: "string";
-  /**
-   * Value the CLI fills in when the stack sets none. Optional settings default to `""` / `[]` rather than being
-   * left out, because Pulumi treats a declared key without a default as required.
-   */
-  readonly default: string | number | boolean | readonly string[];
-  /** Shown by `pulumi config` tooling; also states the allowed values, since the schema has no enum. */
-  readonly description: string;
-  /** Enumerated values, when the key has a closed set. */
-  readonly allowed?: readonly (string | number)[];
-  /**
-   * Set it with `pulumi config set --secret`. Not declared `secret: true` in `Pulumi.yaml`: the CLI writes a
-   * key's default in plain text and then rejects that same value for not being encrypted.
-   */
-  readonly secret?: boolean;
-}
 
 /** Stores a deployed stack can use; `memory` lives in one process and only makes sense for local runs. */
 export const DEPLOYED_STORES = ["dynamodb", "redis"] as const;
@@ -52,9 +43,65 @@ export const LOG_LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"] as const;
 /** ElastiCache allows up to 5 replicas per shard (6 nodes). */
 export const MAX_REDIS_REPLICAS = 5;
 
-export const CONFIG_SCHEMA = [
-  {
-    key: "store",
+/** ElastiCache engines the Redis store runs on: both speak the Redis protocol this store uses. */
+export const REDIS_ENGINES = ["redis", "valkey"] as const;
+
+/**
+ * API Gateway closes every connection after 2 h; a stored record must outlive its connection, with a margin for
+ * a `$disconnect` that arrives late or never.
+ */
+export const MIN_CONNECTION_TTL_SECONDS = 2 * 60 * 60 + 60;
+
+/**
+ * `dataProtection: auto` protects data on every stack but `dev`: a per-stack default cannot live in
+ * `Pulumi.yaml`, whose default is the same for every stack.
+ */
+export const UNPROTECTED_STACK = "dev";
+
+/** A scalar setting: a top-level key, or a field of an object key. */
+export type FieldSpec =
+  | {
+      readonly type: "string";
+      readonly default: string;
+      readonly description: string;
+      /** The closed set of values, when there is one (the Pulumi schema has no enum, so it is checked here). */
+      readonly allowed?: readonly string[];
+      /**
+       * Set it with `pulumi config set --secret`. Not declared `secret: true` in `Pulumi.yaml`: the CLI would then
+       * refuse every stack that leaves it unset (its default is not encrypted).
+       */
+      readonly secret?: boolean;
+    }
+  | {
+      readonly type: "integer";
+      readonly default: number;
+      readonly description: string;
+      readonly min: number;
+      readonly max: number;
+      /** The closed set of values, when there is one. */
+      readonly allowed?: readonly number[];
+      /** Why the bounds are what they are, said with a rejected value. */
+      readonly why?: string;
+    }
+  | { readonly type: "boolean"; readonly default: boolean; readonly description: string }
+  | {
+      readonly type: "array";
+      readonly items: "string";
+      readonly default: readonly string[];
+      readonly description: string;
+    };
+
+/** An object key: a group of fields set together (`pulumi config set --path redis.nodeType …`). */
+export interface GroupSpec {
+  readonly type: "object";
+  readonly description: string;
+  readonly fields: Readonly<Record<string, FieldSpec>>;
+}
+
+export type KeySpec = FieldSpec | GroupSpec;
+
+export const CONFIG_SCHEMA = {
+  store: {
     type: "string",
     default: "dynamodb",
     allowed: DEPLOYED_STORES,
@@ -62,322 +109,362 @@ export const CONFIG_SCHEMA = [
       "Connection store: dynamodb (a pay-per-request table) or redis (ElastiCache in a VPC with NAT). " +
       "memory is refused: it is for local runs only.",
   },
-  {
-    key: "stage",
+  stage: {
     type: "string",
     default: "",
     description:
       "API Gateway stage name, the last path segment of the URLs: 1-128 of A-Z a-z 0-9 _ -. Empty means the stack name.",
   },
-  {
-    key: "throttle.rateLimit",
-    type: "integer",
-    default: 500,
-    description:
-      "Steady-state messages per second the stage accepts (defaultRouteSettings.throttlingRateLimit). Must be > 0: " +
-      "API Gateway treats an unset or zero limit as 0 and rejects every message with 429.",
+  throttle: {
+    type: "object",
+    description: "Stage-wide throttling of every route (defaultRouteSettings).",
+    fields: {
+      rateLimit: {
+        type: "integer",
+        default: 500,
+        min: 1,
+        max: 1_000_000,
+        description:
+          "Steady-state messages per second the stage accepts. Must be > 0: API Gateway treats an unset or zero " +
+          "limit as 0 and rejects every message with 429.",
+      },
+      burstLimit: {
+        type: "integer",
+        default: 1000,
+        min: 1,
+        max: 1_000_000,
+        description: "Burst of messages the stage accepts. Must be > 0.",
+      },
+    },
   },
-  {
-    key: "throttle.burstLimit",
-    type: "integer",
-    default: 1000,
-    description: "Burst of messages the stage accepts (defaultRouteSettings.throttlingBurstLimit). Must be > 0.",
-  },
-  {
-    key: "logRetentionDays",
+  logRetentionDays: {
     type: "integer",
     default: 14,
+    min: 1,
+    max: 3653,
     allowed: LOG_RETENTION_DAYS,
-    description: `Retention of the API access log and every function log, in days; one of ${LOG_RETENTION_DAYS.join(", ")}.`,
+    description: "Retention of the API access log and every function log, in days (a value CloudWatch Logs accepts).",
   },
-  {
-    key: "memorySize",
+  memorySize: {
     type: "integer",
     default: 256,
-    description: `Memory of each Lambda function in MB (${MEMORY_SIZE_MB.min}-${MEMORY_SIZE_MB.max}); CPU scales with it.`,
+    ...MEMORY_SIZE_MB,
+    description: "Memory of each Lambda function in MB; CPU scales with it.",
   },
-  {
-    key: "maxRoomsPerConnection",
+  maxRoomsPerConnection: {
     type: "integer",
-    default: 10,
-    description: "Rooms one connection may be in at once (1-100); one more join gets a TooManyRooms error frame.",
+    default: DEFAULT_MAX_ROOMS_PER_CONNECTION,
+    min: 1,
+    max: MAX_ROOMS_PER_CONNECTION_CEILING,
+    description: "Rooms one connection may be in at once; one more join gets a TooManyRooms error frame.",
   },
-  {
-    key: "connectionTtlSeconds",
+  connectionTtlSeconds: {
     type: "integer",
-    default: 7500,
+    default: DEFAULT_CONNECTION_TTL_SECONDS,
+    min: MIN_CONNECTION_TTL_SECONDS,
+    max: 7 * 24 * 60 * 60,
+    why: "API Gateway keeps a connection open for up to 2 h, and its record must not expire first",
     description:
-      "Seconds a stored connection lives when $disconnect never arrives. The default, 2 h + 5 min, outlives " +
-      "API Gateway's 2 h connection limit.",
+      "Seconds a stored connection lives when $disconnect never arrives. At least API Gateway's 2 h connection " +
+      "limit plus a minute, so a record never expires before its connection.",
   },
-  {
-    key: "redis.nodeType",
-    type: "string",
-    default: "cache.t4g.micro",
-    description: "ElastiCache node type (store redis only).",
+  redis: {
+    type: "object",
+    description:
+      "The ElastiCache replication group (store redis only). With neither vpcId nor subnetIds, the stack " +
+      "creates a VPC with two private subnets and NAT.",
+    fields: {
+      engine: {
+        type: "string",
+        default: "redis",
+        allowed: REDIS_ENGINES,
+        description: "ElastiCache engine: redis (Redis OSS) or valkey.",
+      },
+      engineVersion: {
+        type: "string",
+        default: "7.1",
+        description:
+          "Engine version: Redis 6.2 or later (the store lists members with ZRANGE … BYLEX, new in 6.2), e.g. 7.1; " +
+          "Valkey 7.2 or later, e.g. 8.0.",
+      },
+      nodeType: { type: "string", default: "cache.t4g.micro", description: "ElastiCache node type." },
+      replicas: {
+        type: "integer",
+        default: 0,
+        min: 0,
+        max: MAX_REDIS_REPLICAS,
+        description:
+          "Read replicas of the primary. Above 0 the group runs 1 + replicas nodes with automatic failover and " +
+          "Multi-AZ, so its subnets must span two availability zones.",
+      },
+      natGateways: {
+        type: "string",
+        default: "auto",
+        allowed: ["auto", "single", "perAz"],
+        description:
+          "NAT gateways of the VPC the stack creates: single (one, in the first zone; that zone's outage cuts " +
+          "every function off from @connections), perAz (one per zone with its own route table, about " +
+          "USD 33 a month more per extra gateway in us-east-1, plus data processing), or auto (perAz when " +
+          "replicas > 0, else single).",
+      },
+      vpcId: {
+        type: "string",
+        default: "",
+        description: "Existing VPC for Redis and the functions that use it; set together with subnetIds.",
+      },
+      subnetIds: {
+        type: "array",
+        items: "string",
+        default: [],
+        description:
+          "Private subnets of vpcId (a YAML list). They need a NAT route: the functions post to the public " +
+          "@connections endpoint.",
+      },
+    },
   },
-  {
-    key: "redis.engineVersion",
-    type: "string",
-    default: "7.1",
-    description: "ElastiCache Redis engine version, e.g. 7.1 (store redis only).",
-  },
-  {
-    key: "redis.authToken",
+  redisAuthToken: {
     type: "string",
     default: "",
     secret: true,
     description:
-      "Redis AUTH token; set it with `pulumi config set --secret`. Empty generates one. 16-128 printable ASCII " +
-      'characters without spaces, @, " or / (store redis only).',
+      "Redis AUTH token (store redis only); set it with `pulumi config set --secret redisAuthToken …`. Empty " +
+      "generates one. 16-128 characters of letters, digits and ! & # $ ^ < > - (ElastiCache's rule). A key of its " +
+      "own, so that only the token is encrypted in the stack file.",
   },
-  {
-    key: "redis.vpcId",
+  dataProtection: {
     type: "string",
-    default: "",
+    default: "auto",
+    allowed: ["auto", "true", "false"],
     description:
-      "Existing VPC for Redis and the functions that use it; set together with redis.subnetIds. Empty creates a " +
-      "VPC with two private subnets and a NAT gateway (store redis only).",
+      "DynamoDB point-in-time recovery and deletion protection, and a 30-day recovery window on the Redis AUTH " +
+      `secret: true, false, or auto (true unless the stack is named ${UNPROTECTED_STACK}).`,
   },
-  {
-    key: "redis.subnetIds",
-    type: "array",
-    items: "string",
-    default: [],
-    description:
-      "Private subnets of redis.vpcId (a YAML list in the stack file). They need a NAT route: the functions post " +
-      "to the public @connections endpoint (store redis only).",
-  },
-  // Production readiness (issue 5): data protection, secrets, observability, custom domain.
-  {
-    key: "redis.replicas",
-    type: "integer",
-    default: 0,
-    description:
-      `Read replicas of the Redis primary, 0-${MAX_REDIS_REPLICAS} (store redis only). Above 0 the group runs 1 + ` +
-      "replicas nodes with automatic failover and Multi-AZ, so its subnets must span two availability zones.",
-  },
-  {
-    key: "dataProtection",
-    type: "string",
-    default: "",
-    description:
-      "true or false: DynamoDB point-in-time recovery and deletion protection, and a 30-day recovery window on " +
-      "the Redis AUTH secret. Empty means true unless the stack is named dev.",
-  },
-  {
-    key: "protect",
+  protect: {
     type: "boolean",
     default: false,
     description:
       "Pulumi protect on the resources that hold data (DynamoDB table, Redis replication group, Redis AUTH " +
       "secret): destroying or replacing them fails until this is turned off and applied.",
   },
-  {
-    key: "logLevel",
+  logLevel: {
     type: "string",
     default: "INFO",
     allowed: LOG_LEVELS,
     description:
-      `Lowest level the functions log: one of ${LOG_LEVELS.join(", ")}. Sets Lambda's JSON log format application ` +
-      "log level (and the platform level, at most WARN).",
+      "Lowest level the functions log. Sets Lambda's JSON log format application log level (and the platform " +
+      "level, at most WARN).",
   },
-  {
-    key: "tracing",
+  tracing: {
     type: "boolean",
     default: false,
     description: "X-Ray active tracing on every function (billed per trace recorded).",
   },
-  {
-    key: "apiGatewayAccountRole",
+  apiGatewayAccountRole: {
     type: "boolean",
-    default: false,
+    default: true,
     description:
-      "true when the account has no API Gateway CloudWatch Logs role in this region yet: creates it and sets it " +
-      "in the account settings, both retained when the stack is deleted (one per account and region).",
+      "Manage the account's API Gateway CloudWatch Logs role, which stage access logs need: when the account " +
+      "and region have none, create it and set it in the account settings, both retained when the stack is " +
+      "deleted (one per account and region, shared by every API). false: never touch the account settings " +
+      "(for accounts that manage them elsewhere).",
   },
-  {
-    key: "dashboard",
+  dashboard: {
     type: "boolean",
     default: true,
     description: "A CloudWatch dashboard for the stack: API, functions and store metrics.",
   },
-  {
-    key: "alarms.topicArn",
+  alarms: {
+    type: "object",
+    description: "Where the alarms notify; with neither field set the alarms exist but notify nobody.",
+    fields: {
+      topicArn: { type: "string", default: "", description: "Existing standard SNS topic. Set this or email." },
+      email: {
+        type: "string",
+        default: "",
+        description:
+          "Email address: creates an SNS topic with an email subscription, confirmed from the email AWS sends. " +
+          "Set this or topicArn.",
+      },
+    },
+  },
+  domain: {
+    type: "object",
+    description: "Custom domain for the WebSocket URL; without name the execute-api URL is used.",
+    fields: {
+      name: {
+        type: "string",
+        default: "",
+        description: "e.g. chat.example.com; set together with certificateArn.",
+      },
+      certificateArn: {
+        type: "string",
+        default: "",
+        description: "ACM certificate for name, in the stack's region (a REGIONAL endpoint).",
+      },
+      zoneId: {
+        type: "string",
+        default: "",
+        description: "Route 53 hosted zone to create the alias record in. Empty: create the DNS record yourself.",
+      },
+    },
+  },
+  auth: {
     type: "string",
     default: "",
+    allowed: ["", "none", "jwt"],
     description:
-      "Existing standard SNS topic the alarms notify. Set this or alarms.email; with neither the alarms exist " +
-      "but notify nobody.",
+      "Who may connect: none (anyone) or jwt (a Lambda REQUEST authorizer on $connect verifies a JWT as the " +
+      `jwt key says). Empty means none on the ${UNPROTECTED_STACK} stack and is refused on every other stack, ` +
+      "which must choose.",
   },
-  {
-    key: "alarms.email",
-    type: "string",
-    default: "",
-    description:
-      "Email address to notify: creates an SNS topic with an email subscription, confirmed from the email AWS " +
-      "sends. Set this or alarms.topicArn.",
+  jwt: {
+    type: "object",
+    description: "The $connect authorizer's token checks (auth jwt).",
+    fields: {
+      issuer: {
+        type: "string",
+        default: "",
+        description: "Exact iss claim every token must carry, e.g. https://example.auth0.com/.",
+      },
+      audience: { type: "string", default: "", description: "aud claim every token must contain, e.g. chat-api." },
+      jwksUrl: {
+        type: "string",
+        default: "",
+        description:
+          "https URL of the issuer's JSON Web Key Set, e.g. https://example.auth0.com/.well-known/jwks.json; " +
+          "fetched by the authorizer and cached per container.",
+      },
+      tokenSource: {
+        type: "string",
+        default: "query",
+        allowed: ["query", "header"],
+        description:
+          "The identity source API Gateway requires before it calls the authorizer (a missing one is 401): " +
+          "query (browsers cannot set WebSocket headers) uses queryParam; header uses header.",
+      },
+      queryParam: {
+        type: "string",
+        default: DEFAULT_TOKEN_QUERY_PARAM,
+        description: "Query-string parameter carrying the token: wss://host/stage?token=JWT. Read first.",
+      },
+      header: {
+        type: "string",
+        default: "",
+        description:
+          "Header carrying the token (a Bearer prefix is optional), read when the query has none; required when " +
+          "tokenSource is header.",
+      },
+      algorithms: {
+        type: "array",
+        items: "string",
+        default: [],
+        description:
+          `JWS algorithms accepted (a YAML list). Empty means ${DEFAULT_ALGORITHMS.join(", ")}; ` +
+          "none and HS* are refused.",
+      },
+    },
   },
-  {
-    key: "domain.name",
-    type: "string",
-    default: "",
-    description:
-      "Custom domain for the WebSocket URL, e.g. chat.example.com; set together with domain.certificateArn. " +
-      "Empty uses the execute-api URL.",
+  rateLimit: {
+    type: "object",
+    description: "Per-connection rate limit of the message routes.",
+    fields: {
+      messages: {
+        type: "integer",
+        default: DEFAULT_MESSAGE_LIMITS.messages,
+        min: 0,
+        max: 1_000_000,
+        description:
+          "Messages one connection may send per windowSeconds; the excess gets a RateLimited error frame, and a " +
+          "connection over 3 times the limit in one window is disconnected. 0 turns the limit off.",
+      },
+      windowSeconds: {
+        type: "integer",
+        default: DEFAULT_MESSAGE_LIMITS.windowSeconds,
+        min: 1,
+        max: 86_400,
+        description: "Length of the fixed rate-limit window in seconds.",
+      },
+    },
   },
-  {
-    key: "domain.certificateArn",
-    type: "string",
-    default: "",
-    description: "ACM certificate for domain.name, in the stack's region (a REGIONAL endpoint).",
-  },
-  {
-    key: "domain.zoneId",
-    type: "string",
-    default: "",
-    description: "Route 53 hosted zone to create domain.name's alias record in. Empty: create the DNS record yourself.",
-  },
-  // Who may connect and how much they may send (issue 5): infra/config-access.ts.
-  {
-    key: "auth",
-    type: "string",
-    default: "",
-    description:
-      "Who may connect: none (anyone) or jwt (a Lambda REQUEST authorizer on $connect verifies a JWT " +
-      "against auth.issuer, auth.audience and auth.jwksUrl). Empty means none on the dev stack and is " +
-      "refused on every other stack, which must choose.",
-  },
-  {
-    key: "auth.issuer",
-    type: "string",
-    default: "",
-    description: "Exact iss claim every token must carry, e.g. https://example.auth0.com/ (auth jwt).",
-  },
-  {
-    key: "auth.audience",
-    type: "string",
-    default: "",
-    description: "aud claim every token must contain, e.g. chat-api (auth jwt).",
-  },
-  {
-    key: "auth.jwksUrl",
-    type: "string",
-    default: "",
-    description:
-      "https URL of the issuer's JSON Web Key Set, e.g. https://example.auth0.com/.well-known/jwks.json; " +
-      "fetched by the authorizer and cached per container (auth jwt).",
-  },
-  {
-    key: "auth.tokenSource",
-    type: "string",
-    default: "query",
-    description:
-      "query or header: the identity source API Gateway requires before it calls the authorizer (a missing " +
-      "one is 401). query (browsers cannot set WebSocket headers) uses auth.queryParam; header uses " +
-      "auth.header (auth jwt).",
-  },
-  {
-    key: "auth.queryParam",
-    type: "string",
-    default: "token",
-    description:
-      "Query-string parameter carrying the token: wss://host/stage?token=JWT. The authorizer reads it first " +
-      "(auth jwt).",
-  },
-  {
-    key: "auth.header",
-    type: "string",
-    default: "",
-    description:
-      "Header carrying the token (a Bearer prefix is optional), read by the authorizer when the query has " +
-      "none; required when auth.tokenSource is header (auth jwt).",
-  },
-  {
-    key: "auth.algorithms",
-    type: "array",
-    items: "string",
-    default: [],
-    description:
-      "JWS algorithms accepted (a YAML list) from RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, " +
-      "Ed25519. Empty means the RS, PS and ES families; none and HS* are refused (auth jwt).",
-  },
-  {
-    key: "rateLimit.messages",
+  maxDataBytes: {
     type: "integer",
-    default: 20,
+    default: DEFAULT_MESSAGE_LIMITS.maxDataBytes,
+    min: 1,
+    max: MAX_DATA_BYTES_CEILING,
+    why: "API Gateway refuses messages and posts of 128 KB (131072 bytes) or more",
     description:
-      "Messages one connection may send per rateLimit.windowSeconds; the excess gets a RateLimited error " +
-      "frame, and a connection over 3 times the limit in one window is disconnected. 0 turns the limit off.",
+      "Largest data a sendmessage may broadcast, in bytes as posted (below API Gateway's 128 KB); larger gets a " +
+      "PayloadTooLarge error frame.",
   },
-  {
-    key: "rateLimit.windowSeconds",
-    type: "integer",
-    default: 10,
-    description: "Length of the fixed rate-limit window in seconds (1-86400).",
+  fanout: {
+    type: "object",
+    description: "Broadcast fan-out: how the functions that post to @connections spend their time.",
+    fields: {
+      concurrency: {
+        type: "integer",
+        default: DEFAULT_FANOUT.concurrency,
+        min: 1,
+        max: 2_000,
+        description:
+          "Posts one fan-out invocation (sendmessage or a fan-out worker) keeps in flight at most, and its " +
+          "keep-alive sockets to @connections; within it an AIMD window backs off on 429.",
+      },
+      postTimeoutMs: {
+        type: "integer",
+        default: DEFAULT_FANOUT.postTimeoutMs,
+        // Below API Gateway's 29 s: a post that may take longer can never finish inside `sendmessage`.
+        min: 100,
+        max: 20_000,
+        description: "Per-attempt timeout of one post in ms: a post can hang past the SDK's own timeouts.",
+      },
+      memorySize: {
+        type: "integer",
+        default: 1769,
+        ...MEMORY_SIZE_MB,
+        description:
+          "Memory of sendmessage and the fan-out worker in MB. Their CPU scales with it and bounds posts per " +
+          "second (about 4,000 per vCPU); 1769 is one vCPU.",
+      },
+      inlineMax: {
+        type: "integer",
+        default: DEFAULT_FANOUT.inlineMax,
+        min: 0,
+        max: 10_000_000,
+        description:
+          "Connection ids sendmessage posts itself at most; a larger broadcast hands the rest, in shards, to " +
+          "asynchronous fan-out worker invocations, as sendmessage must answer within API Gateway's 29 s.",
+      },
+      shardSize: {
+        type: "integer",
+        default: DEFAULT_FANOUT.shardSize,
+        min: 1,
+        max: 20_000,
+        description:
+          "Connection ids per fan-out worker invocation, split further to fit Lambda's 256 KB asynchronous payload.",
+      },
+    },
   },
-  {
-    key: "maxDataBytes",
-    type: "integer",
-    default: 32768,
-    description:
-      "Largest data a sendmessage may broadcast, in bytes as posted (1-131071, below API Gateway's 128 KB); " +
-      "larger gets a PayloadTooLarge error frame.",
-  },
-  // Broadcast fan-out (issue 4): infra/config-fanout.ts.
-  {
-    key: "fanout.concurrency",
-    type: "integer",
-    default: 256,
-    description:
-      "Posts one fan-out invocation (sendmessage or a fan-out worker) keeps in flight at most (1-2000), and " +
-      "its keep-alive sockets to @connections; within it an AIMD window backs off on 429.",
-  },
-  {
-    key: "fanout.postTimeoutMs",
-    type: "integer",
-    default: 3000,
-    description:
-      "Per-attempt timeout of one post to @connections in ms (100-20000): a post can hang past the SDK's " +
-      "own timeouts.",
-  },
-  {
-    key: "fanout.memorySize",
-    type: "integer",
-    default: 1769,
-    description:
-      "Memory of sendmessage and the fan-out worker in MB (128-10240). Their CPU scales with it and bounds " +
-      "posts per second (about 4,000 per vCPU); 1769 is one vCPU.",
-  },
-  {
-    key: "fanout.inlineMax",
-    type: "integer",
-    default: 40000,
-    description:
-      "Connection ids sendmessage posts itself at most (0-10000000); a larger broadcast hands the rest, in " +
-      "shards, to asynchronous fan-out worker invocations, as sendmessage must answer within API Gateway's " +
-      "29 s.",
-  },
-  {
-    key: "fanout.shardSize",
-    type: "integer",
-    default: 5000,
-    description:
-      "Connection ids per fan-out worker invocation (1-20000), split further to fit Lambda's 256 KB " +
-      "asynchronous payload.",
-  },
-] as const satisfies readonly ConfigKeySpec[];
+} as const satisfies Readonly<Record<string, KeySpec>>;
 
-/** A key of {@link CONFIG_SCHEMA}. */
-export type ConfigKey = (typeof CONFIG_SCHEMA)[number]["key"];
+export type ConfigSchema = typeof CONFIG_SCHEMA;
+/** A top-level key of {@link CONFIG_SCHEMA}. */
+export type ConfigKey = keyof ConfigSchema;
+/** A key, or `group.field` for a field of an object key: how error messages and `--path` name a setting. */
+export type SettingPath = {
+  [K in ConfigKey]: ConfigSchema[K] extends GroupSpec ? `${K}.${keyof ConfigSchema[K]["fields"] & string}` : K;
+}[ConfigKey];
 
-/** The full config key, as the CLI and error messages spell it: `websocket-chat:store`. */
-export function fullKey(key: ConfigKey | string): string {
+/** The full config key, as the CLI and error messages spell it: `websocket-chat:store`, `websocket-chat:redis.replicas`. */
+export function fullKey(key: string): string {
   return `${PROJECT_NAME}:${key}`;
 }
 
-export function specOf(key: ConfigKey): ConfigKeySpec {
-  const spec = CONFIG_SCHEMA.find((s) => s.key === key);
-  if (!spec) throw new Error(`no config schema entry for ${key}`);
-  return spec;
+/** The spec of a top-level key or of a `group.field`. */
+export function specOf(path: SettingPath): FieldSpec {
+  const [key, field] = path.split(".") as [ConfigKey, string | undefined];
+  const spec: KeySpec = CONFIG_SCHEMA[key];
+  if (spec.type !== "object") return spec;
+  const fieldSpec = field === undefined ? undefined : spec.fields[field];
+  if (!fieldSpec) throw new Error(`no config schema entry for ${path}`);
+  return fieldSpec;
 }

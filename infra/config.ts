@@ -5,22 +5,22 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { StoreKind } from "../stores/connection-store";
+import type { MessageLimits } from "../functions/runtime/message-limits";
+import { parseAccess, type AuthConfig } from "./config-access";
+import { parseFanOut, type FanOutConfig } from "./config-fanout";
+import { LEGACY_KEYS, legacyKeyProblem } from "./config-legacy";
 import {
   CONFIG_SCHEMA,
   DEPLOYED_STORES,
-  LOG_LEVELS,
-  LOG_RETENTION_DAYS,
-  MAX_REDIS_REPLICAS,
-  MEMORY_SIZE_MB,
+  type LOG_LEVELS,
   PROJECT_NAME,
+  type REDIS_ENGINES,
+  UNPROTECTED_STACK,
   fullKey,
-  specOf,
-  type ConfigKey,
 } from "./config-schema";
-import { parseAccess, type AuthConfig } from "./config-access";
-import { parseFanOut, type FanOutConfig } from "./config-fanout";
-import type { MessageLimits } from "../functions/runtime/message-limits";
-import { MAX_ROOMS_PER_CONNECTION_CEILING } from "../functions/runtime/env";
+import { ConfigReader, type RawConfig, invalid } from "./config-values";
+
+export type { RawConfig } from "./config-values";
 
 /** A store a deployed stack can run on. */
 export type DeployedStore = (typeof DEPLOYED_STORES)[number] & StoreKind;
@@ -31,6 +31,9 @@ export interface ExistingNetwork {
   /** Private subnets with a NAT route (the functions must reach the public `@connections` endpoint). */
   readonly subnetIds: readonly string[];
 }
+
+/** The ElastiCache engine of the Redis store. */
+export type RedisEngine = (typeof REDIS_ENGINES)[number];
 
 /** Lambda application log level of the functions (`logLevel`). */
 export type FunctionLogLevel = (typeof LOG_LEVELS)[number];
@@ -65,6 +68,7 @@ export interface ChatConfig {
   /** Rooms one connection may be in at once. */
   readonly maxRoomsPerConnection: number;
   readonly redis: {
+    readonly engine: RedisEngine;
     readonly nodeType: string;
     readonly engineVersion: string;
     /** Secret output; absent when the stack sets none (infra then generates one). */
@@ -73,6 +77,8 @@ export interface ChatConfig {
     readonly network?: ExistingNetwork;
     /** Read replicas; above 0 the group fails over automatically across availability zones. */
     readonly replicas: number;
+    /** NAT gateways of a VPC the stack creates: one, or one per availability zone. */
+    readonly natGateways: "single" | "perAz";
   };
   /** DynamoDB PITR and deletion protection, Secrets Manager recovery window (default: stack is not `dev`). */
   readonly dataProtection: boolean;
@@ -81,7 +87,7 @@ export interface ChatConfig {
   readonly logLevel: FunctionLogLevel;
   /** X-Ray active tracing on the functions. */
   readonly tracing: boolean;
-  /** Create (and retain) the account's API Gateway CloudWatch Logs role. */
+  /** Create (and retain) the account's API Gateway CloudWatch Logs role when the account has none. */
   readonly apiGatewayAccountRole: boolean;
   /** Create the stack's CloudWatch dashboard. */
   readonly dashboard: boolean;
@@ -107,22 +113,25 @@ export class ConfigError extends pulumi.RunError {
   }
 }
 
-/** Raw values as the Pulumi runtime holds them: strings, with arrays as JSON. Keys without the namespace. */
-export type RawConfig = Readonly<Record<string, string | undefined>>;
-
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 const NODE_TYPE = /^cache\.[a-z0-9]+\.[a-z0-9]+$/;
-const ENGINE_VERSION = /^\d+(\.(\d+|x))?$/;
+const ENGINE_VERSION = /^(\d+)\.(\d+|x)$|^(\d+)$/;
 const VPC_ID = /^vpc-[0-9a-f]{8,17}$/;
 const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
-/** ElastiCache AUTH: printable ASCII without spaces (0x21-0x7E), minus the characters below. */
-const AUTH_TOKEN_CHARS = /^[\x21-\x7e]+$/;
-const AUTH_TOKEN_FORBIDDEN = /[@"/]/;
-const AUTH_TOKEN_LENGTH = { min: 16, max: 128 } as const;
-
-function invalid(key: ConfigKey, shown: string, allowed: string, why?: string): string {
-  return `Invalid config ${fullKey(key)}: ${shown} (allowed: ${allowed})${why ? `; ${why}` : ""}`;
-}
+/**
+ * ElastiCache's AUTH token rule, checked at preview because AWS checks it only when the replication group is
+ * created (after the VPC and NAT exist): "16-128 printable characters ... the only permitted printable special
+ * characters are !, &, #, $, ^, <, >, and -" (ElastiCache API reference, CreateReplicationGroup, AuthToken).
+ */
+const AUTH_TOKEN = /^[A-Za-z0-9!&#$^<>-]{16,128}$/;
+/**
+ * The oldest engine version of each engine the store runs on: it lists members with `ZRANGE … BYLEX`, which
+ * Redis added in 6.2; ElastiCache offers Valkey from 7.2.
+ */
+const MIN_ENGINE_VERSION: Readonly<Record<RedisEngine, readonly [number, number]>> = {
+  redis: [6, 2],
+  valkey: [7, 2],
+};
 
 /** What else about the stack validation may use. */
 export interface ConfigContext {
@@ -130,122 +139,50 @@ export interface ConfigContext {
   readonly region?: string;
 }
 
-/** Parses and validates raw values; keys the stack leaves unset take the schema's default. */
+/** Parses and validates raw values; settings the stack leaves unset take the schema's default. */
 export function parseConfig(raw: RawConfig, stackName: string, context: ConfigContext = {}): ChatConfig {
-  const problems: string[] = [];
-  const known = new Set<string>(CONFIG_SCHEMA.map((s) => s.key));
+  const read = new ConfigReader(raw);
+  const problems = read.problems;
 
   for (const key of Object.keys(raw)) {
-    if (known.has(key)) continue;
-    // `pulumi config set --path redis.nodeType` nests the value under `redis` instead of setting the flat key.
-    const nested = [...known].some((k) => k.startsWith(`${key}.`));
-    problems.push(
-      `Unknown config ${fullKey(key)} (known keys: ${[...known].join(", ")})` +
-        (nested ? `; dotted keys are flat names, set them without --path` : ""),
-    );
+    if (Object.hasOwn(CONFIG_SCHEMA, key)) continue;
+    const replacement = LEGACY_KEYS[key];
+    if (replacement) problems.push(legacyKeyProblem(key, replacement));
+    else problems.push(`Unknown config ${fullKey(key)} (known keys: ${Object.keys(CONFIG_SCHEMA).join(", ")})`);
   }
 
-  const text = (key: ConfigKey): string => {
-    const value = raw[key];
-    if (value === undefined || value === "") return String(specOf(key).default);
-    return value;
-  };
-
-  const integer = (key: ConfigKey, min: number, max: number, allowed: string): number => {
-    const value = text(key).trim();
-    const parsed = /^[+-]?\d+$/.test(value) ? Number(value) : Number.NaN;
-    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      problems.push(invalid(key, JSON.stringify(text(key)), allowed));
-      return Number(specOf(key).default);
-    }
-    return parsed;
-  };
-
-  const positive = (key: ConfigKey): number => integer(key, 1, Number.MAX_SAFE_INTEGER, "an integer > 0");
-
-  const oneOf = <T extends string | number>(key: ConfigKey, values: readonly T[], parse: (v: string) => T): T => {
-    const value = text(key);
-    const parsed = parse(value);
-    if (!values.includes(parsed)) {
-      problems.push(invalid(key, JSON.stringify(value), values.join(", ")));
-      return specOf(key).default as T;
-    }
-    return parsed;
-  };
-
-  const matching = (key: ConfigKey, pattern: RegExp, allowed: string): string => {
-    const value = text(key);
-    if (!pattern.test(value)) problems.push(invalid(key, JSON.stringify(value), allowed));
-    return value;
-  };
-
   // Values past a problem are placeholders: nothing is returned while any problem stands.
-  const store = text("store") as DeployedStore;
-  if (!DEPLOYED_STORES.includes(store)) {
+  let store: DeployedStore = "dynamodb";
+  if (raw.store === "memory") {
     problems.push(
       invalid(
         "store",
-        JSON.stringify(store),
+        raw.store,
         DEPLOYED_STORES.join(", "),
-        (store as string) === "memory"
-          ? "memory is for local runs only: it lives inside one process, and every Lambda instance is its own process"
-          : undefined,
+        "memory is for local runs only: it lives inside one process, and every Lambda instance is its own process",
       ),
     );
+  } else {
+    store = read.string("store") as DeployedStore;
   }
 
-  const stageRaw = raw.stage;
-  const stage = stageRaw === undefined || stageRaw === "" ? stackName : stageRaw;
+  const stageSet = read.string("stage");
+  const stage = stageSet === "" ? stackName : stageSet;
   if (!STAGE_NAME.test(stage)) {
-    const shown = stageRaw ? JSON.stringify(stage) : `${JSON.stringify(stage)} (the stack name)`;
-    problems.push(invalid("stage", shown, "1-128 characters of A-Z a-z 0-9 _ -"));
+    const shown = stageSet === "" ? `${JSON.stringify(stage)} (the stack name)` : JSON.stringify(stage);
+    problems.push(`Invalid config ${fullKey("stage")}: ${shown} (allowed: 1-128 characters of A-Z a-z 0-9 _ -)`);
   }
 
-  const throttle = { rateLimit: positive("throttle.rateLimit"), burstLimit: positive("throttle.burstLimit") };
-  const logRetentionDays = oneOf("logRetentionDays", LOG_RETENTION_DAYS as readonly number[], (v) =>
-    /^\d+$/.test(v.trim()) ? Number(v) : Number.NaN,
-  );
-  const memorySize = integer(
-    "memorySize",
-    MEMORY_SIZE_MB.min,
-    MEMORY_SIZE_MB.max,
-    `an integer from ${MEMORY_SIZE_MB.min} to ${MEMORY_SIZE_MB.max}`,
-  );
-  const connectionTtlSeconds = positive("connectionTtlSeconds");
-  const maxRoomsPerConnection = integer(
-    "maxRoomsPerConnection",
-    1,
-    MAX_ROOMS_PER_CONNECTION_CEILING,
-    `an integer from 1 to ${MAX_ROOMS_PER_CONNECTION_CEILING}`,
-  );
+  const throttle = { rateLimit: read.integer("throttle.rateLimit"), burstLimit: read.integer("throttle.burstLimit") };
+  const logRetentionDays = read.integer("logRetentionDays");
+  const memorySize = read.integer("memorySize");
+  const connectionTtlSeconds = read.integer("connectionTtlSeconds");
+  const maxRoomsPerConnection = read.integer("maxRoomsPerConnection");
 
-  const nodeType = matching("redis.nodeType", NODE_TYPE, "an ElastiCache node type such as cache.t4g.micro");
-  const engineVersion = matching("redis.engineVersion", ENGINE_VERSION, "a version such as 7.1 or 6.x");
-
-  let authToken: pulumi.Output<string> | undefined;
-  const token = raw["redis.authToken"];
-  if (token) {
-    const length = token.length;
-    const fits = length >= AUTH_TOKEN_LENGTH.min && length <= AUTH_TOKEN_LENGTH.max;
-    if (!fits || !AUTH_TOKEN_CHARS.test(token) || AUTH_TOKEN_FORBIDDEN.test(token)) {
-      // The value itself is a secret and stays out of the message.
-      problems.push(
-        invalid(
-          "redis.authToken",
-          `[secret, ${length} characters]`,
-          `${AUTH_TOKEN_LENGTH.min}-${AUTH_TOKEN_LENGTH.max} printable ASCII characters except spaces, @, " and /`,
-        ),
-      );
-    } else {
-      authToken = pulumi.secret(token);
-    }
-  }
-
-  const network = parseNetwork(raw, problems);
-  const replicas = integer("redis.replicas", 0, MAX_REDIS_REPLICAS, `an integer from 0 to ${MAX_REDIS_REPLICAS}`);
-  const production = parseProduction(raw, stackName, context, problems);
-  const access = parseAccess(raw, stackName, problems);
-  const fanOut = parseFanOut(raw, problems);
+  const redis = parseRedis(read);
+  const production = parseProduction(read, stackName, context);
+  const access = parseAccess(read, stackName);
+  const fanOut = parseFanOut(read);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -257,33 +194,76 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
     memorySize,
     connectionTtlSeconds,
     maxRoomsPerConnection,
-    redis: { nodeType, engineVersion, authToken, network, replicas },
+    redis,
     ...production,
     ...access,
     ...fanOut,
   });
 }
 
-function parseNetwork(raw: RawConfig, problems: string[]): ExistingNetwork | undefined {
-  const vpcId = raw["redis.vpcId"] ?? "";
-  const subnetsRaw = raw["redis.subnetIds"] ?? "";
-  let subnetIds: string[] = [];
-  if (subnetsRaw !== "") {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(subnetsRaw);
-    } catch {
-      parsed = undefined;
-    }
-    if (Array.isArray(parsed) && parsed.every((s) => typeof s === "string")) {
-      subnetIds = parsed;
+function parseRedis(read: ConfigReader): ChatConfig["redis"] {
+  const problems = read.problems;
+  const engine = read.string("redis.engine") as RedisEngine;
+  const nodeType = read.string("redis.nodeType");
+  if (!NODE_TYPE.test(nodeType))
+    problems.push(invalid("redis.nodeType", nodeType, "an ElastiCache node type such as cache.t4g.micro"));
+
+  const engineVersion = read.string("redis.engineVersion");
+  const version = ENGINE_VERSION.exec(engineVersion);
+  const minimum = MIN_ENGINE_VERSION[engine] ?? MIN_ENGINE_VERSION.redis;
+  const major = Number(version?.[1] ?? version?.[3]);
+  const minor = version?.[2] === "x" ? Number.POSITIVE_INFINITY : Number(version?.[2] ?? 0);
+  if (!version || major < minimum[0] || (major === minimum[0] && minor < minimum[1])) {
+    problems.push(
+      invalid(
+        "redis.engineVersion",
+        engineVersion,
+        `a ${engine} version ${minimum.join(".")} or later, such as ${engine === "valkey" ? "8.0" : "7.1"}`,
+        "the store lists room members with ZRANGE … BYLEX (Redis 6.2+, every Valkey)",
+      ),
+    );
+  }
+
+  let authToken: pulumi.Output<string> | undefined;
+  const token = read.string("redisAuthToken");
+  if (token !== "") {
+    if (!AUTH_TOKEN.test(token)) {
+      problems.push(
+        invalid(
+          "redisAuthToken",
+          token,
+          "16-128 characters of letters, digits and ! & # $ ^ < > -",
+          "ElastiCache refuses any other character, and only when it creates the group",
+        ),
+      );
     } else {
-      problems.push(invalid("redis.subnetIds", JSON.stringify(subnetsRaw), "a list of subnet ids (a YAML list)"));
-      return undefined;
+      authToken = pulumi.secret(token);
     }
   }
 
-  if (vpcId === "" && subnetIds.length === 0) return undefined;
+  const replicas = read.integer("redis.replicas");
+  const natChoice = read.string("redis.natGateways");
+  const natGateways = natChoice === "auto" ? (replicas > 0 ? "perAz" : "single") : (natChoice as "single" | "perAz");
+  const network = parseNetwork(read);
+  if (network && read.value("redis.natGateways") !== undefined) {
+    problems.push(
+      invalid(
+        "redis.natGateways",
+        natChoice,
+        "unset when redis.vpcId is set",
+        "the stack creates NAT gateways only in a VPC it creates",
+      ),
+    );
+  }
+  return { engine, nodeType, engineVersion, authToken, network, replicas, natGateways };
+}
+
+function parseNetwork(read: ConfigReader): ExistingNetwork | undefined {
+  const problems = read.problems;
+  const before = problems.length;
+  const vpcId = read.string("redis.vpcId");
+  const subnetIds = read.list("redis.subnetIds");
+  if (problems.length > before || (vpcId === "" && subnetIds.length === 0)) return undefined;
   if (vpcId === "" || subnetIds.length === 0) {
     problems.push(
       `Invalid config ${fullKey("redis.vpcId")} and ${fullKey("redis.subnetIds")}: set both or neither ` +
@@ -292,11 +272,10 @@ function parseNetwork(raw: RawConfig, problems: string[]): ExistingNetwork | und
     );
     return undefined;
   }
-  if (!VPC_ID.test(vpcId))
-    problems.push(invalid("redis.vpcId", JSON.stringify(vpcId), "a VPC id such as vpc-0abc1234"));
+  if (!VPC_ID.test(vpcId)) problems.push(invalid("redis.vpcId", vpcId, "a VPC id such as vpc-0abc1234"));
   const badSubnets = subnetIds.filter((s) => !SUBNET_ID.test(s));
   if (badSubnets.length > 0) {
-    problems.push(invalid("redis.subnetIds", JSON.stringify(badSubnets), "subnet ids such as subnet-0abc1234"));
+    problems.push(invalid("redis.subnetIds", badSubnets, "subnet ids such as subnet-0abc1234"));
   }
   return { vpcId, subnetIds };
 }
@@ -307,9 +286,6 @@ const EMAIL = /^[^\s@"]+@[^\s@"]+\.[^\s@"]+$/;
 const DOMAIN_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const ACM_CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate\/[A-Za-z0-9-]+$/;
 const HOSTED_ZONE_ID = /^Z[A-Z0-9]{1,32}$/;
-/** What the Pulumi CLI's `boolean` type accepts (Go's strconv.ParseBool), so the program agrees with it. */
-const TRUE_VALUES = ["true", "True", "TRUE", "t", "T", "1"];
-const FALSE_VALUES = ["false", "False", "FALSE", "f", "F", "0"];
 
 type ProductionSettings = Pick<
   ChatConfig,
@@ -317,47 +293,26 @@ type ProductionSettings = Pick<
 >;
 
 /** The production-readiness keys: data protection, observability and the custom domain. */
-function parseProduction(
-  raw: RawConfig,
-  stackName: string,
-  context: ConfigContext,
-  problems: string[],
-): ProductionSettings {
-  const set = (key: ConfigKey): string | undefined => {
-    const value = raw[key]?.trim();
-    return value ? value : undefined;
-  };
-  const bool = (key: ConfigKey, fallback: boolean): boolean => {
-    const value = set(key);
-    if (value === undefined) return fallback;
-    if (TRUE_VALUES.includes(value)) return true;
-    if (FALSE_VALUES.includes(value)) return false;
-    problems.push(invalid(key, JSON.stringify(raw[key]), "true, false"));
-    return fallback;
-  };
-  const flag = (key: ConfigKey): boolean => bool(key, specOf(key).default === true);
+function parseProduction(read: ConfigReader, stackName: string, context: ConfigContext): ProductionSettings {
+  const problems = read.problems;
+  const protection = read.string("dataProtection");
+  const dataProtection = protection === "auto" ? stackName !== UNPROTECTED_STACK : protection === "true";
 
-  // A stack-dependent default cannot live in Pulumi.yaml (the CLI would write it into every stack), so the
-  // schema's default is "" and it is resolved here: production data is protected unless the stack is `dev`.
-  const dataProtection = bool("dataProtection", stackName !== "dev");
+  // Any case, as Lambda's own log level setting takes it.
+  const logLevel = read.string("logLevel", (level) => level.toUpperCase()) as FunctionLogLevel;
 
-  const levelRaw = set("logLevel") ?? String(specOf("logLevel").default);
-  const logLevel = levelRaw.toUpperCase() as FunctionLogLevel;
-  if (!LOG_LEVELS.includes(logLevel))
-    problems.push(invalid("logLevel", JSON.stringify(raw.logLevel), LOG_LEVELS.join(", ")));
-
-  const topicArn = set("alarms.topicArn");
-  const email = set("alarms.email");
+  const topicArn = read.string("alarms.topicArn");
+  const email = read.string("alarms.email");
   if (topicArn && !SNS_TOPIC_ARN.test(topicArn)) {
     problems.push(
       invalid(
         "alarms.topicArn",
-        JSON.stringify(topicArn),
+        topicArn,
         "a standard SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:alerts",
       ),
     );
   }
-  if (email && !EMAIL.test(email)) problems.push(invalid("alarms.email", JSON.stringify(email), "an email address"));
+  if (email && !EMAIL.test(email)) problems.push(invalid("alarms.email", email, "an email address"));
   if (topicArn && email) {
     problems.push(
       `Invalid config ${fullKey("alarms.topicArn")} and ${fullKey("alarms.email")}: set one or neither ` +
@@ -367,32 +322,25 @@ function parseProduction(
 
   return {
     dataProtection,
-    protect: flag("protect"),
+    protect: read.boolean("protect"),
     logLevel,
-    tracing: flag("tracing"),
-    apiGatewayAccountRole: flag("apiGatewayAccountRole"),
-    dashboard: flag("dashboard"),
+    tracing: read.boolean("tracing"),
+    apiGatewayAccountRole: read.boolean("apiGatewayAccountRole"),
+    dashboard: read.boolean("dashboard"),
     alarms: { ...(topicArn ? { topicArn } : {}), ...(email ? { email } : {}) },
-    domain: parseDomain(set("domain.name"), set("domain.certificateArn"), set("domain.zoneId"), context, problems),
+    domain: parseDomain(read, context),
   };
 }
 
-function parseDomain(
-  name: string | undefined,
-  certificateArn: string | undefined,
-  zoneId: string | undefined,
-  context: ConfigContext,
-  problems: string[],
-): CustomDomain | undefined {
+function parseDomain(read: ConfigReader, context: ConfigContext): CustomDomain | undefined {
+  const problems = read.problems;
+  const name = read.string("domain.name") || undefined;
+  const certificateArn = read.string("domain.certificateArn") || undefined;
+  const zoneId = read.string("domain.zoneId") || undefined;
   if (name === undefined && certificateArn === undefined) {
     if (zoneId !== undefined) {
       problems.push(
-        invalid(
-          "domain.zoneId",
-          JSON.stringify(zoneId),
-          "a hosted zone id together with domain.name",
-          "domain.name is empty",
-        ),
+        invalid("domain.zoneId", zoneId, "a hosted zone id together with domain.name", "domain.name is empty"),
       );
     }
     return undefined;
@@ -406,16 +354,14 @@ function parseDomain(
     return undefined;
   }
   if (!DOMAIN_NAME.test(name)) {
-    problems.push(
-      invalid("domain.name", JSON.stringify(name), "a lower-case DNS name such as chat.example.com, no wildcard"),
-    );
+    problems.push(invalid("domain.name", name, "a lower-case DNS name such as chat.example.com, no wildcard"));
   }
   const arn = ACM_CERTIFICATE_ARN.exec(certificateArn);
   if (!arn) {
     problems.push(
       invalid(
         "domain.certificateArn",
-        JSON.stringify(certificateArn),
+        certificateArn,
         "an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-…",
       ),
     );
@@ -423,16 +369,14 @@ function parseDomain(
     problems.push(
       invalid(
         "domain.certificateArn",
-        JSON.stringify(certificateArn),
+        certificateArn,
         `a certificate in ${context.region}, the stack's region`,
         "WebSocket APIs only have REGIONAL custom domains, which need the certificate in the API's region",
       ),
     );
   }
   if (zoneId !== undefined && !HOSTED_ZONE_ID.test(zoneId)) {
-    problems.push(
-      invalid("domain.zoneId", JSON.stringify(zoneId), "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"),
-    );
+    problems.push(invalid("domain.zoneId", zoneId, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"));
   }
   return { name, certificateArn, ...(zoneId ? { zoneId } : {}) };
 }
@@ -440,11 +384,12 @@ function parseDomain(
 /** Reads this project's keys from the Pulumi runtime and parses them. */
 export function loadConfig(): ChatConfig {
   const prefix = `${PROJECT_NAME}:`;
+  const all = pulumi.runtime.allConfig();
   const raw: Record<string, string> = {};
-  for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
+  for (const [key, value] of Object.entries(all)) {
     if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = value;
   }
-  return parseConfig(raw, pulumi.getStack(), { region: pulumi.runtime.allConfig()["aws:region"] || undefined });
+  return parseConfig(raw, pulumi.getStack(), { region: all["aws:region"] || undefined });
 }
 
 function deepFreeze<T>(value: T): T {

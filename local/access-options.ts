@@ -59,19 +59,28 @@ export class AccessOptionError extends Error {
   override readonly name = "AccessOptionError";
 }
 
-/** The `websocket-chat:auth*`, `rateLimit.*` and `maxDataBytes` values of a stack file, as strings (lists as JSON). */
+/**
+ * The `auth`, `jwt`, `rateLimit` and `maxDataBytes` settings of a stack file, as strings keyed by setting path
+ * (`jwt.issuer`, `rateLimit.messages`; lists as JSON), read the way a deployment reads them: `jwt` and
+ * `rateLimit` are object keys whose fields are the settings.
+ */
 export function readStackAccess(projectDir: string, stack: string): Record<string, string> {
   const file = join(projectDir, `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) return {};
   const doc = load(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
+  const config = doc?.config ?? {};
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(doc?.config ?? {})) {
-    if (!key.startsWith(`${PROJECT_NAME}:`)) continue;
-    const name = key.slice(PROJECT_NAME.length + 1);
-    if (name !== "auth" && !name.startsWith("auth.") && !name.startsWith("rateLimit.") && name !== "maxDataBytes")
-      continue;
-    if (value === null || value === undefined) continue;
-    out[name] = Array.isArray(value) ? JSON.stringify(value) : String(value);
+  const text = (value: unknown) => (Array.isArray(value) ? JSON.stringify(value) : String(value));
+  for (const key of ["auth", "maxDataBytes"]) {
+    const value = config[`${PROJECT_NAME}:${key}`] ?? config[key];
+    if (value !== null && value !== undefined) out[key] = text(value);
+  }
+  for (const group of ["jwt", "rateLimit"]) {
+    const fields = config[`${PROJECT_NAME}:${group}`] ?? config[group];
+    if (fields === null || typeof fields !== "object" || Array.isArray(fields)) continue;
+    for (const [field, value] of Object.entries(fields)) {
+      if (value !== null && value !== undefined) out[`${group}.${field}`] = text(value);
+    }
   }
   return out;
 }
@@ -131,9 +140,9 @@ export function resolveLocalAccess(flags: AccessFlags, stack: Readonly<Record<st
     if (value === undefined) throw new AccessOptionError(`--auth jwt needs ${where(flag, key)}`);
     return value;
   };
-  const issuer = required("auth-issuer", "auth.issuer");
-  const audience = required("auth-audience", "auth.audience");
-  const jwksUrl = required("auth-jwks-url", "auth.jwksUrl");
+  const issuer = required("auth-issuer", "jwt.issuer");
+  const audience = required("auth-audience", "jwt.audience");
+  const jwksUrl = required("auth-jwks-url", "jwt.jwksUrl");
   let url: URL | undefined;
   try {
     url = new URL(jwksUrl);
@@ -141,33 +150,33 @@ export function resolveLocalAccess(flags: AccessFlags, stack: Readonly<Record<st
     url = undefined;
   }
   if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
-    throw new AccessOptionError(`${where("auth-jwks-url", "auth.jwksUrl")} must be an http(s) URL, got "${jwksUrl}"`);
+    throw new AccessOptionError(`${where("auth-jwks-url", "jwt.jwksUrl")} must be an http(s) URL, got "${jwksUrl}"`);
   }
   const name = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
-  const queryParam = pick("auth-query-param", "auth.queryParam") ?? DEFAULT_TOKEN_QUERY_PARAM;
+  const queryParam = pick("auth-query-param", "jwt.queryParam") ?? DEFAULT_TOKEN_QUERY_PARAM;
   if (!name.test(queryParam))
     throw new AccessOptionError(
-      `${where("auth-query-param", "auth.queryParam")} must be a parameter name, got "${queryParam}"`,
+      `${where("auth-query-param", "jwt.queryParam")} must be a parameter name, got "${queryParam}"`,
     );
-  const header = pick("auth-header", "auth.header");
+  const header = pick("auth-header", "jwt.header");
   if (header !== undefined && !name.test(header))
-    throw new AccessOptionError(`${where("auth-header", "auth.header")} must be a header name, got "${header}"`);
-  const source = pick("auth-token-source", "auth.tokenSource") ?? "query";
+    throw new AccessOptionError(`${where("auth-header", "jwt.header")} must be a header name, got "${header}"`);
+  const source = pick("auth-token-source", "jwt.tokenSource") ?? "query";
   if (source !== "query" && source !== "header") {
     throw new AccessOptionError(
-      `${where("auth-token-source", "auth.tokenSource")} must be query or header, got "${source}"`,
+      `${where("auth-token-source", "jwt.tokenSource")} must be query or header, got "${source}"`,
     );
   }
   if (source === "header" && header === undefined) {
-    throw new AccessOptionError(`--auth-token-source header needs ${where("auth-header", "auth.header")}`);
+    throw new AccessOptionError(`--auth-token-source header needs ${where("auth-header", "jwt.header")}`);
   }
-  let algorithmsRaw = pick("auth-algorithms", "auth.algorithms") ?? "";
+  let algorithmsRaw = pick("auth-algorithms", "jwt.algorithms") ?? "";
   if (flags["auth-algorithms"] === undefined && algorithmsRaw.startsWith("[")) {
     algorithmsRaw = (JSON.parse(algorithmsRaw) as string[]).join(",");
   }
   let algorithms: ReturnType<typeof parseAlgorithms>;
   try {
-    algorithms = parseAlgorithms(algorithmsRaw, where("auth-algorithms", "auth.algorithms"));
+    algorithms = parseAlgorithms(algorithmsRaw, where("auth-algorithms", "jwt.algorithms"));
   } catch (error) {
     throw new AccessOptionError((error as Error).message);
   }

@@ -122,7 +122,7 @@ describe("npm start with auth and limits", function () {
     running.push(cli);
     expect(await cli.exited).to.equal(2);
     expect(cli.stderr.trim()).to.match(
-      /^local gateway: --auth jwt needs --auth-audience \(or websocket-chat:auth\.audience in the stack file\)$/,
+      /^local gateway: --auth jwt needs --auth-audience \(or websocket-chat:jwt.audience in the stack file\)$/,
     );
   });
 });
@@ -170,11 +170,13 @@ describe("local access settings (flags and stack file)", () => {
         [
           "config:",
           "  websocket-chat:auth: jwt",
-          "  websocket-chat:auth.issuer: https://stack/",
-          "  websocket-chat:auth.audience: stack-aud",
-          "  websocket-chat:auth.jwksUrl: https://stack/jwks",
-          "  websocket-chat:auth.algorithms: [ES256, RS256]",
-          "  websocket-chat:rateLimit.messages: 7",
+          "  websocket-chat:jwt:",
+          "    issuer: https://stack/",
+          "    audience: stack-aud",
+          "    jwksUrl: https://stack/jwks",
+          "    algorithms: [ES256, RS256]",
+          "  websocket-chat:rateLimit:",
+          "    messages: 7",
           "  websocket-chat:store: dynamodb",
           "",
         ].join("\n"),
@@ -182,10 +184,10 @@ describe("local access settings (flags and stack file)", () => {
       const stack = readStackAccess(dir, "qa");
       expect(stack).to.deep.equal({
         auth: "jwt",
-        "auth.issuer": "https://stack/",
-        "auth.audience": "stack-aud",
-        "auth.jwksUrl": "https://stack/jwks",
-        "auth.algorithms": '["ES256","RS256"]',
+        "jwt.issuer": "https://stack/",
+        "jwt.audience": "stack-aud",
+        "jwt.jwksUrl": "https://stack/jwks",
+        "jwt.algorithms": '["ES256","RS256"]',
         "rateLimit.messages": "7",
       });
       const fromStack = resolveLocalAccess({}, stack);
@@ -208,7 +210,7 @@ describe("local access settings (flags and stack file)", () => {
   it("names the flag (and its stack key) for every bad value", () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ auth: "oauth" }, /--auth .*must be none or jwt/],
-      [{ ...jwt, "auth-jwks-url": "ftp://x" }, /--auth-jwks-url .*auth\.jwksUrl/],
+      [{ ...jwt, "auth-jwks-url": "ftp://x" }, /--auth-jwks-url .*jwt\.jwksUrl/],
       [{ ...jwt, "auth-token-source": "header" }, /--auth-token-source header needs --auth-header/],
       [{ ...jwt, "auth-algorithms": "HS256" }, /--auth-algorithms .*never accepted/],
       [{ "rate-limit-messages": "-5" }, /--rate-limit-messages .*rateLimit\.messages/],

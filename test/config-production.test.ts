@@ -3,68 +3,58 @@
  * API Gateway account role, dashboard, alarms, custom domain): defaults, accepted values, every rejection and its
  * message, and the example production stack file loaded through the Pulumi runtime.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import * as yaml from "js-yaml";
-import { ConfigError, loadConfig, parseConfig, type RawConfig } from "../infra/config";
+import { ConfigError, loadConfig, parseConfig } from "../infra/config";
 import { PROJECT_NAME } from "../infra/config-schema";
 import { RecordingMocks } from "./support/pulumi-mocks";
-
-const ROOT = path.resolve(__dirname, "..");
+import { rawConfig, type Settings } from "./support/raw-config";
 const CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 /** Stacks other than dev must choose `auth` (another setting); these tests are not about it. */
 const AUTH = { auth: "none" };
 
-function problemsOf(raw: RawConfig, stack = "dev", region?: string): readonly string[] {
+const parse = (settings: Settings, stack = "dev", region?: string) =>
+  parseConfig(rawConfig(settings), stack, { region });
+
+function problemsOf(settings: Settings, stack = "dev", region?: string): readonly string[] {
   try {
-    parseConfig(raw, stack, { region });
+    parse(settings, stack, region);
   } catch (error) {
     expect(error).to.be.instanceOf(ConfigError);
     return (error as ConfigError).problems;
   }
-  throw new Error(`expected ${JSON.stringify(raw)} to be rejected`);
+  throw new Error(`expected ${JSON.stringify(settings)} to be rejected`);
 }
 
-function rejects(raw: RawConfig, ...fragments: string[]): string {
-  const problems = problemsOf(raw);
+function rejects(settings: Settings, ...fragments: string[]): string {
+  const problems = problemsOf(settings);
   expect(problems, JSON.stringify(problems)).to.have.length(1);
   for (const fragment of fragments) expect(problems[0]).to.include(fragment);
   return problems[0]!;
 }
 
-/** A stack file's config as the Pulumi CLI hands it to the program: every value a string, lists as JSON. */
-function stackFileConfig(file: string): Record<string, string> {
-  const doc = yaml.load(fs.readFileSync(path.join(ROOT, file), "utf8")) as { config: Record<string, unknown> };
-  return Object.fromEntries(
-    Object.entries(doc.config).map(([key, value]) => [
-      key,
-      typeof value === "object" ? JSON.stringify(value) : String(value),
-    ]),
-  );
-}
-
 describe("config: production settings, defaults", () => {
   it("protects data by default on every stack but dev", () => {
-    expect(parseConfig({}, "dev").dataProtection).to.equal(false);
-    expect(parseConfig(AUTH, "prod").dataProtection).to.equal(true);
-    expect(parseConfig(AUTH, "staging").dataProtection).to.equal(true);
-    expect(parseConfig({ ...AUTH, dataProtection: "" }, "prod").dataProtection).to.equal(true);
+    expect(parse({}, "dev").dataProtection).to.equal(false);
+    expect(parse(AUTH, "prod").dataProtection).to.equal(true);
+    expect(parse(AUTH, "staging").dataProtection).to.equal(true);
+    expect(parse({ ...AUTH, dataProtection: "" }, "prod").dataProtection).to.equal(true);
+    expect(parse({ ...AUTH, dataProtection: "auto" }, "prod").dataProtection).to.equal(true);
+    expect(parse({ dataProtection: "auto" }, "dev").dataProtection).to.equal(false);
   });
 
   it("lets any stack choose data protection explicitly", () => {
-    expect(parseConfig({ dataProtection: "true" }, "dev").dataProtection).to.equal(true);
-    expect(parseConfig({ ...AUTH, dataProtection: "false" }, "prod").dataProtection).to.equal(false);
+    expect(parse({ dataProtection: "true" }, "dev").dataProtection).to.equal(true);
+    expect(parse({ ...AUTH, dataProtection: "false" }, "prod").dataProtection).to.equal(false);
   });
 
-  it("defaults the rest: no protect, INFO, no tracing, no account role, a dashboard, no alarm target, no domain", () => {
-    const config = parseConfig(AUTH, "prod");
+  it("defaults the rest: no protect, INFO, no tracing, a managed account role, a dashboard, no alarm target, no domain", () => {
+    const config = parse(AUTH, "prod");
     expect(config).to.include({
       protect: false,
       logLevel: "INFO",
       tracing: false,
-      apiGatewayAccountRole: false,
+      apiGatewayAccountRole: true,
       dashboard: true,
     });
     expect(config.alarms).to.deep.equal({});
@@ -73,13 +63,13 @@ describe("config: production settings, defaults", () => {
   });
 
   it("accepts every documented value", () => {
-    const config = parseConfig(
+    const config = parse(
       {
         "redis.replicas": "5",
         protect: "true",
         logLevel: "debug",
-        tracing: "True",
-        apiGatewayAccountRole: "1",
+        tracing: "true",
+        apiGatewayAccountRole: "false",
         dashboard: "false",
         "alarms.topicArn": "arn:aws:sns:eu-west-1:123456789012:chat-alerts_1",
         "domain.name": "chat.example.com",
@@ -93,7 +83,7 @@ describe("config: production settings, defaults", () => {
       protect: true,
       logLevel: "DEBUG",
       tracing: true,
-      apiGatewayAccountRole: true,
+      apiGatewayAccountRole: false,
       dashboard: false,
     });
     expect(config.alarms).to.deep.equal({ topicArn: "arn:aws:sns:eu-west-1:123456789012:chat-alerts_1" });
@@ -103,22 +93,18 @@ describe("config: production settings, defaults", () => {
       zoneId: "Z0123456789ABCDEFGHIJ",
     });
     for (const level of ["DEBUG", "INFO", "WARN", "ERROR"])
-      expect(parseConfig({ logLevel: level }, "dev").logLevel).to.equal(level);
-    expect(parseConfig({ "alarms.email": "ops+chat@example.co.uk" }, "dev").alarms).to.deep.equal({
+      expect(parse({ logLevel: level }, "dev").logLevel).to.equal(level);
+    expect(parse({ "alarms.email": "ops+chat@example.co.uk" }, "dev").alarms).to.deep.equal({
       email: "ops+chat@example.co.uk",
     });
-    expect(
-      parseConfig({ "domain.name": "ws.chat.example.com", "domain.certificateArn": CERT }, "dev").domain,
-    ).to.deep.equal({
+    expect(parse({ "domain.name": "ws.chat.example.com", "domain.certificateArn": CERT }, "dev").domain).to.deep.equal({
       name: "ws.chat.example.com",
       certificateArn: CERT,
     });
   });
 
   it("accepts a certificate in the stack's region", () => {
-    const config = parseConfig({ "domain.name": "chat.example.com", "domain.certificateArn": CERT }, "dev", {
-      region: "us-east-1",
-    });
+    const config = parse({ "domain.name": "chat.example.com", "domain.certificateArn": CERT }, "dev", "us-east-1");
     expect(config.domain?.certificateArn).to.equal(CERT);
   });
 });
@@ -131,9 +117,11 @@ describe("config: production settings, rejections", () => {
   });
 
   it("refuses booleans the Pulumi CLI would not accept, naming the key", () => {
-    for (const key of ["dataProtection", "protect", "tracing", "apiGatewayAccountRole", "dashboard"]) {
-      rejects({ [key]: "yes" }, `Invalid config websocket-chat:${key}: "yes"`, "allowed: true, false");
+    for (const key of ["protect", "tracing", "apiGatewayAccountRole", "dashboard"]) {
+      for (const bad of ["yes", "True", "1"])
+        rejects({ [key]: bad }, `Invalid config websocket-chat:${key}: "${bad}"`, "allowed: true, false");
     }
+    rejects({ dataProtection: "yes" }, 'Invalid config websocket-chat:dataProtection: "yes"', "auto, true, false");
   });
 
   it("refuses an unknown log level", () => {
@@ -216,45 +204,10 @@ describe("config: production settings, rejections", () => {
 
   it("takes the region for that check from aws:region", async () => {
     await pulumi.runtime.setMocks(new RecordingMocks(), PROJECT_NAME, "dev", false);
-    pulumi.runtime.setAllConfig({
-      "aws:region": "eu-west-1",
-      [`${PROJECT_NAME}:domain.name`]: "chat.example.com",
-      [`${PROJECT_NAME}:domain.certificateArn`]: CERT,
-    });
+    const domain = JSON.stringify({ name: "chat.example.com", certificateArn: CERT });
+    pulumi.runtime.setAllConfig({ "aws:region": "eu-west-1", [`${PROJECT_NAME}:domain`]: domain });
     expect(() => loadConfig()).to.throw(ConfigError, /certificate in eu-west-1/);
-    pulumi.runtime.setAllConfig({
-      "aws:region": "us-east-1",
-      [`${PROJECT_NAME}:domain.name`]: "chat.example.com",
-      [`${PROJECT_NAME}:domain.certificateArn`]: CERT,
-    });
+    pulumi.runtime.setAllConfig({ "aws:region": "us-east-1", [`${PROJECT_NAME}:domain`]: domain });
     expect(loadConfig().domain?.name).to.equal("chat.example.com");
-  });
-});
-
-describe("config: the example production stack, Pulumi.prod.yaml", () => {
-  it("loads through the Pulumi runtime without a problem, with the production settings it shows", async () => {
-    await pulumi.runtime.setMocks(new RecordingMocks(), PROJECT_NAME, "prod", false);
-    pulumi.runtime.setAllConfig(stackFileConfig("Pulumi.prod.yaml"));
-    const config = loadConfig();
-    expect(config.store).to.equal("redis");
-    expect(config.stage).to.equal("prod");
-    expect(config.redis.replicas).to.equal(1);
-    expect(config).to.include({
-      dataProtection: true,
-      protect: true,
-      logLevel: "INFO",
-      tracing: true,
-      dashboard: true,
-    });
-    expect(config.alarms.email).to.be.a("string").and.match(/@/);
-    expect(config.alarms.topicArn).to.equal(undefined);
-  });
-
-  it("sets aws:region and only keys of this project besides it", () => {
-    const config = stackFileConfig("Pulumi.prod.yaml");
-    expect(config["aws:region"]).to.be.a("string");
-    for (const key of Object.keys(config)) {
-      if (key !== "aws:region") expect(key.startsWith(`${PROJECT_NAME}:`), key).to.equal(true);
-    }
   });
 });

@@ -1,34 +1,43 @@
 /**
- * Stack configuration: defaults, every rejection and its message, and the schema in infra/config-schema.ts
- * matching Pulumi.yaml's `config:` block so the CLI and the program cannot disagree.
+ * Stack configuration: defaults, every rejection and its message, the old flat keys, and values in every form
+ * the Pulumi CLI hands them over (text at the top level, JSON fields in object keys).
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import * as yaml from "js-yaml";
 import { DEFAULT_CONNECTION_TTL_SECONDS } from "../functions/runtime/env";
-import { ConfigError, loadConfig, parseConfig, type ChatConfig, type RawConfig } from "../infra/config";
-import { CONFIG_SCHEMA, LOG_RETENTION_DAYS, PROJECT_NAME, type ConfigKeySpec } from "../infra/config-schema";
+import { ConfigError, loadConfig, parseConfig, type ChatConfig } from "../infra/config";
+import { LEGACY_KEYS } from "../infra/config-legacy";
+import { CONFIG_SCHEMA, LOG_RETENTION_DAYS, PROJECT_NAME } from "../infra/config-schema";
 import { RecordingMocks } from "./support/pulumi-mocks";
+import { rawConfig, type Settings } from "./support/raw-config";
 
-const ROOT = path.resolve(__dirname, "..");
-
-function problemsOf(raw: RawConfig, stack = "dev"): readonly string[] {
+function problemsOf(settings: Settings, stack = "dev"): readonly string[] {
   try {
-    parseConfig(raw, stack);
+    parseConfig(rawConfig(settings), stack);
   } catch (error) {
     expect(error).to.be.instanceOf(ConfigError);
     return (error as ConfigError).problems;
   }
-  throw new Error(`expected ${JSON.stringify(raw)} to be rejected`);
+  throw new Error(`expected ${JSON.stringify(settings)} to be rejected`);
 }
 
-function rejects(raw: RawConfig, ...fragments: string[]): string {
-  const problems = problemsOf(raw);
+function rejects(settings: Settings, ...fragments: string[]): string {
+  const problems = problemsOf(settings);
   expect(problems, JSON.stringify(problems)).to.have.length(1);
   for (const fragment of fragments) expect(problems[0]).to.include(fragment);
   return problems[0]!;
+}
+
+const parse = (settings: Settings, stack = "dev") => parseConfig(rawConfig(settings), stack);
+
+/** Problems of a raw config whose keys are given literally (old flat keys stay flat, as a stack file keeps them). */
+function parseProblems(raw: Record<string, string>): readonly string[] {
+  try {
+    parseConfig(raw, "dev");
+  } catch (error) {
+    return (error as ConfigError).problems;
+  }
+  throw new Error(`expected ${JSON.stringify(raw)} to be rejected`);
 }
 
 function isDeeplyFrozen(value: unknown): boolean {
@@ -53,7 +62,7 @@ describe("config: defaults", () => {
       protect: false,
       logLevel: "INFO",
       tracing: false,
-      apiGatewayAccountRole: false,
+      apiGatewayAccountRole: true,
       dashboard: true,
       alarms: {},
       domain: undefined,
@@ -64,16 +73,18 @@ describe("config: defaults", () => {
       fanOut: { concurrency: 256, postTimeoutMs: 3_000, memorySize: 1769, inlineMax: 40_000, shardSize: 5_000 },
     });
     expect(redis).to.deep.equal({
+      engine: "redis",
       nodeType: "cache.t4g.micro",
       engineVersion: "7.1",
       authToken: undefined,
       network: undefined,
       replicas: 0,
+      natGateways: "single",
     });
   });
 
   it("bounds maxRoomsPerConnection to 1-100, naming the key", () => {
-    expect(parseConfig({ maxRoomsPerConnection: "25" }, "dev").maxRoomsPerConnection).to.equal(25);
+    expect(parse({ maxRoomsPerConnection: "25" }).maxRoomsPerConnection).to.equal(25);
     for (const bad of ["0", "101", "x"]) {
       expect(problemsOf({ maxRoomsPerConnection: bad })[0])
         .to.include("websocket-chat:maxRoomsPerConnection")
@@ -86,16 +97,79 @@ describe("config: defaults", () => {
   });
 
   it("treats the CLI-filled defaults from Pulumi.yaml exactly like unset keys", () => {
-    // The CLI writes each default as config: scalars as strings, arrays as JSON.
+    // The CLI writes each declared default: scalars as text, arrays and object keys as JSON.
     const filled: Record<string, string> = {};
-    for (const spec of CONFIG_SCHEMA as readonly ConfigKeySpec[]) {
-      filled[spec.key] = Array.isArray(spec.default) ? JSON.stringify(spec.default) : String(spec.default);
+    for (const [key, spec] of Object.entries(CONFIG_SCHEMA)) {
+      filled[key] =
+        spec.type === "object"
+          ? "{}"
+          : Array.isArray(spec.default)
+            ? JSON.stringify(spec.default)
+            : String(spec.default);
     }
     expect(parseConfig(filled, "dev")).to.deep.equal(parseConfig({}, "dev"));
   });
 
+  it("takes every field of an object key as text or as its JSON type, as YAML maps and --path give them", () => {
+    const typed = parse({ "redis.replicas": 2, "throttle.rateLimit": 50, "fanout.inlineMax": 0 });
+    const text = parse({ "redis.replicas": "2", "throttle.rateLimit": "50", "fanout.inlineMax": "0" });
+    expect(typed).to.deep.equal(text);
+    expect(typed.redis.replicas).to.equal(2);
+    expect(typed.throttle.rateLimit).to.equal(50);
+    // `pulumi config set --path redis.engineVersion 7.1` stores a number.
+    expect(parse({ store: "redis", "redis.engineVersion": 7.1 }).redis.engineVersion).to.equal("7.1");
+    expect(
+      parse({
+        "jwt.algorithms": ["ES256"],
+        auth: "jwt",
+        "jwt.issuer": "https://i/",
+        "jwt.audience": "a",
+        "jwt.jwksUrl": "https://i/k",
+      }).auth,
+    ).to.deep.include({ mode: "jwt" });
+  });
+
+  it("takes booleans exactly as the CLI's boolean type does: true or false, as text or JSON", () => {
+    expect(parse({ protect: "true" }).protect).to.equal(true);
+    expect(parse({ protect: "false", tracing: "true" }).tracing).to.equal(true);
+    for (const bad of ["True", "1", "yes", "t"]) {
+      expect(problemsOf({ protect: bad })[0]).to.equal(
+        `Invalid config websocket-chat:protect: ${JSON.stringify(bad)} (allowed: true, false)`,
+      );
+    }
+  });
+
+  it("chooses one NAT gateway per zone with replicas, unless told otherwise", () => {
+    expect(parse({ store: "redis" }).redis.natGateways).to.equal("single");
+    expect(parse({ store: "redis", "redis.replicas": 1 }).redis.natGateways).to.equal("perAz");
+    expect(parse({ store: "redis", "redis.replicas": 1, "redis.natGateways": "single" }).redis.natGateways).to.equal(
+      "single",
+    );
+    expect(parse({ store: "redis", "redis.natGateways": "perAz" }).redis.natGateways).to.equal("perAz");
+    rejects(
+      { "redis.natGateways": "two" },
+      'Invalid config websocket-chat:redis.natGateways: "two"',
+      "auto, single, perAz",
+    );
+    rejects(
+      {
+        "redis.natGateways": "perAz",
+        "redis.vpcId": "vpc-0123456789abcdef0",
+        "redis.subnetIds": ["subnet-01234567"],
+      },
+      "websocket-chat:redis.natGateways",
+      "only in a VPC it creates",
+    );
+  });
+
+  it("runs Redis or Valkey", () => {
+    const valkey = parse({ store: "redis", "redis.engine": "valkey", "redis.engineVersion": "8.0" });
+    expect(valkey.redis).to.deep.include({ engine: "valkey", engineVersion: "8.0" });
+    rejects({ "redis.engine": "memcached" }, 'websocket-chat:redis.engine: "memcached"', "redis, valkey");
+  });
+
   it("returns a deeply frozen object", () => {
-    const config = parseConfig({ store: "redis", "redis.authToken": "a".repeat(32) }, "dev");
+    const config = parse({ store: "redis", redisAuthToken: "a".repeat(32) });
     expect(isDeeplyFrozen(config)).to.equal(true);
     expect(() => {
       (config.throttle as { rateLimit: number }).rateLimit = 0;
@@ -104,42 +178,43 @@ describe("config: defaults", () => {
 
   it("uses the stack name as the stage unless one is set", () => {
     // Stacks other than dev must set auth explicitly.
-    expect(parseConfig({ auth: "none" }, "staging").stage).to.equal("staging");
-    expect(parseConfig({ auth: "none", stage: "" }, "staging").stage).to.equal("staging");
-    expect(parseConfig({ auth: "none", stage: "v1_live-2" }, "staging").stage).to.equal("v1_live-2");
+    expect(parse({ auth: "none" }, "staging").stage).to.equal("staging");
+    expect(parse({ auth: "none", stage: "" }, "staging").stage).to.equal("staging");
+    expect(parse({ auth: "none", stage: "v1_live-2" }, "staging").stage).to.equal("v1_live-2");
   });
 
   it("accepts every valid value it documents", () => {
-    const config = parseConfig(
-      {
-        store: "redis",
-        stage: "a".repeat(128),
-        "throttle.rateLimit": "1",
-        "throttle.burstLimit": "1",
-        logRetentionDays: "3653",
-        memorySize: "10240",
-        connectionTtlSeconds: "60",
-        "redis.nodeType": "cache.m7g.xlarge",
-        "redis.engineVersion": "6.x",
-        "redis.vpcId": "vpc-0123456789abcdef0",
-        "redis.subnetIds": JSON.stringify(["subnet-01234567", "subnet-89abcdef"]),
-      },
-      "dev",
-    );
+    const config = parse({
+      store: "redis",
+      stage: "a".repeat(128),
+      "throttle.rateLimit": "1",
+      "throttle.burstLimit": "1",
+      logRetentionDays: "3653",
+      memorySize: "10240",
+      connectionTtlSeconds: "7260",
+      "redis.nodeType": "cache.m7g.xlarge",
+      "redis.engineVersion": "6.2",
+      "redis.vpcId": "vpc-0123456789abcdef0",
+      "redis.subnetIds": ["subnet-01234567", "subnet-89abcdef"],
+    });
     expect(config.store).to.equal("redis");
     expect(config.redis.network).to.deep.equal({
       vpcId: "vpc-0123456789abcdef0",
       subnetIds: ["subnet-01234567", "subnet-89abcdef"],
     });
     for (const days of LOG_RETENTION_DAYS) {
-      expect(parseConfig({ logRetentionDays: String(days) }, "dev").logRetentionDays).to.equal(days);
+      expect(parse({ logRetentionDays: String(days) }).logRetentionDays).to.equal(days);
     }
-    expect(parseConfig({ memorySize: "128" }, "dev").memorySize).to.equal(128);
+    expect(parse({ memorySize: "128" }).memorySize).to.equal(128);
+    for (const version of ["6.2", "6.x", "7.0", "7.1", "7.x", "7"]) {
+      expect(parse({ "redis.engineVersion": version }).redis.engineVersion).to.equal(version);
+    }
   });
 
   it("keeps a configured Redis token secret", async () => {
-    const token = `${"x".repeat(16)}!#$%&'()*+,-.:;<=>?[]^_\`{|}~`;
-    const config = parseConfig({ "redis.authToken": token }, "dev");
+    // Every character ElastiCache permits.
+    const token = `${"x".repeat(16)}!&#$^<>-AZaz09`;
+    const config = parse({ redisAuthToken: token });
     const output = config.redis.authToken!;
     expect(await pulumi.isSecret(output)).to.equal(true);
     expect(await new Promise((resolve) => output.apply(resolve))).to.equal(token);
@@ -160,12 +235,13 @@ describe("config: rejections", () => {
     rejects(
       { "throttle.rateLimit": "0" },
       'Invalid config websocket-chat:throttle.rateLimit: "0"',
-      "allowed: an integer > 0",
+      "allowed: an integer from 1 to 1000000",
     );
-    rejects({ "throttle.rateLimit": "-10" }, 'websocket-chat:throttle.rateLimit: "-10"', "integer > 0");
+    rejects({ "throttle.rateLimit": "-10" }, 'websocket-chat:throttle.rateLimit: "-10"', "from 1");
+    rejects({ "throttle.rateLimit": 0 }, "Invalid config websocket-chat:throttle.rateLimit: 0", "from 1");
     rejects({ "throttle.rateLimit": "12.5" }, 'websocket-chat:throttle.rateLimit: "12.5"');
     rejects({ "throttle.rateLimit": "fast" }, 'websocket-chat:throttle.rateLimit: "fast"');
-    rejects({ "throttle.burstLimit": "0" }, 'Invalid config websocket-chat:throttle.burstLimit: "0"', "integer > 0");
+    rejects({ "throttle.burstLimit": "0" }, 'Invalid config websocket-chat:throttle.burstLimit: "0"', "from 1");
     rejects({ "throttle.burstLimit": "-1" }, 'websocket-chat:throttle.burstLimit: "-1"');
   });
 
@@ -185,8 +261,13 @@ describe("config: rejections", () => {
     rejects({ memorySize: "256.5" }, 'websocket-chat:memorySize: "256.5"');
   });
 
-  it("refuses a non-positive connection TTL", () => {
-    rejects({ connectionTtlSeconds: "0" }, 'Invalid config websocket-chat:connectionTtlSeconds: "0"', "integer > 0");
+  it("refuses a connection TTL that API Gateway's 2 h connections would outlive", () => {
+    rejects(
+      { connectionTtlSeconds: "7200" },
+      'Invalid config websocket-chat:connectionTtlSeconds: "7200"',
+      "an integer from 7260 to 604800",
+    );
+    rejects({ connectionTtlSeconds: "0" }, 'websocket-chat:connectionTtlSeconds: "0"');
     rejects({ connectionTtlSeconds: "-7500" }, 'websocket-chat:connectionTtlSeconds: "-7500"');
   });
 
@@ -202,17 +283,17 @@ describe("config: rejections", () => {
   it("refuses redis.vpcId without redis.subnetIds and the reverse, naming both keys", () => {
     const keys = ["websocket-chat:redis.vpcId", "websocket-chat:redis.subnetIds"];
     rejects({ "redis.vpcId": "vpc-0123456789abcdef0" }, ...keys, "both or neither");
-    rejects({ "redis.subnetIds": JSON.stringify(["subnet-01234567"]) }, ...keys, "both or neither");
-    rejects({ "redis.vpcId": "vpc-0123456789abcdef0", "redis.subnetIds": "[]" }, "both or neither");
+    rejects({ "redis.subnetIds": ["subnet-01234567"] }, ...keys, "both or neither");
+    rejects({ "redis.vpcId": "vpc-0123456789abcdef0", "redis.subnetIds": [] }, "both or neither");
   });
 
   it("refuses malformed network ids and a subnet list that is not a list", () => {
     rejects(
-      { "redis.vpcId": "my-vpc", "redis.subnetIds": JSON.stringify(["subnet-01234567"]) },
+      { "redis.vpcId": "my-vpc", "redis.subnetIds": ["subnet-01234567"] },
       'Invalid config websocket-chat:redis.vpcId: "my-vpc"',
     );
     rejects(
-      { "redis.vpcId": "vpc-01234567", "redis.subnetIds": JSON.stringify(["subnet-01234567", "sn-2"]) },
+      { "redis.vpcId": "vpc-01234567", "redis.subnetIds": ["subnet-01234567", "sn-2"] },
       'Invalid config websocket-chat:redis.subnetIds: ["sn-2"]',
     );
     rejects(
@@ -223,36 +304,90 @@ describe("config: rejections", () => {
   });
 
   it("refuses AUTH tokens ElastiCache would refuse, without echoing the token", () => {
+    // ElastiCache: "the only permitted printable special characters are !, &, #, $, ^, <, >, and -".
     const cases = {
       short: "abc123",
       at: "abcdefgh@ijklmnopq",
       quote: 'abcdefgh"ijklmnopq',
       slash: "abcdefgh/ijklmnopq",
       space: "abcdefgh ijklmnopq",
+      percent: "abcdefgh%ijklmnopq",
+      plus: "abcdefgh+ijklmnopq",
+      underscore: "abcdefgh_ijklmnopq",
+      equals: "abcdefghijklmnopq=",
       long: "a".repeat(129),
       nonAscii: "abcdefghijklmnopé",
     };
     for (const [label, token] of Object.entries(cases)) {
       const message = rejects(
-        { "redis.authToken": token },
-        "Invalid config websocket-chat:redis.authToken: [secret",
+        { redisAuthToken: token },
+        "Invalid config websocket-chat:redisAuthToken: [secret",
         "16-128",
       );
       expect(message, label).not.to.include(token);
     }
   });
 
-  it("refuses malformed Redis node types and engine versions", () => {
+  it("refuses malformed Redis node types and engine versions the store cannot run on", () => {
     rejects({ "redis.nodeType": "t4g.micro" }, 'Invalid config websocket-chat:redis.nodeType: "t4g.micro"');
     rejects({ "redis.engineVersion": "latest" }, 'Invalid config websocket-chat:redis.engineVersion: "latest"');
+    for (const old of ["6.0", "5.0.6", "5", "4.0.10"]) {
+      rejects({ "redis.engineVersion": old }, "websocket-chat:redis.engineVersion", "6.2 or later", "ZRANGE");
+    }
+    rejects(
+      { "redis.engine": "valkey", "redis.engineVersion": "7.1" },
+      "websocket-chat:redis.engineVersion",
+      "valkey version 7.2 or later",
+    );
   });
 
-  it("refuses unknown keys in the project namespace (typos)", () => {
-    rejects({ "throttle.ratelimit": "10" }, "Unknown config websocket-chat:throttle.ratelimit", "throttle.rateLimit");
+  it("refuses unknown keys and unknown fields of an object key (typos)", () => {
+    rejects({ strore: "redis" }, "Unknown config websocket-chat:strore", "known keys: store, stage");
     rejects(
-      { redis: JSON.stringify({ nodeType: "cache.t4g.small" }) },
-      "Unknown config websocket-chat:redis ",
-      "without --path",
+      { "throttle.ratelimit": "10" },
+      "Unknown config websocket-chat:throttle.ratelimit",
+      "fields of throttle: rateLimit, burstLimit",
+    );
+  });
+
+  it("refuses an object key that is not a map", () => {
+    rejects(
+      { redis: "cache.t4g.small" },
+      'Invalid config websocket-chat:redis: "cache.t4g.small"',
+      "a map of engine, engineVersion",
+      "pulumi config set --path redis.engine",
+    );
+  });
+
+  it("names the new spelling of every old flat key, once each", () => {
+    for (const [old, replacement] of Object.entries(LEGACY_KEYS)) {
+      const problems = parseProblems({ [old]: "x" });
+      expect(problems, old).to.have.length(1);
+      expect(problems[0], old).to.include(`Config websocket-chat:${old} is no longer read`);
+      expect(problems[0], old).to.include(replacement);
+    }
+    const flat = { "redis.replicas": "1", "auth.issuer": "https://i/" };
+    const problems = parseProblems(flat);
+    expect(problems).to.deep.equal([
+      "Config websocket-chat:redis.replicas is no longer read: it is now field replicas of the object key " +
+        "websocket-chat:redis: `pulumi config set --path redis.replicas <value>`, or in the stack file " +
+        "`websocket-chat:redis: { replicas: <value> }`",
+      "Config websocket-chat:auth.issuer is no longer read: it is now field issuer of the object key " +
+        "websocket-chat:jwt: `pulumi config set --path jwt.issuer <value>`, or in the stack file " +
+        "`websocket-chat:jwt: { issuer: <value> }`",
+    ]);
+    expect(parseProblems({ "redis.authToken": "secret-token-value-1234" })[0]).to.equal(
+      "Config websocket-chat:redis.authToken is no longer read: it is now the key websocket-chat:redisAuthToken: " +
+        "`pulumi config set --secret redisAuthToken <value>`",
+    );
+  });
+
+  it("explains an auth key that `--path auth.issuer` turned into a map", () => {
+    rejects(
+      { "auth.issuer": "https://i/" },
+      "Invalid config websocket-chat:auth:",
+      "fields of the object key jwt",
+      "pulumi config set --path jwt.issuer",
     );
   });
 
@@ -267,7 +402,7 @@ describe("config: rejections", () => {
     expect(problems.join("\n")).to.include("websocket-chat:store").and.include("websocket-chat:throttle.rateLimit");
     let message = "";
     try {
-      parseConfig({ store: "postgres", "throttle.rateLimit": "0" }, "dev");
+      parse({ store: "postgres", "throttle.rateLimit": "0" });
     } catch (error) {
       message = (error as Error).message;
     }
@@ -285,9 +420,11 @@ describe("config: loadConfig reads the Pulumi runtime", () => {
       "aws:region": "eu-west-1",
       [`${PROJECT_NAME}:store`]: "redis",
       [`${PROJECT_NAME}:auth`]: "none",
-      [`${PROJECT_NAME}:throttle.burstLimit`]: "42",
-      [`${PROJECT_NAME}:redis.subnetIds`]: JSON.stringify(["subnet-0aaaaaaaaaaaaaaa1"]),
-      [`${PROJECT_NAME}:redis.vpcId`]: "vpc-0123456789abcdef0",
+      [`${PROJECT_NAME}:throttle`]: JSON.stringify({ burstLimit: 42 }),
+      [`${PROJECT_NAME}:redis`]: JSON.stringify({
+        subnetIds: ["subnet-0aaaaaaaaaaaaaaa1"],
+        vpcId: "vpc-0123456789abcdef0",
+      }),
     });
     const config: ChatConfig = loadConfig();
     expect(config.store).to.equal("redis");
@@ -299,65 +436,5 @@ describe("config: loadConfig reads the Pulumi runtime", () => {
   it("throws a ConfigError for an invalid runtime value", () => {
     pulumi.runtime.setAllConfig({ [`${PROJECT_NAME}:store`]: "memory" });
     expect(() => loadConfig()).to.throw(ConfigError, /websocket-chat:store: "memory".*local runs only/);
-  });
-});
-
-describe("config: Pulumi.yaml mirrors the schema", () => {
-  const project = yaml.load(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as Record<string, any>;
-  const declared = (project.config ?? {}) as Record<string, Record<string, unknown>>;
-
-  /** What the `config:` block must say for the schema; printed on mismatch so it can be pasted. */
-  function expectedBlock(): Record<string, Record<string, unknown>> {
-    const block: Record<string, Record<string, unknown>> = {};
-    for (const spec of CONFIG_SCHEMA as readonly ConfigKeySpec[]) {
-      block[spec.key] = {
-        type: spec.type,
-        ...(spec.items ? { items: { type: spec.items } } : {}),
-        default: spec.default,
-        description: spec.description,
-      };
-    }
-    return block;
-  }
-
-  it("names the project websocket-chat with the TypeScript nodejs runtime", () => {
-    expect(project.name).to.equal(PROJECT_NAME);
-    expect(project.description).to.be.a("string").and.not.be.empty;
-    expect(project.runtime.name).to.equal("nodejs");
-    expect(project.runtime.options.typescript).to.equal(true);
-  });
-
-  it("declares exactly the schema's keys, with the same type, items, default and description", () => {
-    const expected = expectedBlock();
-    const hint = `\nexpected config block:\n${yaml.dump({ config: expected }, { lineWidth: 110 })}`;
-    expect(Object.keys(declared), hint).to.deep.equal(Object.keys(expected));
-    for (const [key, entry] of Object.entries(expected)) {
-      expect(declared[key], `${key}${hint}`).to.deep.equal(entry);
-    }
-  });
-
-  it("uses only project schema types and gives every key a default", () => {
-    for (const [key, entry] of Object.entries(declared)) {
-      expect(["string", "integer", "boolean", "array"], key).to.include(entry.type);
-      expect(entry, key).to.have.property("default");
-      expect(entry.description, key).to.be.a("string").and.not.be.empty;
-      // A secret key with a default is rejected by the CLI (the default is written in plain text).
-      expect(entry.secret, key).to.equal(undefined);
-      if (entry.type === "integer") expect(Number.isInteger(entry.default), key).to.equal(true);
-      if (entry.type === "string") expect(entry.default, key).to.be.a("string");
-      if (entry.type === "array") expect(entry.items, key).to.deep.equal({ type: "string" });
-    }
-  });
-
-  it("has a dev stack on us-east-1 with the dynamodb store and only known keys", () => {
-    const devFile = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
-    const dev = yaml.load(devFile) as { config: Record<string, unknown> };
-    expect(dev.config["aws:region"]).to.equal("us-east-1");
-    expect(dev.config[`${PROJECT_NAME}:store`]).to.equal("dynamodb");
-    const raw: Record<string, string> = {};
-    for (const [key, value] of Object.entries(dev.config)) {
-      if (key.startsWith(`${PROJECT_NAME}:`)) raw[key.slice(PROJECT_NAME.length + 1)] = String(value);
-    }
-    expect(() => parseConfig(raw, "dev")).not.to.throw();
   });
 });
