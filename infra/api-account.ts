@@ -1,8 +1,10 @@
 /**
  * The API Gateway account setting that lets API Gateway write CloudWatch Logs (the stage's access log needs it:
- * "CloudWatch Logs role ARN must be set in account settings"). It is one setting per account and region, shared
- * by every API there, so it is created only when stack config says the account has none, and it is retained
- * when the stack is deleted: deleting one stack must not break access logging for every other API.
+ * "CloudWatch Logs role ARN must be set in account settings"), so that the first `pulumi up` in a fresh account
+ * or region works with the default config. It is one setting per account and region, shared by every API there:
+ * the current setting is read first and the role is created only when none is set, as SST does
+ * (`platform/src/components/aws/helpers/apigateway-account.ts`); what is created is retained when the stack is
+ * deleted, since deleting one stack must not break access logging for every other API.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -15,13 +17,30 @@ export const API_GATEWAY_ASSUME_ROLE_POLICY = {
   Statement: [{ Effect: "Allow", Principal: { Service: "apigateway.amazonaws.com" }, Action: "sts:AssumeRole" }],
 } as const;
 
+/** The id under which the provider reads the account settings (there is one per account and region). */
+export const API_GATEWAY_ACCOUNT_ID = "APIGatewayAccount";
+
 export interface ApiGatewayAccount {
-  readonly role: aws.iam.Role;
-  /** The account setting; stages with access logs must be created after it. */
-  readonly account: aws.apigateway.Account;
+  /**
+   * What a stage with access logs must wait for: the account setting as read when one is already set, else the
+   * setting this stack creates.
+   */
+  readonly ready: pulumi.Output<pulumi.Resource[]>;
 }
 
-export function createApiGatewayAccount(name: string, parent: pulumi.Resource): ApiGatewayAccount {
+export function ensureApiGatewayAccount(name: string, parent: pulumi.Resource): ApiGatewayAccount {
+  const current = aws.apigateway.Account.get(`${name}-apigateway-account-current`, API_GATEWAY_ACCOUNT_ID, undefined, {
+    parent,
+  });
+  // Created inside apply because whether to create depends on the account as read; reads resolve at preview,
+  // so the plan shows what will be created.
+  const ready = current.cloudwatchRoleArn.apply((arn): pulumi.Resource[] =>
+    arn ? [current] : [createApiGatewayAccount(name, parent)],
+  );
+  return { ready };
+}
+
+function createApiGatewayAccount(name: string, parent: pulumi.Resource): aws.apigateway.Account {
   // retainOnDelete on all three: `pulumi destroy` forgets them instead of deleting them. The provider resets the
   // account setting when an Account resource is deleted, which would break every other API's access logs.
   const opts: pulumi.CustomResourceOptions = { parent, retainOnDelete: true };
@@ -49,5 +68,5 @@ export function createApiGatewayAccount(name: string, parent: pulumi.Resource): 
     // API Gateway checks the role's permissions when the setting is saved.
     { ...opts, dependsOn: [attachment] },
   );
-  return { role, account };
+  return account;
 }

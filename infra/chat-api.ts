@@ -27,13 +27,20 @@ import { createAlarms, type ChatAlarms } from "./alarms";
 import { createConnectAuthorizer, type ConnectAuthorizer } from "./authorizer";
 import { DEFAULT_FANOUT_CONFIG, fanOutEnv, type FanOutConfig } from "./config-fanout";
 import type { AuthConfig } from "./config-access";
-import { createApiGatewayAccount, type ApiGatewayAccount } from "./api-account";
-import type { AlarmNotifications, CustomDomain, DeployedStore, ExistingNetwork, FunctionLogLevel } from "./config";
+import { type ApiGatewayAccount, ensureApiGatewayAccount } from "./api-account";
+import type {
+  AlarmNotifications,
+  CustomDomain,
+  DeployedStore,
+  ExistingNetwork,
+  FunctionLogLevel,
+  RedisEngine,
+} from "./config";
 import { createCustomDomain, type ChatDomain } from "./custom-domain";
 import { createDashboard, type MetricTargets, type StoreMetricTargets } from "./dashboard";
 import { DYNAMODB_ACTIONS, LAMBDA_ASSUME_ROLE_POLICY, functionPolicy } from "./iam";
 import { createRedisCluster, type RedisCluster } from "./redis-cluster";
-import { createRedisNetwork, type RedisNetwork } from "./redis-network";
+import { type NatGateways, createRedisNetwork, type RedisNetwork } from "./redis-network";
 import { createRedisAuthSecret, type RedisAuthSecret } from "./redis-secret";
 
 export const CHAT_API_TYPE = "websocket-chat:index:ChatApi";
@@ -43,7 +50,12 @@ const INTEGRATION_TIMEOUT_SECONDS = 29;
 /** Routes that only touch the store do one small request; 10 s still covers a cold start inside a VPC. */
 const STORE_ONLY_TIMEOUT_SECONDS = 10;
 
-/** Fields of the stage access log; each value is an API Gateway `$context` variable. */
+/**
+ * Fields of the stage access log; each value is a `$context` variable that the API Gateway developer guide lists
+ * for WebSocket APIs ("Customizing WebSocket API access logs"). `$context.integrationStatus` and
+ * `$context.integrationErrorMessage` are HTTP API variables that the WebSocket page only names as equivalents,
+ * so the WebSocket spellings `integration.status` and `integration.error` are used.
+ */
 export const ACCESS_LOG_FIELDS = {
   requestId: "$context.requestId",
   ip: "$context.identity.sourceIp",
@@ -52,10 +64,10 @@ export const ACCESS_LOG_FIELDS = {
   eventType: "$context.eventType",
   status: "$context.status",
   connectionId: "$context.connectionId",
-  integrationStatus: "$context.integrationStatus",
+  integrationStatus: "$context.integration.status",
   integrationLatency: "$context.integrationLatency",
   errorMessage: "$context.error.message",
-  integrationErrorMessage: "$context.integrationErrorMessage",
+  integrationError: "$context.integration.error",
   // The $connect authorizer (auth jwt): who connected, and why a handshake was refused.
   principalId: "$context.authorizer.principalId",
   authorizerStatus: "$context.authorizer.status",
@@ -88,9 +100,11 @@ export interface ChatApiArgs {
   readonly maxRoomsPerConnection?: number;
   /** Redis settings; read only when `store` is `redis`. */
   readonly redis: {
+    /** ElastiCache engine. Default `redis`. */
+    readonly engine?: RedisEngine;
     /** ElastiCache node type, e.g. `cache.t4g.micro`. */
     readonly nodeType: string;
-    /** Redis engine version, e.g. `7.1`. */
+    /** Engine version: Redis 6.2 or later (`ZRANGE … BYLEX`), e.g. `7.1`; Valkey e.g. `8.0`. */
     readonly engineVersion: string;
     /** AUTH token; generated (and kept secret in state) when absent. */
     readonly authToken?: pulumi.Input<string>;
@@ -101,6 +115,11 @@ export interface ChatApiArgs {
     readonly network?: ExistingNetwork;
     /** Read replicas (0-5); above 0 adds automatic failover and Multi-AZ. Default 0. */
     readonly replicas?: number;
+    /**
+     * NAT gateways of the VPC created when `network` is absent: one, or one per availability zone.
+     * Default `perAz` with replicas (a zone outage must not cut the functions off), else `single`.
+     */
+    readonly natGateways?: NatGateways;
   };
   /**
    * DynamoDB point-in-time recovery and deletion protection, and a 30-day recovery window on the Redis AUTH
@@ -114,8 +133,9 @@ export interface ChatApiArgs {
   /** X-Ray active tracing on every function. Default `false`. */
   readonly tracing?: boolean;
   /**
-   * Create the account's API Gateway CloudWatch Logs role and setting (retained on delete), for accounts that
-   * have none. Default `false`.
+   * Manage the account's API Gateway CloudWatch Logs role and setting: read the setting, and when none is set
+   * create the role and set it (both retained on delete). `false` never touches the account settings.
+   * Default `true`.
    */
   readonly apiGatewayAccountRole?: boolean;
   /** Create a CloudWatch dashboard. Default `true`. */
@@ -152,8 +172,8 @@ interface RouteFunction {
  * and a custom domain.
  *
  * Access logging needs the account-level API Gateway CloudWatch Logs role to be set in the target account and
- * region (API Gateway account settings); without it the stage cannot be created. Set `apiGatewayAccountRole`
- * to create it.
+ * region (API Gateway account settings); without it the stage cannot be created. It is created when missing
+ * unless `apiGatewayAccountRole` is `false`.
  */
 export class ChatApi extends pulumi.ComponentResource {
   /** Client URL: `wss://{domain}` with a custom domain, else `wss://{apiId}.execute-api.{region}.amazonaws.com/{stage}`. */
@@ -200,7 +220,7 @@ export class ChatApi extends pulumi.ComponentResource {
     const authorizer = this.createAuthorizer(api);
     const routes = this.createRoutes(api, functions, authorizer);
     const account = this.createApiGatewayAccount();
-    const stage = this.createStage(api, routes, account ? [account.account] : []);
+    const stage = this.createStage(api, routes, account?.ready);
     const domain = this.createDomain(api, stage);
     const observed = [
       ...functions.map(({ route, fn }) => ({ label: route.name, fn })),
@@ -269,15 +289,22 @@ export class ChatApi extends pulumi.ComponentResource {
       );
       return { kind: "dynamodb", table };
     }
-    const network = createRedisNetwork(name, args.redis.network, this);
+    const replicas = args.redis.replicas ?? 0;
+    const network = createRedisNetwork(
+      name,
+      args.redis.network,
+      args.redis.natGateways ?? (replicas > 0 ? "perAz" : "single"),
+      this,
+    );
     const cluster = createRedisCluster(
       name,
       {
+        engine: args.redis.engine ?? "redis",
         nodeType: args.redis.nodeType,
         engineVersion: args.redis.engineVersion,
         authToken: args.redis.authToken,
         network,
-        replicas: args.redis.replicas ?? 0,
+        replicas,
         protect: args.protect ?? false,
       },
       this,
@@ -520,7 +547,7 @@ export class ChatApi extends pulumi.ComponentResource {
     api: aws.apigatewayv2.Api,
     routes: readonly aws.apigatewayv2.Route[],
     /** E.g. the account's CloudWatch Logs setting, which access logging needs. */
-    after: readonly pulumi.Resource[] = [],
+    after: pulumi.Input<pulumi.Resource[]> = [],
   ): aws.apigatewayv2.Stage {
     const { name, args } = this;
     const accessLogs = new aws.cloudwatch.LogGroup(
@@ -539,20 +566,21 @@ export class ChatApi extends pulumi.ComponentResource {
           throttlingRateLimit: args.throttle.rateLimit,
           throttlingBurstLimit: args.throttle.burstLimit,
           dataTraceEnabled: false,
-          detailedMetricsEnabled: true,
+          // Per-route metrics are billed as custom metrics, and no alarm or dashboard widget reads them.
+          detailedMetricsEnabled: false,
         },
         // API Gateway writes these with the account's CloudWatch Logs role (account settings, one per region);
         // the stage cannot be created in an account that has none.
         accessLogSettings: { destinationArn: accessLogs.arn, format: JSON.stringify(ACCESS_LOG_FIELDS) },
       },
       // The first automatic deployment needs the routes in place; an API without routes cannot be deployed.
-      { parent: this, dependsOn: [...routes, ...after] },
+      { parent: this, dependsOn: pulumi.output(after).apply((extra) => [...routes, ...extra]) },
     );
   }
 
-  /** The account-wide API Gateway CloudWatch Logs role, only when config says the account lacks one. */
+  /** The account-wide API Gateway CloudWatch Logs role, created when the account has none (unless opted out). */
   private createApiGatewayAccount(): ApiGatewayAccount | undefined {
-    return this.args.apiGatewayAccountRole ? createApiGatewayAccount(this.name, this) : undefined;
+    return this.args.apiGatewayAccountRole === false ? undefined : ensureApiGatewayAccount(this.name, this);
   }
 
   private createDomain(api: aws.apigatewayv2.Api, stage: aws.apigatewayv2.Stage): ChatDomain | undefined {

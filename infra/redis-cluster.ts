@@ -9,6 +9,8 @@ import * as random from "@pulumi/random";
 import { REDIS_PORT, type RedisNetwork } from "./redis-network";
 
 export interface RedisClusterArgs {
+  /** `redis` (Redis OSS) or `valkey`: both take the same AUTH token and TLS settings. */
+  readonly engine: "redis" | "valkey";
   readonly nodeType: string;
   readonly engineVersion: string;
   /** Generated when absent. */
@@ -50,7 +52,7 @@ export function createRedisCluster(name: string, args: RedisClusterArgs, parent:
     `${name}-redis`,
     {
       description: "Chat connection store",
-      engine: "redis",
+      engine: args.engine,
       engineVersion: args.engineVersion,
       nodeType: args.nodeType,
       numCacheClusters: 1 + replicas,

@@ -15,8 +15,12 @@ const HTTPS_PORT = 443;
 
 const VPC_CIDR = "10.0.0.0/16";
 const PRIVATE_SUBNET_CIDRS = ["10.0.0.0/20", "10.0.16.0/20"] as const;
-const PUBLIC_SUBNET_CIDR = "10.0.128.0/24";
+/** One public subnet per NAT gateway: the first serves a single-NAT VPC, both serve one NAT per zone. */
+const PUBLIC_SUBNET_CIDRS = ["10.0.128.0/24", "10.0.129.0/24"] as const;
 const ANYWHERE = "0.0.0.0/0";
+
+/** NAT gateways of a VPC the stack creates. */
+export type NatGateways = "single" | "perAz";
 
 export interface RedisNetwork {
   readonly vpcId: pulumi.Output<string>;
@@ -31,11 +35,14 @@ export interface RedisNetwork {
 
 /**
  * Uses `existing` when given (its subnets must already route to a NAT), otherwise creates a small VPC: two
- * private subnets in two availability zones, one public subnet with the internet gateway and a NAT gateway.
+ * private subnets in two availability zones and the internet gateway, with one NAT gateway (`single`: its
+ * zone's outage cuts both subnets off) or one per zone (`perAz`: each private subnet leaves through its own
+ * zone, at the price of a second gateway).
  */
 export function createRedisNetwork(
   name: string,
   existing: ExistingNetwork | undefined,
+  natGateways: NatGateways,
   parent: pulumi.Resource,
 ): RedisNetwork {
   const opts = { parent };
@@ -45,7 +52,7 @@ export function createRedisNetwork(
         privateSubnetIds: pulumi.output([...existing.subnetIds]),
         egressReady: [] as pulumi.Resource[],
       }
-    : createVpc(name, parent);
+    : createVpc(name, natGateways, parent);
 
   const functionsSecurityGroup = new aws.ec2.SecurityGroup(
     `${name}-functions-sg`,
@@ -109,6 +116,7 @@ export function createRedisNetwork(
 
 function createVpc(
   name: string,
+  natGateways: NatGateways,
   parent: pulumi.Resource,
 ): Pick<RedisNetwork, "vpcId" | "privateSubnetIds" | "egressReady"> {
   const opts = { parent };
@@ -146,27 +154,7 @@ function createVpc(
         opts,
       ),
   );
-  const publicSubnet = new aws.ec2.Subnet(
-    `${name}-public`,
-    {
-      vpcId: vpc.id,
-      cidrBlock: PUBLIC_SUBNET_CIDR,
-      availabilityZone: zone(0),
-      mapPublicIpOnLaunch: false,
-      tags: { Name: `${name}-public` },
-    },
-    opts,
-  );
-
   const internetGateway = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: { Name: name } }, opts);
-  const natAddress = new aws.ec2.Eip(`${name}-nat-ip`, { domain: "vpc", tags: { Name: `${name}-nat` } }, opts);
-  const natGateway = new aws.ec2.NatGateway(
-    `${name}-nat`,
-    { allocationId: natAddress.id, subnetId: publicSubnet.id, tags: { Name: name } },
-    // A NAT gateway created before its VPC has an internet gateway never gets a working route out.
-    { parent, dependsOn: [internetGateway] },
-  );
-
   const publicRoutes = new aws.ec2.RouteTable(
     `${name}-public-rt`,
     {
@@ -176,26 +164,57 @@ function createVpc(
     },
     opts,
   );
-  const publicAssociation = new aws.ec2.RouteTableAssociation(
-    `${name}-public-rta`,
-    { subnetId: publicSubnet.id, routeTableId: publicRoutes.id },
-    opts,
+
+  // Zone 1's resources keep the names a single-NAT VPC has, so switching to perAz only adds zone 2's.
+  const suffix = (index: number) => (index === 0 ? "" : `-${index + 1}`);
+  const egress = (natGateways === "perAz" ? PUBLIC_SUBNET_CIDRS : PUBLIC_SUBNET_CIDRS.slice(0, 1)).map(
+    (cidrBlock, index) => {
+      const publicSubnet = new aws.ec2.Subnet(
+        `${name}-public${suffix(index)}`,
+        {
+          vpcId: vpc.id,
+          cidrBlock,
+          availabilityZone: zone(index),
+          mapPublicIpOnLaunch: false,
+          tags: { Name: `${name}-public${suffix(index)}` },
+        },
+        opts,
+      );
+      const publicAssociation = new aws.ec2.RouteTableAssociation(
+        `${name}-public-rta${suffix(index)}`,
+        { subnetId: publicSubnet.id, routeTableId: publicRoutes.id },
+        opts,
+      );
+      const natAddress = new aws.ec2.Eip(
+        `${name}-nat-ip${suffix(index)}`,
+        { domain: "vpc", tags: { Name: `${name}-nat${suffix(index)}` } },
+        opts,
+      );
+      const natGateway = new aws.ec2.NatGateway(
+        `${name}-nat${suffix(index)}`,
+        { allocationId: natAddress.id, subnetId: publicSubnet.id, tags: { Name: `${name}${suffix(index)}` } },
+        // A NAT gateway created before its VPC has an internet gateway never gets a working route out.
+        { parent, dependsOn: [internetGateway] },
+      );
+      const privateRoutes = new aws.ec2.RouteTable(
+        `${name}-private-rt${suffix(index)}`,
+        {
+          vpcId: vpc.id,
+          routes: [{ cidrBlock: ANYWHERE, natGatewayId: natGateway.id }],
+          tags: { Name: `${name}-private${suffix(index)}` },
+        },
+        opts,
+      );
+      return { natGateway, publicAssociation, privateRoutes };
+    },
   );
 
-  const privateRoutes = new aws.ec2.RouteTable(
-    `${name}-private-rt`,
-    {
-      vpcId: vpc.id,
-      routes: [{ cidrBlock: ANYWHERE, natGatewayId: natGateway.id }],
-      tags: { Name: `${name}-private` },
-    },
-    opts,
-  );
+  // Each private subnet routes through the NAT gateway of its own zone when there is one per zone.
   const privateAssociations = privateSubnets.map(
     (subnet, index) =>
       new aws.ec2.RouteTableAssociation(
         `${name}-private-rta-${index + 1}`,
-        { subnetId: subnet.id, routeTableId: privateRoutes.id },
+        { subnetId: subnet.id, routeTableId: (egress[index] ?? egress[0]!).privateRoutes.id },
         opts,
       ),
   );
@@ -203,6 +222,9 @@ function createVpc(
   return {
     vpcId: vpc.id,
     privateSubnetIds: pulumi.all(privateSubnets.map((subnet) => subnet.id)),
-    egressReady: [natGateway, publicAssociation, ...privateAssociations],
+    egressReady: [
+      ...egress.flatMap((zoneEgress) => [zoneEgress.natGateway, zoneEgress.publicAssociation]),
+      ...privateAssociations,
+    ],
   };
 }

@@ -19,6 +19,8 @@ export interface RecordedResource {
   readonly inputs: Record<string, unknown>;
   readonly id: string;
   readonly state: Record<string, unknown>;
+  /** A read of an existing resource (`Resource.get`), not one the program creates. */
+  readonly read?: boolean;
 }
 
 export interface RecordedCall {
@@ -106,6 +108,11 @@ function attributesFor(type: string, name: string, id: string, inputs: Record<st
 export class RecordingMocks implements pulumi.runtime.Mocks {
   resources: RecordedResource[] = [];
   calls: RecordedCall[] = [];
+  /**
+   * The CloudWatch Logs role ARN the account's API Gateway settings already have, as a read of
+   * `aws:apigateway/account:Account` answers; empty: a fresh account or region that has none.
+   */
+  accountCloudwatchRoleArn = "";
 
   reset(): void {
     this.resources = [];
@@ -113,6 +120,12 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
   }
 
   newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
+    if (args.type === "aws:apigateway/account:Account" && args.id) {
+      // A read (`Account.get`): the account's current settings, not a new resource.
+      const state = { cloudwatchRoleArn: this.accountCloudwatchRoleArn };
+      this.resources.push({ type: args.type, name: args.name, inputs: {}, id: args.id, state, read: true });
+      return { id: args.id, state };
+    }
     const id = `${args.name}-id`;
     const inputs = args.inputs as Record<string, unknown>;
     const state = { ...inputs, ...attributesFor(args.type, args.name, id, plain(inputs)) };
