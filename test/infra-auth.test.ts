@@ -1,20 +1,20 @@
 /**
- * Issue 5 (who may connect, how much they may send) in the Pulumi program under mocks: the `$connect` JWT
+ * Who may connect and how much they may send, in the Pulumi program under mocks: the `$connect` JWT
  * authorizer (none by default on dev; jwt with a query-string or header identity source), the rate-limit and
  * data-size settings reaching every message function, and the config validation of those keys.
  */
 import { isBuiltin } from "node:module";
 import * as vm from "node:vm";
-import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { AUTHORIZER, ROUTES } from "../functions/routes";
 import { DEFAULT_ALGORITHMS } from "../functions/runtime/auth-settings";
 import { ENV } from "../functions/runtime/env";
-import { bundleHandler } from "../infra/bundle";
-import { ConfigError, parseConfig, type RawConfig } from "../infra/config";
+import { LAMBDA_RUNTIME, bundleHandler } from "../infra/bundle";
+import { ConfigError, parseConfig } from "../infra/config";
 import { PROJECT_NAME } from "../infra/config-schema";
-import { createProgram } from "../infra/program";
-import { RecordingMocks, plain, resolve, type RecordedResource } from "./support/pulumi-mocks";
+import { runProgram, type ProgramRun, type StackSettings } from "./support/program-run";
+import { plain, type RecordedResource } from "./support/pulumi-mocks";
+import { rawConfig, type Settings } from "./support/raw-config";
 
 const NAME = PROJECT_NAME;
 const T = {
@@ -28,34 +28,16 @@ const T = {
   logGroup: "aws:cloudwatch/logGroup:LogGroup",
 } as const;
 
-const runtimeInternals = pulumi.runtime as unknown as { waitForRPCs(): Promise<void> };
-const mocks = new RecordingMocks();
-
 const JWT = {
   auth: "jwt",
-  "auth.issuer": "https://example.auth0.com/",
-  "auth.audience": "chat-api",
-  "auth.jwksUrl": "https://example.auth0.com/.well-known/jwks.json",
+  "jwt.issuer": "https://example.auth0.com/",
+  "jwt.audience": "chat-api",
+  "jwt.jwksUrl": "https://example.auth0.com/.well-known/jwks.json",
 };
 
-interface Run {
-  readonly mocks: RecordingMocks;
-  readonly executionArn: string;
-  readonly apiId: string;
-}
+type Run = ProgramRun;
 
-async function run(config: Record<string, string>, stack = "dev"): Promise<Run> {
-  mocks.reset();
-  await pulumi.runtime.setMocks(mocks, PROJECT_NAME, stack, false);
-  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT_NAME}:${k}`, v])));
-  const program = createProgram();
-  await resolve(program.url);
-  await runtimeInternals.waitForRPCs();
-  const recorded = new RecordingMocks();
-  recorded.resources = [...mocks.resources];
-  const api = recorded.named(`${NAME}-api`);
-  return { mocks: recorded, executionArn: String(api.state.executionArn), apiId: api.id };
-}
+const run = (settings: StackSettings, stack = "dev"): Promise<Run> => runProgram({ stack, settings });
 
 function named(r: Run, type: string, name: string): RecordedResource {
   const found = r.mocks.ofType(type).find((x) => x.name === name);
@@ -141,15 +123,15 @@ describe("infra: auth jwt (token in the query string)", function () {
 
   it("deploys the authorizer as its own pinned arm64 function with the AUTH_* contract and nothing of the store", () => {
     const fn = authorizerFn(r).inputs as any;
-    expect(fn.runtime).to.equal("nodejs22.x");
+    expect(fn.runtime).to.equal("nodejs24.x").and.equal(LAMBDA_RUNTIME);
     expect(fn.architectures).to.deep.equal(["arm64"]);
     expect(fn.handler).to.equal("index.handler");
     expect(fn.timeout).to.equal(10);
     expect(fn.vpcConfig).to.equal(undefined);
     expect(fn.environment.variables).to.deep.equal({
-      [ENV.AUTH_ISSUER]: JWT["auth.issuer"],
-      [ENV.AUTH_AUDIENCE]: JWT["auth.audience"],
-      [ENV.AUTH_JWKS_URL]: JWT["auth.jwksUrl"],
+      [ENV.AUTH_ISSUER]: JWT["jwt.issuer"],
+      [ENV.AUTH_AUDIENCE]: JWT["jwt.audience"],
+      [ENV.AUTH_JWKS_URL]: JWT["jwt.jwksUrl"],
       [ENV.AUTH_ALGORITHMS]: DEFAULT_ALGORITHMS.join(","),
       [ENV.AUTH_QUERY_PARAM]: "token",
     });
@@ -201,9 +183,9 @@ describe("infra: auth jwt with a header identity source on a non-dev stack, redi
       {
         ...JWT,
         store: "redis",
-        "auth.tokenSource": "header",
-        "auth.header": "Authorization",
-        "auth.algorithms": JSON.stringify(["ES256"]),
+        "jwt.tokenSource": "header",
+        "jwt.header": "Authorization",
+        "jwt.algorithms": ["ES256"],
       },
       "prod",
     );
@@ -227,9 +209,9 @@ describe("infra: auth jwt with a header identity source on a non-dev stack, redi
 });
 
 describe("config: auth, rateLimit and maxDataBytes", () => {
-  const problems = (raw: RawConfig, stack = "dev"): string[] => {
+  const problems = (settings: Settings, stack = "dev"): string[] => {
     try {
-      parseConfig(raw, stack);
+      parseConfig(rawConfig(settings), stack);
     } catch (error) {
       expect(error).to.be.instanceOf(ConfigError);
       return [...(error as ConfigError).problems];
@@ -238,7 +220,7 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
   };
 
   it("defaults to auth none on dev, 20 messages per 10 s and 32 KB of data", () => {
-    const config = parseConfig({}, "dev");
+    const config = parseConfig(rawConfig({}), "dev");
     expect(config.auth).to.deep.equal({ mode: "none" });
     expect(config.limits).to.deep.equal({ messages: 20, windowSeconds: 10, maxDataBytes: 32_768 });
   });
@@ -250,26 +232,26 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
       .to.include("Invalid config websocket-chat:auth:")
       .and.include('stack "prod"')
       .and.include("allowed: none, jwt");
-    expect(parseConfig({ auth: "none" }, "prod").auth).to.deep.equal({ mode: "none" });
-    expect(parseConfig({ ...JWT }, "prod").auth.mode).to.equal("jwt");
+    expect(parseConfig(rawConfig({ auth: "none" }), "prod").auth).to.deep.equal({ mode: "none" });
+    expect(parseConfig(rawConfig({ ...JWT }), "prod").auth.mode).to.equal("jwt");
   });
 
   it("parses a full jwt configuration", () => {
     const config = parseConfig(
-      {
+      rawConfig({
         ...JWT,
-        "auth.queryParam": "access_token",
-        "auth.header": "Authorization",
-        "auth.algorithms": JSON.stringify(["RS256", "EdDSA"]),
-      },
+        "jwt.queryParam": "access_token",
+        "jwt.header": "Authorization",
+        "jwt.algorithms": ["RS256", "EdDSA"],
+      }),
       "dev",
     );
     expect(config.auth).to.deep.equal({
       mode: "jwt",
       jwt: {
-        issuer: JWT["auth.issuer"],
-        audience: JWT["auth.audience"],
-        jwksUrl: JWT["auth.jwksUrl"],
+        issuer: JWT["jwt.issuer"],
+        audience: JWT["jwt.audience"],
+        jwksUrl: JWT["jwt.jwksUrl"],
         algorithms: ["RS256", "EdDSA"],
         queryParam: "access_token",
         header: "Authorization",
@@ -286,46 +268,45 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
 
   it("requires issuer, audience and an https key set URL for jwt, naming each key", () => {
     const found = problems({ auth: "jwt" }).join("\n");
-    for (const key of ["auth.issuer", "auth.audience", "auth.jwksUrl"])
-      expect(found).to.include(`websocket-chat:${key}`);
-    expect(problems({ ...JWT, "auth.jwksUrl": "http://example.com/jwks.json" })[0])
-      .to.include("websocket-chat:auth.jwksUrl")
+    for (const key of ["jwt.issuer", "jwt.audience", "jwt.jwksUrl"]) expect(found).to.include(`websocket-chat:${key}`);
+    expect(problems({ ...JWT, "jwt.jwksUrl": "http://example.com/jwks.json" })[0])
+      .to.include("websocket-chat:jwt.jwksUrl")
       .and.include("https://");
-    expect(problems({ ...JWT, "auth.jwksUrl": "https://user:pw@example.com/jwks" })[0]).to.include(
+    expect(problems({ ...JWT, "jwt.jwksUrl": "https://user:pw@example.com/jwks" })[0]).to.include(
       "without credentials",
     );
-    expect(problems({ ...JWT, "auth.jwksUrl": "nope" })[0]).to.include("websocket-chat:auth.jwksUrl");
+    expect(problems({ ...JWT, "jwt.jwksUrl": "nope" })[0]).to.include("websocket-chat:jwt.jwksUrl");
   });
 
   it("refuses none and HS* algorithms, saying why", () => {
     for (const algs of [["none"], ["HS256"], ["RS256", "HS512"]]) {
-      const found = problems({ ...JWT, "auth.algorithms": JSON.stringify(algs) });
+      const found = problems({ ...JWT, "jwt.algorithms": algs });
       expect(found).to.have.length(1);
-      expect(found[0]).to.include("websocket-chat:auth.algorithms").and.include("never accepted");
+      expect(found[0]).to.include("websocket-chat:jwt.algorithms").and.include("never accepted");
     }
-    expect(problems({ ...JWT, "auth.algorithms": '"RS256"' })[0]).to.include("a YAML list");
+    expect(problems({ ...JWT, "jwt.algorithms": "RS256" })[0]).to.include("a YAML list");
   });
 
-  it("requires auth.header for the header token source, and valid names", () => {
-    expect(problems({ ...JWT, "auth.tokenSource": "header" })[0])
-      .to.include("websocket-chat:auth.header")
+  it("requires jwt.header for the header token source, and valid names", () => {
+    expect(problems({ ...JWT, "jwt.tokenSource": "header" })[0])
+      .to.include("websocket-chat:jwt.header")
       .and.include("tokenSource is header");
-    expect(problems({ ...JWT, "auth.tokenSource": "cookie" })[0]).to.include("websocket-chat:auth.tokenSource");
-    expect(problems({ ...JWT, "auth.queryParam": "a b" })[0]).to.include("websocket-chat:auth.queryParam");
-    expect(problems({ ...JWT, "auth.header": "X:Y" })[0]).to.include("websocket-chat:auth.header");
+    expect(problems({ ...JWT, "jwt.tokenSource": "cookie" })[0]).to.include("websocket-chat:jwt.tokenSource");
+    expect(problems({ ...JWT, "jwt.queryParam": "a b" })[0]).to.include("websocket-chat:jwt.queryParam");
+    expect(problems({ ...JWT, "jwt.header": "X:Y" })[0]).to.include("websocket-chat:jwt.header");
   });
 
   it("refuses a half-configured authorizer left at none (a silent, open mistake)", () => {
-    const found = problems({ auth: "none", "auth.issuer": "https://x/", "auth.jwksUrl": "https://x/jwks" });
+    const found = problems({ auth: "none", "jwt.issuer": "https://x/", "jwt.jwksUrl": "https://x/jwks" });
     expect(found).to.have.length(1);
     expect(found[0])
-      .to.include("websocket-chat:auth.issuer")
-      .and.include("websocket-chat:auth.jwksUrl")
+      .to.include("websocket-chat:jwt.issuer")
+      .and.include("websocket-chat:jwt.jwksUrl")
       .and.include("set auth to jwt");
   });
 
   it("bounds the rate limit and data size, naming the key (maxDataBytes below API Gateway's 128 KB)", () => {
-    expect(parseConfig({ "rateLimit.messages": "0" }, "dev").limits.messages).to.equal(0);
+    expect(parseConfig(rawConfig({ "rateLimit.messages": "0" }), "dev").limits.messages).to.equal(0);
     expect(problems({ "rateLimit.messages": "-1" })[0]).to.include(
       'Invalid config websocket-chat:rateLimit.messages: "-1"',
     );
@@ -333,6 +314,6 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
     expect(problems({ maxDataBytes: "131072" })[0])
       .to.include('websocket-chat:maxDataBytes: "131072"')
       .and.include("128 KB");
-    expect(parseConfig({ maxDataBytes: "131071" }, "dev").limits.maxDataBytes).to.equal(131_071);
+    expect(parseConfig(rawConfig({ maxDataBytes: "131071" }), "dev").limits.maxDataBytes).to.equal(131_071);
   });
 });

@@ -1,19 +1,20 @@
 /**
- * Issue 4 (broadcast fan-out) in the Pulumi program under mocks: the fan-out worker function (no route, retries
+ * Broadcast fan-out in the Pulumi program under mocks: the fan-out worker function (no route, retries
  * off, the store and `@connections` access it needs), `sendmessage`'s right to invoke exactly that function, the
  * FANOUT_* environment and memory, and the `fanout.*` config keys.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { FANOUT_WORKER, ROUTES } from "../functions/routes";
 import { ENV } from "../functions/runtime/env";
 import { bundleHandler } from "../infra/bundle";
 import { ConfigError, parseConfig } from "../infra/config";
-import { DEFAULT_FANOUT_CONFIG, FANOUT_BOUNDS } from "../infra/config-fanout";
+import { DEFAULT_FANOUT_CONFIG } from "../infra/config-fanout";
 import { CONFIG_SCHEMA, PROJECT_NAME, specOf } from "../infra/config-schema";
 import type { PolicyDocument } from "../infra/iam";
-import { createProgram } from "../infra/program";
-import { RecordingMocks, plain, resolve, type RecordedResource } from "./support/pulumi-mocks";
+import { runProgram, type StackSettings } from "./support/program-run";
+import { type RecordingMocks, plain, type RecordedResource } from "./support/pulumi-mocks";
+import { rawConfig } from "./support/raw-config";
 
 const NAME = PROJECT_NAME;
 const T = {
@@ -25,19 +26,8 @@ const T = {
   table: "aws:dynamodb/table:Table",
 } as const;
 
-const runtimeInternals = pulumi.runtime as unknown as { waitForRPCs(): Promise<void> };
-const mocks = new RecordingMocks();
-
-async function run(config: Record<string, string>): Promise<RecordingMocks> {
-  mocks.reset();
-  await pulumi.runtime.setMocks(mocks, PROJECT_NAME, "dev", false);
-  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT_NAME}:${k}`, v])));
-  const program = createProgram();
-  await resolve(program.url);
-  await runtimeInternals.waitForRPCs();
-  const recorded = new RecordingMocks();
-  recorded.resources = [...mocks.resources];
-  return recorded;
+async function run(settings: StackSettings): Promise<RecordingMocks> {
+  return (await runProgram({ settings })).mocks;
 }
 
 function named(r: RecordingMocks, type: string, name: string): RecordedResource {
@@ -200,23 +190,19 @@ describe("config: fanout.*", () => {
       expect(specOf(key).default, key).to.equal(DEFAULT_FANOUT_CONFIG[field]);
       expect(specOf(key).type).to.equal("integer");
     }
-    expect(
-      CONFIG_SCHEMA.filter((s) => s.key.startsWith("fanout."))
-        .map((s) => s.key)
-        .sort(),
-    ).to.deep.equal(Object.keys(FANOUT_BOUNDS).sort());
+    expect(Object.keys(CONFIG_SCHEMA.fanout.fields)).to.deep.equal(Object.keys(DEFAULT_FANOUT_CONFIG));
   });
 
   it("refuses values out of range, naming the key and the range, all at once", () => {
     let problems: readonly string[] = [];
     try {
       parseConfig(
-        {
+        rawConfig({
           "fanout.concurrency": "0",
           "fanout.postTimeoutMs": "30000",
           "fanout.memorySize": "64",
           "fanout.shardSize": "x",
-        },
+        }),
         "dev",
       );
     } catch (error) {

@@ -6,9 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import * as yaml from "js-yaml";
 import { AUTHORIZER, ROUTES } from "../functions/routes";
 import { ENV } from "../functions/runtime/env";
 import { API_GATEWAY_ASSUME_ROLE_POLICY } from "../infra/api-account";
@@ -22,8 +20,8 @@ import {
   type MetricLine,
 } from "../infra/dashboard";
 import { DYNAMODB_ACTIONS, XRAY_ACTIONS, type PolicyDocument } from "../infra/iam";
-import { createProgram } from "../infra/program";
-import { RecordingMocks, REGION, resolve, type RecordedResource } from "./support/pulumi-mocks";
+import { runProgram, type ProgramRun, type Registration, type StackSettings } from "./support/program-run";
+import { REGION, type RecordedResource } from "./support/pulumi-mocks";
 
 const NAME = PROJECT_NAME;
 const ROOT = path.resolve(__dirname, "..");
@@ -51,72 +49,10 @@ const T = {
   record: "aws:route53/record:Record",
 } as const;
 
-// waitForRPCs is exported at runtime but marked internal; it is the only way to know every registration ran.
-const runtimeInternals = pulumi.runtime as unknown as { waitForRPCs(): Promise<void> };
+type Run = ProgramRun;
 
-/** What the program told the engine about one resource beyond its inputs. */
-interface Registration {
-  readonly name: string;
-  readonly type: string;
-  readonly protect: boolean;
-  readonly retainOnDelete: boolean;
-  /** Names of the resources it depends on (explicit dependsOn and those its inputs come from). */
-  readonly dependsOn: readonly string[];
-}
-
-interface Run {
-  readonly mocks: RecordingMocks;
-  readonly registrations: Map<string, Registration>;
-  readonly outputs: { url: string; callbackUrl: string; storeResource: string };
-  readonly apiId: string;
-}
-
-const mocks = new RecordingMocks();
-const nameOfUrn = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
-
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getProtect(): boolean | undefined;
-  getRetainondelete(): boolean | undefined;
-  getDependenciesList(): string[];
-}
-
-async function run(stack: string, config: Record<string, string>): Promise<Run> {
-  mocks.reset();
-  await pulumi.runtime.setMocks(mocks, PROJECT_NAME, stack, false);
-  const registrations = new Map<string, Registration>();
-  const monitor = pulumi.runtime.getMonitor() as unknown as {
-    registerResource(req: RegisterRequest, callback: (...args: unknown[]) => void): Promise<void>;
-  };
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, callback) => {
-    registrations.set(req.getName(), {
-      name: req.getName(),
-      type: req.getType(),
-      protect: req.getProtect() ?? false,
-      retainOnDelete: req.getRetainondelete() ?? false,
-      dependsOn: req.getDependenciesList().map(nameOfUrn),
-    });
-    return register(req, callback);
-  };
-  pulumi.runtime.setAllConfig(
-    Object.fromEntries(
-      Object.entries(config).map(([key, value]) => [key.includes(":") ? key : `${PROJECT_NAME}:${key}`, value]),
-    ),
-  );
-  const program = createProgram();
-  const outputs = {
-    url: await resolve(program.url),
-    callbackUrl: await resolve(program.callbackUrl),
-    storeResource: await resolve(program.storeResource),
-  };
-  await runtimeInternals.waitForRPCs();
-  const recorded = new RecordingMocks();
-  recorded.resources = [...mocks.resources];
-  recorded.calls = [...mocks.calls];
-  return { mocks: recorded, registrations, outputs, apiId: recorded.named(`${NAME}-api`).id };
-}
+const run = (stack: string, settings: StackSettings, stackYaml?: string): Promise<Run> =>
+  runProgram({ stack, settings, ...(stackYaml !== undefined ? { stackYaml } : {}) });
 
 function one(r: Run, type: string, suffix: string): RecordedResource {
   const found = r.mocks.ofType(type).find((res) => res.name === `${NAME}-${suffix}`);
@@ -152,17 +88,6 @@ function metricKey(line: MetricLine): string {
   return `${namespace} ${metric} ${dims.join(",")}`;
 }
 
-/** A stack file's config as the Pulumi CLI hands it to the program: strings, lists as JSON. */
-function stackFileConfig(file: string): Record<string, string> {
-  const doc = yaml.load(fs.readFileSync(path.join(ROOT, file), "utf8")) as { config: Record<string, unknown> };
-  return Object.fromEntries(
-    Object.entries(doc.config).map(([key, value]) => [
-      key,
-      typeof value === "object" ? JSON.stringify(value) : String(value),
-    ]),
-  );
-}
-
 /** The DynamoDB operations the route table's functions call (what ThrottledRequests is published per). */
 const dynamoOperations = () =>
   [...new Set(ROUTES.flatMap((route) => route.storeAccess.flatMap((a) => DYNAMODB_ACTIONS[a] ?? [])))]
@@ -173,7 +98,7 @@ describe("infra: production stack from Pulumi.prod.yaml (Redis with a replica)",
   this.timeout(120_000);
   let r: Run;
   before(async () => {
-    r = await run("prod", stackFileConfig("Pulumi.prod.yaml"));
+    r = await run("prod", {}, fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8"));
   });
 
   it("runs Redis as a primary and one replica with automatic failover across zones, encrypted", () => {
@@ -263,17 +188,22 @@ describe("infra: production stack from Pulumi.prod.yaml (Redis with a replica)",
     expect(keys.filter((k) => k.startsWith("AWS/DynamoDB"))).to.deep.equal([]);
   });
 
-  it("watches the $connect authorizer function like the route functions", () => {
+  it("watches the $connect authorizer function like the route functions (its alarm: errors that are no rejection)", () => {
     const functionName = one(r, T.fn, AUTHORIZER.name).state.name;
     const alarm = one(r, T.alarm, `${AUTHORIZER.name}-errors-alarm`).inputs as any;
-    expect(alarm.dimensions).to.deep.equal({ FunctionName: functionName });
+    // test/alarms.test.ts reads the whole alarm; here only that it watches this function.
+    const errors = alarm.metricQueries.find((q: any) => q.id === "errors");
+    expect(errors.metric).to.include({ namespace: "AWS/Lambda", metricName: "Errors" });
+    expect(errors.metric.dimensions).to.deep.equal({ FunctionName: functionName });
     const keys = metricKeys(dashboardOf(r));
     for (const { metric } of FUNCTION_METRICS)
       expect(keys).to.include(`AWS/Lambda ${metric} FunctionName=${functionName}`);
   });
 
-  it("creates no account-wide API Gateway role (the file says the account has one)", () => {
-    expect(r.mocks.ofType(T.account)).to.deep.equal([]);
+  it("reads the account's API Gateway settings and, in an account with no logging role, creates it", () => {
+    const accounts = r.mocks.ofType(T.account);
+    expect(accounts.filter((a) => a.read).map((a) => a.id)).to.deep.equal(["APIGatewayAccount"]);
+    expect(accounts.filter((a) => !a.read).map((a) => a.name)).to.deep.equal([`${NAME}-apigateway-account`]);
   });
 
   it("serves the execute-api URL (no domain configured)", () => {
@@ -324,7 +254,7 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
       role: role.state.name,
       policyArn: "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
     });
-    const accounts = r.mocks.ofType(T.account);
+    const accounts = r.mocks.ofType(T.account).filter((a) => !a.read);
     expect(accounts).to.have.length(1);
     expect(accounts[0]!.inputs.cloudwatchRoleArn).to.equal(role.state.arn);
     for (const suffix of ["apigateway-logs-role", "apigateway-logs-policy", "apigateway-account"]) {
@@ -474,8 +404,8 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
 describe("infra: dev stack defaults, and the switches off", function () {
   this.timeout(120_000);
 
-  it("dev: no PITR or deletion protection, nothing protected or retained, alarms without actions, a dashboard", async () => {
-    const r = await run("dev", {});
+  it("dev: no PITR or deletion protection, nothing protected, alarms without actions, a dashboard", async () => {
+    const r = await run("dev", { apiGatewayAccountRole: "false" });
     const table = r.mocks.ofType(T.table)[0]!;
     expect(table.inputs.pointInTimeRecovery).to.deep.equal({ enabled: false });
     expect(table.inputs.deletionProtectionEnabled).to.equal(false);
@@ -488,7 +418,6 @@ describe("infra: dev stack defaults, and the switches off", function () {
       expect(alarm.inputs.okActions, alarm.name).to.deep.equal([]);
     }
     expect(r.mocks.ofType(T.dashboard)).to.have.length(1);
-    expect(r.mocks.ofType(T.account)).to.deep.equal([]);
     expect(r.mocks.ofType(T.domainName)).to.deep.equal([]);
   });
 

@@ -22,15 +22,8 @@ import { ConfigError } from "../infra/config";
 import { PROJECT_NAME } from "../infra/config-schema";
 import { DYNAMODB_ACTIONS, VPC_NETWORK_INTERFACE_ACTIONS, XRAY_ACTIONS, type PolicyDocument } from "../infra/iam";
 import { createProgram } from "../infra/program";
-import {
-  RecordingMocks,
-  REGION,
-  ZONES,
-  containsSecret,
-  plain,
-  resolve,
-  type RecordedResource,
-} from "./support/pulumi-mocks";
+import { runProgram, type ProgramRun, type StackSettings } from "./support/program-run";
+import { RecordingMocks, REGION, ZONES, containsSecret, plain, type RecordedResource } from "./support/pulumi-mocks";
 
 const STACK = "dev";
 const NAME = PROJECT_NAME;
@@ -65,15 +58,7 @@ const T = {
   secretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
 } as const;
 
-// waitForRPCs is exported at runtime but marked internal; it is the only way to know every registration ran.
-const runtimeInternals = pulumi.runtime as unknown as { waitForRPCs(): Promise<void> };
-
-interface Run {
-  readonly mocks: RecordingMocks;
-  readonly outputs: { url: string; callbackUrl: string; store: string; storeResource: string };
-  readonly apiId: string;
-  readonly executionArn: string;
-}
+type Run = ProgramRun;
 
 const mocks = new RecordingMocks();
 
@@ -83,25 +68,9 @@ async function useMocks(): Promise<void> {
   await pulumi.runtime.setMocks(mocks, PROJECT_NAME, STACK, false);
 }
 
-async function run(config: Record<string, string>): Promise<Run> {
-  await useMocks();
-  pulumi.runtime.setAllConfig(
-    Object.fromEntries(Object.entries(config).map(([key, value]) => [`${PROJECT_NAME}:${key}`, value])),
-  );
-  const program = createProgram();
-  const outputs = {
-    url: await resolve(program.url),
-    callbackUrl: await resolve(program.callbackUrl),
-    store: program.store,
-    storeResource: await resolve(program.storeResource),
-  };
-  await runtimeInternals.waitForRPCs();
-  const recorded = new RecordingMocks();
-  recorded.resources = [...mocks.resources];
-  recorded.calls = [...mocks.calls];
-  const api = recorded.named(`${NAME}-api`);
-  return { mocks: recorded, outputs, apiId: api.id, executionArn: String(api.state.executionArn) };
-}
+/** The program on the config the CLI makes of these settings (`pulumi config set --path` names). */
+const run = (settings: StackSettings, secrets?: Record<string, string>): Promise<Run> =>
+  runProgram({ stack: STACK, settings, secrets });
 
 /** The resource of `type` named `${NAME}-${suffix}`. */
 function one(r: Run, type: string, suffix: string): RecordedResource {
@@ -111,6 +80,9 @@ function one(r: Run, type: string, suffix: string): RecordedResource {
 }
 
 const fnOf = (r: Run, route: RouteDefinition) => one(r, T.fn, route.name);
+/** Managed policies on function roles; the account's API Gateway logging role is not one. */
+const functionRoleAttachments = (r: Run) =>
+  r.mocks.ofType(T.attachment).filter((a) => a.name !== `${NAME}-apigateway-logs-policy`);
 const envOf = (r: Run, route: RouteDefinition): Record<string, string> =>
   plain(fnOf(r, route).inputs.environment).variables;
 const policyOf = (r: Run, route: RouteDefinition): PolicyDocument =>
@@ -181,7 +153,8 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
     expect(settings.throttlingRateLimit).to.equal(expected.rateLimit).and.to.be.greaterThan(0);
     expect(settings.throttlingBurstLimit).to.equal(expected.burstLimit).and.to.be.greaterThan(0);
     expect(settings.dataTraceEnabled).to.equal(false);
-    expect(settings.detailedMetricsEnabled).to.equal(true);
+    // No alarm or widget reads per-route metrics, which are billed as custom metrics.
+    expect(settings.detailedMetricsEnabled).to.equal(false);
   });
 
   it("writes JSON access logs with every listed field to a retained log group", () => {
@@ -201,7 +174,7 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
       "integrationStatus",
       "integrationLatency",
       "errorMessage",
-      "integrationErrorMessage",
+      "integrationError",
     ]) {
       expect(format[field], field)
         .to.be.a("string")
@@ -218,7 +191,7 @@ function commonBehaviour(get: () => Run, expected: { stage: string; rateLimit: n
     for (const def of ROUTES) {
       const fn = fnOf(r, def).inputs as any;
       const logGroup = logGroupOf(r, def);
-      expect(fn.runtime).to.equal("nodejs22.x").and.equal(LAMBDA_RUNTIME);
+      expect(fn.runtime).to.equal("nodejs24.x").and.equal(LAMBDA_RUNTIME);
       expect(fn.architectures).to.deep.equal(["arm64"]);
       expect(fn.handler).to.equal("index.handler").and.equal(LAMBDA_HANDLER);
       expect(fn.timeout).to.be.within(1, 29);
@@ -486,7 +459,7 @@ describe("infra: store dynamodb (defaults)", function () {
     );
     expect(networkTypes).to.deep.equal([]);
     for (const def of ROUTES) expect(fnOf(r, def).inputs.vpcConfig).to.equal(undefined);
-    expect(r.mocks.ofType(T.attachment)).to.deep.equal([]);
+    expect(functionRoleAttachments(r)).to.deep.equal([]);
     expect(r.mocks.ofType(T.replicationGroup)).to.deep.equal([]);
   });
 
@@ -626,7 +599,7 @@ describe("infra: store redis (new VPC, generated token)", function () {
   });
 
   it("grants the ENI actions inline to VPC functions only, and no managed policy (it would add logs on *)", () => {
-    expect(r.mocks.ofType(T.attachment)).to.deep.equal([]);
+    expect(functionRoleAttachments(r)).to.deep.equal([]);
     for (const def of ROUTES) {
       const statements = policyOf(r, def).Statement.filter((s) => s.Sid === "VpcNetworkInterfaces");
       if (def.storeAccess.length === 0) {
@@ -736,14 +709,16 @@ describe("infra: store redis in an existing VPC with a configured token", functi
   const token = "Correct-Horse-Battery-Staple-42!";
   let r: Run;
   before(async () => {
-    r = await run({
-      store: "redis",
-      "redis.vpcId": vpcId,
-      "redis.subnetIds": JSON.stringify(subnetIds),
-      "redis.authToken": token,
-      "redis.nodeType": "cache.r7g.large",
-      "redis.engineVersion": "7.0",
-    });
+    r = await run(
+      {
+        store: "redis",
+        "redis.vpcId": vpcId,
+        "redis.subnetIds": subnetIds,
+        "redis.nodeType": "cache.r7g.large",
+        "redis.engineVersion": "7.0",
+      },
+      { redisAuthToken: token },
+    );
   });
 
   it("creates no VPC, subnets, gateways or route tables", () => {
@@ -807,7 +782,7 @@ describe("infra: invalid config", () => {
     await useMocks();
     pulumi.runtime.setAllConfig({
       [`${PROJECT_NAME}:store`]: "postgres",
-      [`${PROJECT_NAME}:throttle.rateLimit`]: "0",
+      [`${PROJECT_NAME}:throttle`]: JSON.stringify({ rateLimit: 0 }),
     });
     let thrown: unknown;
     try {
@@ -844,4 +819,73 @@ describe("infra: handler bundles", function () {
       expect(bundleHandler(def.module)).to.equal(code);
     });
   }
+});
+
+describe("infra: redis with a replica gets one NAT gateway per availability zone", function () {
+  this.timeout(120_000);
+  let r: Run;
+  before(async () => {
+    r = await run({ store: "redis", "redis.replicas": "1" });
+  });
+
+  it("puts a public subnet, an address and a NAT gateway in each zone, and routes each private subnet to its own", () => {
+    const nats = r.mocks.ofType(T.nat);
+    expect(nats.map((n) => n.name)).to.deep.equal([`${NAME}-nat`, `${NAME}-nat-2`]);
+    expect(r.mocks.ofType(T.eip)).to.have.length(2);
+    const publicSubnets = [one(r, T.subnet, "public"), one(r, T.subnet, "public-2")];
+    expect(publicSubnets.map((s) => s.inputs.availabilityZone)).to.deep.equal([ZONES[0], ZONES[1]]);
+    expect(nats.map((n) => n.inputs.subnetId)).to.deep.equal(publicSubnets.map((s) => s.id));
+    const associations = r.mocks.ofType(T.routeTableAssociation).map((a) => a.inputs as any);
+    const routeTableOf = (subnetId: string) => associations.find((a) => a.subnetId === subnetId)?.routeTableId;
+    for (const [index, suffix] of [
+      [0, ""],
+      [1, "-2"],
+    ] as const) {
+      const privateSubnet = one(r, T.subnet, `private-${index + 1}`);
+      expect(privateSubnet.inputs.availabilityZone).to.equal(ZONES[index]);
+      const table = one(r, T.routeTable, `private-rt${suffix}`);
+      expect(routeTableOf(privateSubnet.id)).to.equal(table.id);
+      expect((table.inputs as any).routes).to.deep.equal([{ cidrBlock: "0.0.0.0/0", natGatewayId: nats[index]!.id }]);
+      expect(routeTableOf(publicSubnets[index]!.id)).to.equal(one(r, T.routeTable, "public-rt").id);
+    }
+  });
+
+  it("keeps a single NAT gateway when asked to, replicas or not", async () => {
+    const single = await run({ store: "redis", "redis.replicas": "1", "redis.natGateways": "single" });
+    expect(single.mocks.ofType(T.nat)).to.have.length(1);
+    expect(single.mocks.ofType(T.routeTable).map((t) => t.name)).to.have.members([
+      `${NAME}-public-rt`,
+      `${NAME}-private-rt`,
+    ]);
+  });
+});
+
+describe("infra: the account's API Gateway CloudWatch Logs role, managed by default", function () {
+  this.timeout(120_000);
+
+  it("reads the account settings and, in a fresh account, creates the role and the setting, retained", async () => {
+    const r = await runProgram({ stack: STACK, settings: {} });
+    const read = r.mocks.ofType("aws:apigateway/account:Account").filter((a) => a.read);
+    expect(read.map((a) => a.id)).to.deep.equal(["APIGatewayAccount"]);
+    const created = r.mocks.ofType("aws:apigateway/account:Account").filter((a) => !a.read);
+    expect(created.map((a) => a.name)).to.deep.equal([`${NAME}-apigateway-account`]);
+    expect(plain(created[0]!.inputs.cloudwatchRoleArn)).to.equal(one(r, T.role, "apigateway-logs-role").state.arn);
+    for (const suffix of ["apigateway-logs-role", "apigateway-logs-policy", "apigateway-account"]) {
+      expect(r.registrations.get(`${NAME}-${suffix}`)?.retainOnDelete, suffix).to.equal(true);
+    }
+    // Access logging fails to be set up on a stage created before the account setting.
+    expect(r.registrations.get(`${NAME}-stage`)?.dependsOn).to.include(`${NAME}-apigateway-account`);
+  });
+
+  it("leaves an account that already has a role alone", async () => {
+    const existing = "arn:aws:iam::123456789012:role/existing-apigateway-logs";
+    const r = await runProgram({ stack: STACK, settings: {}, accountCloudwatchRoleArn: existing });
+    expect(r.mocks.ofType("aws:apigateway/account:Account").filter((a) => !a.read)).to.deep.equal([]);
+    expect(r.mocks.ofType(T.role).map((x) => x.name)).not.to.include(`${NAME}-apigateway-logs-role`);
+  });
+
+  it("never touches the account settings when opted out", async () => {
+    const r = await runProgram({ stack: STACK, settings: { apiGatewayAccountRole: "false" } });
+    expect(r.mocks.ofType("aws:apigateway/account:Account")).to.deep.equal([]);
+  });
 });
