@@ -19,6 +19,7 @@
  * when a token names a `kid` it has not seen, at most every 30 s).
  */
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { AUTHORIZER_OUTCOMES } from "./routes";
 import { readAuthSettings, type AuthSettings } from "./runtime/auth-settings";
 import { Logger } from "./runtime/logger";
 
@@ -145,7 +146,11 @@ export function allow(methodArn: string, claims: JWTPayload & { sub: string }): 
   };
 }
 
-/** The authorizer's logic with its dependencies explicit (the handler below supplies the container's). */
+/**
+ * The authorizer's logic with its dependencies explicit (the handler below supplies the container's). Every
+ * decision logs exactly one JSON line whose `outcome` is one of {@link AUTHORIZER_OUTCOMES}: a rejection is a
+ * Lambda function error like any fault, and only these lines tell the two apart (infra's alarm counts on them).
+ */
 export async function authorize(event: AuthorizerEvent, verifier: Verifier, log: Logger): Promise<AuthorizerResult> {
   const started = Date.now();
   const fields = {
@@ -153,27 +158,38 @@ export async function authorize(event: AuthorizerEvent, verifier: Verifier, log:
     connectionId: event?.requestContext?.connectionId,
     requestId: event?.requestContext?.requestId,
   };
-  if (typeof event?.methodArn !== "string" || !event.methodArn.startsWith("arn:")) {
-    throw new Error("authorizer event without a methodArn");
-  }
-  const token = tokenOf(event, verifier.settings);
   try {
+    if (typeof event?.methodArn !== "string" || !event.methodArn.startsWith("arn:")) {
+      throw new Error("authorizer event without a methodArn");
+    }
+    const token = tokenOf(event, verifier.settings);
     if (token === undefined) throw new Unauthorized("no token");
     const claims = await verifier.verify(token);
-    log.info("authorized", { ...fields, outcome: "allow", principalId: claims.sub, durationMs: Date.now() - started });
-    return allow(event.methodArn, claims);
+    const result = allow(event.methodArn, claims);
+    log.info("authorized", {
+      ...fields,
+      outcome: AUTHORIZER_OUTCOMES.allow,
+      principalId: claims.sub,
+      durationMs: Date.now() - started,
+    });
+    return result;
   } catch (error) {
     if (error instanceof Unauthorized) {
       // The reason stays in our logs; the client only learns 401. The token itself is never logged.
       log.info("unauthorized", {
         ...fields,
-        outcome: "unauthorized",
+        outcome: AUTHORIZER_OUTCOMES.unauthorized,
         reason: error.reason,
         durationMs: Date.now() - started,
       });
       throw new Error("Unauthorized");
     }
-    log.error("authorizer failed", { ...fields, outcome: "error", error, durationMs: Date.now() - started });
+    log.error("authorizer failed", {
+      ...fields,
+      outcome: AUTHORIZER_OUTCOMES.fault,
+      error,
+      durationMs: Date.now() - started,
+    });
     throw error;
   }
 }

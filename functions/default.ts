@@ -1,6 +1,6 @@
 /**
  * `$default`: API Gateway sends here every frame whose `action` matches no route (and every non-JSON frame).
- * The sender learns what was wrong and which actions exist.
+ * The sender learns what was wrong and which actions exist; the invocation itself succeeds (reply.ts).
  */
 import { admitMessage } from "./runtime/admission";
 import { CLIENT_ACTIONS } from "./routes";
@@ -15,16 +15,14 @@ export async function defaultRoute(event: WebSocketEvent, deps: HandlerDeps): Pr
   const { log } = admitted;
   const { action } = admitted.body;
   if (action === undefined || action === null || action === "") {
-    await replyError(deps, event, log, "MissingAction", 'The message has no "action" field.', { availableActions });
-    return { statusCode: 400 };
+    return replyError(deps, event, log, "MissingAction", 'The message has no "action" field.', { availableActions });
   }
   // Echoed back bounded: a 128 KB action echoed twice would not fit in one post, and the sender would get nothing.
   const shown = echoable(action);
-  await replyError(deps, event, log, "UnknownAction", `Unknown action ${JSON.stringify(shown)}.`, {
+  return replyError(deps, event, log, "UnknownAction", `Unknown action ${JSON.stringify(shown)}.`, {
     action: shown,
     availableActions,
   });
-  return { statusCode: 400 };
 }
 
 /** Longest action echoed in an `UnknownAction` frame, in UTF-16 units of its text. */

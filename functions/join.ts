@@ -21,17 +21,14 @@ export async function joinRoom(
   if (!admitted.ok) return admitted.result;
   const { log, body } = admitted;
   const check = checkRoom(body.room, "join");
-  if (!check.ok) {
-    await replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
-    return { statusCode: 400 };
-  }
+  if (!check.ok) return replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
   const { room } = check;
   const connectionId = event.requestContext.connectionId;
   const limit = maxRoomsOf(deps);
   const result = await deps.store.join(connectionId, room, limit);
   if (result === "too-many-rooms") {
     const rooms = await deps.store.roomsOf(connectionId);
-    await replyError(
+    return replyError(
       deps,
       event,
       log,
@@ -39,17 +36,15 @@ export async function joinRoom(
       `A connection may be in at most ${limit} rooms; leave one first.`,
       { room, limit, rooms },
     );
-    return { statusCode: 400 };
   }
   if (result === "unknown-connection") {
-    await replyError(
+    return replyError(
       deps,
       event,
       log,
       "UnknownConnection",
       "This connection is not registered (it may have expired); reconnect.",
     );
-    return { statusCode: 410 };
   }
   const [who, { members, more }] = await Promise.all([lookupWho(deps, connectionId), membersOf(deps, room)]);
   // A GSI listing is eventually consistent: the joiner is a member whether or not it shows yet.

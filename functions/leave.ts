@@ -20,15 +20,11 @@ export async function leaveRoom(
   if (!admitted.ok) return admitted.result;
   const { log, body } = admitted;
   const check = checkRoom(body.room, "leave");
-  if (!check.ok) {
-    await replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
-    return { statusCode: 400 };
-  }
+  if (!check.ok) return replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
   const { room } = check;
   const connectionId = event.requestContext.connectionId;
   if (!(await deps.store.leave(connectionId, room))) {
-    await replyError(deps, event, log, "NotInRoom", `Not a member of room "${room}".`, { room });
-    return { statusCode: 400 };
+    return replyError(deps, event, log, "NotInRoom", `Not a member of room "${room}".`, { room });
   }
   const frame = presenceFrame("left", room, await lookupWho(deps, connectionId), Date.now());
   const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);

@@ -134,6 +134,20 @@ export interface AuthorizerDefinition {
 export const AUTHORIZER: AuthorizerDefinition = { name: "authorizer", module: "authorizer", routeKey: "$connect" };
 
 /**
+ * The `outcome` of the one JSON line the authorizer logs per invocation (functions/authorizer.ts). Stable: infra's
+ * metric filter counts the `unauthorized` lines (infra/authorizer.ts), because every rejection is also a Lambda
+ * function error (it throws `Error("Unauthorized")`) and the authorizer's alarm must not page on bad tokens.
+ */
+export const AUTHORIZER_OUTCOMES = {
+  /** A valid token: the connect goes on. */
+  allow: "allow",
+  /** No token, or one that fails a check: 401. The client's doing. */
+  unauthorized: "unauthorized",
+  /** Anything else (the key set unreachable, a malformed event, a bug): 500. Ours. */
+  fault: "fault",
+} as const;
+
+/**
  * Where API Gateway looks for the token before it calls the authorizer. API Gateway answers 401 without calling
  * the authorizer when ANY configured identity source is missing or empty, so exactly one is configured: the
  * query-string parameter (browsers cannot set headers on a WebSocket) or, when chosen, a header.

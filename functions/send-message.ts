@@ -5,14 +5,21 @@
  * for one invocation.
  */
 import { admitData, admitMessage } from "./runtime/admission";
-import { INTEGRATION_TIMEOUT_MS, broadcast, deadlineOf, type InvocationContext, type InvokeWorker } from "./broadcast";
+import {
+  INTEGRATION_TIMEOUT_MS,
+  broadcast,
+  deadlineOf,
+  type BroadcastSummary,
+  type InvocationContext,
+  type InvokeWorker,
+} from "./broadcast";
 import { fanOutWorker } from "./fan-out-worker";
 import { ConnectionsApi, MAX_POST_BYTES, preparePayload } from "./runtime/connections-api";
 import { containerDeps, requireConnections, type HandlerDeps } from "./runtime/container";
 import type { HandlerResult, WebSocketEvent } from "./runtime/event";
 import { DEFAULT_FANOUT } from "./runtime/env";
 import { InProcessInvoker } from "./runtime/invoker";
-import { replyError } from "./runtime/reply";
+import { FAULT, replyError } from "./runtime/reply";
 import { messageFrame } from "./runtime/frames";
 import type { Logger } from "./runtime/logger";
 import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "./runtime/rooms";
@@ -100,21 +107,28 @@ export async function sendMessage(
     postsPerSecond:
       summary.durationMs > 0 ? Math.round(((summary.delivered + summary.gone) * 1000) / summary.durationMs) : undefined,
   });
+  return afterBroadcast(deps, event, log, summary, payload.body.byteLength);
+}
+
+/**
+ * What `sendmessage` returns once its broadcast (of `bytes`) is done. If API Gateway refused the payload itself
+ * (e.g. a frame limit below the 128 KB post limit), nobody got it: the sender is told, as for any payload too
+ * large. If the store could not list the audience (down, timing out), part or all of it never got the message: a
+ * fault of ours (reply.ts).
+ */
+async function afterBroadcast(
+  deps: HandlerDeps,
+  event: WebSocketEvent,
+  log: Logger,
+  summary: Pick<BroadcastSummary, "tooLarge" | "listingFailed">,
+  bytes: number,
+): Promise<HandlerResult> {
+  let answered: HandlerResult = { statusCode: 200 };
   if (summary.tooLarge > 0) {
-    // API Gateway refused the payload itself (e.g. a frame limit below the 128 KB post limit): nobody got it.
-    await replyError(
-      deps,
-      event,
-      log,
-      "PayloadTooLarge",
-      `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`,
-      {
-        bytes: payload.body.byteLength,
-      },
-    );
-    return { statusCode: 413 };
+    const message = `API Gateway refused the message as too large (${bytes} bytes).`;
+    answered = await replyError(deps, event, log, "PayloadTooLarge", message, { bytes });
   }
-  return { statusCode: 200 };
+  return summary.listingFailed ? FAULT : answered;
 }
 
 /**
@@ -130,15 +144,12 @@ async function sendToRoom(
   context?: InvocationContext,
 ): Promise<HandlerResult> {
   const check = checkRoom(roomField, "sendmessage");
-  if (!check.ok) {
-    await replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
-    return { statusCode: 400 };
-  }
+  if (!check.ok) return replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
   const { room } = check;
   const connectionId = event.requestContext.connectionId;
   const [who, rooms] = await Promise.all([lookupWho(deps, connectionId), deps.store.roomsOf(connectionId)]);
   if (!rooms.includes(room)) {
-    await replyError(
+    return replyError(
       deps,
       event,
       log,
@@ -146,11 +157,10 @@ async function sendToRoom(
       `Join room "${room}" before sending to it: {"action":"join","room":"${room}"}.`,
       { room },
     );
-    return { statusCode: 403 };
   }
   const frame = messageFrame(room, who, data, Date.now());
   if (Buffer.byteLength(frame) > MAX_POST_BYTES) {
-    await replyError(
+    return replyError(
       deps,
       event,
       log,
@@ -158,24 +168,10 @@ async function sendToRoom(
       `The message with its envelope is over ${MAX_POST_BYTES} bytes.`,
       { limit: MAX_POST_BYTES },
     );
-    return { statusCode: 413 };
   }
   const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
   const summary = await broadcastToRoom(ctx, room, frame, "message");
-  if (summary.tooLarge > 0) {
-    await replyError(
-      deps,
-      event,
-      log,
-      "PayloadTooLarge",
-      `API Gateway refused the message as too large (${Buffer.byteLength(frame)} bytes).`,
-      {
-        bytes: Buffer.byteLength(frame),
-      },
-    );
-    return { statusCode: 413 };
-  }
-  return { statusCode: 200 };
+  return afterBroadcast(deps, event, log, summary, Buffer.byteLength(frame));
 }
 
 export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>

@@ -31,14 +31,13 @@ export async function sendTo(
   // API Gateway's ids are base64-like; anything else (`..`, lone surrogates, separators) can only be a mistake and
   // must never reach the `@connections/{id}` path.
   if (typeof to !== "string" || to.length > MAX_CONNECTION_ID_LENGTH || !CONNECTION_ID_PATTERN.test(to)) {
-    await replyError(
+    return replyError(
       deps,
       event,
       log,
       "MissingTo",
       'sendto needs "to": a connection id, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.',
     );
-    return { statusCode: 400 };
   }
   const admittedData = await admitData(
     event,
@@ -54,7 +53,7 @@ export async function sendTo(
   // The envelope can push a within-limit `data` past API Gateway's own limit.
   if (payload.body.byteLength > MAX_POST_BYTES) {
     const { wire, maxDataBytes } = admittedData;
-    await replyError(
+    return replyError(
       deps,
       event,
       log,
@@ -62,7 +61,6 @@ export async function sendTo(
       `"data" is ${Buffer.byteLength(wire)} bytes; the limit is ${maxDataBytes}.`,
       { limit: maxDataBytes },
     );
-    return { statusCode: 413 };
   }
   const outcome = await requireConnections(deps).post(to, payload);
   log.info("direct message", { outcome: outcome.kind, to, bytes: payload.body.byteLength });
@@ -70,7 +68,7 @@ export async function sendTo(
     case "delivered":
       return { statusCode: 200 };
     case "gone": {
-      await replyError(deps, event, log, "RecipientGone", `Connection ${to} is gone.`, { to });
+      const answered = await replyError(deps, event, log, "RecipientGone", `Connection ${to} is gone.`, { to });
       try {
         const removed = await deps.store.removeMany([to]);
         const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
@@ -78,10 +76,10 @@ export async function sendTo(
       } catch (error) {
         log.warn("could not remove a gone recipient", { outcome: "error", to, error });
       }
-      return { statusCode: 410 };
+      return answered;
     }
     case "too-large":
-      await replyError(
+      return replyError(
         deps,
         event,
         log,
@@ -91,10 +89,9 @@ export async function sendTo(
           bytes: payload.body.byteLength,
         },
       );
-      return { statusCode: 413 };
     case "failed":
-      await replyError(deps, event, log, "DeliveryFailed", `Could not deliver to ${to}; try again.`, { to });
-      return { statusCode: 502 };
+      // Ours (throttled past the retries, a 5xx): a fault, whatever became of the frame telling the sender.
+      return replyError(deps, event, log, "DeliveryFailed", `Could not deliver to ${to}; try again.`, { to });
   }
 }
 

@@ -7,7 +7,8 @@ import { lookupWho } from "./runtime/rooms";
 
 export async function whoami(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
   const log = invocationLogger(deps.log, event);
-  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { statusCode: 429 };
+  const rate = await enforceRateLimit(event, deps, log);
+  if (rate.kind !== "allowed") return rate.result;
   const connectionId = event.requestContext.connectionId;
   const [who, rooms] = await Promise.all([lookupWho(deps, connectionId), deps.store.roomsOf(connectionId)]);
   const outcome = await requireConnections(deps).post(connectionId, whoamiFrame(who, rooms));

@@ -3,14 +3,26 @@
  * store saturating. They notify an SNS topic: an existing one (`alarms.topicArn`), or one created here with an
  * email subscription (`alarms.email`). With neither, the alarms still exist (their state shows in the console
  * and on the dashboard's alarm list) but notify nobody.
+ *
+ * Each alarm counts failures of ours only, never a client's mistake, so that it can page on one:
+ * - `IntegrationError` counts every 4XX/5XX a route's function returns. The handlers answer client mistakes
+ *   in-band (an error frame) with 200 and keep non-2xx for faults (functions/runtime/reply.ts); the handler
+ *   tests hold them to it.
+ * - The `$connect` authorizer rejects a bad token by throwing `Error("Unauthorized")`, which is a Lambda error:
+ *   its alarm subtracts the rejections it logged (a metric filter, authorizer.ts) from its `Errors`.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { AUTHORIZER } from "../functions/routes";
+import { REJECTION_PATTERN, rejectionMetric } from "./authorizer";
 import type { AlarmNotifications } from "./config";
 import type { MetricTargets } from "./dashboard";
 
 /** The alarm period: five minutes, a balance between paging fast and paging on noise. */
 export const ALARM_PERIOD_SECONDS = 300;
+const ALARM_PERIOD_MINUTES = ALARM_PERIOD_SECONDS / 60;
+/** The metric-math expression of the authorizer's alarm: its Lambda errors that were not token rejections. */
+export const AUTHORIZER_FAILURES_EXPRESSION = "FILL(errors, 0) - FILL(rejected, 0)";
 /** Redis CPU or memory above this (percent, any node) is saturation. */
 export const REDIS_SATURATION_PERCENT = 90;
 /** Consecutive periods Redis CPU must stay saturated: a short spike during a large broadcast is normal. */
@@ -52,7 +64,7 @@ export function createAlarms(
   const actions = topicArn ? { alarmActions: [topicArn], okActions: [topicArn] } : { alarmActions: [], okActions: [] };
 
   // Alarms on one metric also set `period`; metric-math alarms must not (their queries carry it).
-  const common = {
+  const common: CommonAlarmArgs = {
     ...actions,
     evaluationPeriods: 1,
     // No data means no traffic, not a failure.
@@ -65,11 +77,15 @@ export function createAlarms(
       if (!fn || fn.label !== label) throw new Error(`alarm targets list no function ${label} at ${index}`);
       return fn.functionName;
     });
+    if (label === AUTHORIZER.name) return authorizerAlarm(name, label, functionName, common, opts);
     return new aws.cloudwatch.MetricAlarm(
       `${name}-${label}-errors-alarm`,
       {
         ...common,
-        alarmDescription: pulumi.interpolate`Function ${functionName} (${label}) threw or timed out`,
+        alarmDescription: functionName.apply(
+          (fn) =>
+            `Function ${fn} (${label}) threw or timed out: AWS/Lambda Errors (Sum) >= 1 in ${ALARM_PERIOD_MINUTES} min.`,
+        ),
         period: ALARM_PERIOD_SECONDS,
         namespace: "AWS/Lambda",
         metricName: "Errors",
@@ -87,7 +103,10 @@ export function createAlarms(
       `${name}-integration-errors-alarm`,
       {
         ...common,
-        alarmDescription: "API Gateway got an error (or nothing) from a route's function",
+        alarmDescription:
+          `A route's function failed or answered 4XX/5XX: AWS/ApiGateway IntegrationError (Sum, this API and ` +
+          `stage) >= 1 in ${ALARM_PERIOD_MINUTES} min. The functions answer client mistakes in-band with 200, ` +
+          "so it counts faults of ours (a throw, a timeout, a 5xx).",
         period: ALARM_PERIOD_SECONDS,
         namespace: "AWS/ApiGateway",
         metricName: "IntegrationError",
@@ -106,7 +125,9 @@ export function createAlarms(
         `${name}-store-throttles-alarm`,
         {
           ...common,
-          alarmDescription: "DynamoDB throttled requests of the connection store",
+          alarmDescription:
+            "DynamoDB throttled requests of the connection store: the sum of AWS/DynamoDB ThrottledRequests over " +
+            `the operations the functions call >= 1 in ${ALARM_PERIOD_MINUTES} min.`,
           comparisonOperator: "GreaterThanOrEqualToThreshold",
           threshold: 1,
           // ThrottledRequests is published per operation; the alarm watches their sum.
@@ -167,17 +188,84 @@ export function createAlarms(
       redisAlarm(
         "cpu",
         "EngineCPUUtilization",
-        `Redis engine CPU at ${REDIS_SATURATION_PERCENT}% or more`,
+        `Redis engine CPU at ${REDIS_SATURATION_PERCENT}% or more: the busiest node's AWS/ElastiCache ` +
+          `EngineCPUUtilization (Maximum) >= ${REDIS_SATURATION_PERCENT} for ` +
+          `${REDIS_CPU_PERIODS * ALARM_PERIOD_MINUTES} min.`,
         REDIS_CPU_PERIODS,
       ),
       redisAlarm(
         "memory",
         "DatabaseMemoryUsagePercentage",
-        `Redis memory ${REDIS_SATURATION_PERCENT}% used or more`,
+        `Redis memory ${REDIS_SATURATION_PERCENT}% used or more: the busiest node's AWS/ElastiCache ` +
+          `DatabaseMemoryUsagePercentage (Maximum) >= ${REDIS_SATURATION_PERCENT} in ${ALARM_PERIOD_MINUTES} min.`,
         1,
       ),
     );
   }
 
   return { topicArn, topic, alarms };
+}
+
+/** What every alarm shares: actions, one evaluation period, missing data not breaching. */
+type CommonAlarmArgs = Pick<
+  aws.cloudwatch.MetricAlarmArgs,
+  "alarmActions" | "okActions" | "evaluationPeriods" | "treatMissingData"
+>;
+
+/**
+ * The `$connect` authorizer's alarm: its failures, not its refusals. Lambda counts a rejected token as a function
+ * error (the authorizer throws `Error("Unauthorized")` for API Gateway to answer 401), so a plain `Errors` alarm
+ * would page on every bad or expired token. This one watches `Errors` minus the rejections the authorizer logged
+ * (authorizer.ts's metric filter): what is left are crashes, timeouts and key-set outages, which throw anything
+ * but `Unauthorized` (API Gateway answers 500) and log no rejection. FILL(…, 0): a period with errors and no
+ * rejection (the filter publishes nothing then) must still count, and so must the reverse.
+ */
+function authorizerAlarm(
+  name: string,
+  label: string,
+  functionName: pulumi.Output<string>,
+  common: CommonAlarmArgs,
+  opts: pulumi.CustomResourceOptions,
+): aws.cloudwatch.MetricAlarm {
+  const rejected = rejectionMetric(name);
+  return new aws.cloudwatch.MetricAlarm(
+    `${name}-${label}-errors-alarm`,
+    {
+      ...common,
+      alarmDescription: functionName.apply(
+        (fn) =>
+          `The $connect authorizer ${fn} failed (a crash, a timeout, the key set unreachable: API Gateway answered ` +
+          `500): AWS/Lambda Errors minus the token rejections it logged (${rejected.namespace} ` +
+          `${rejected.metricName}, its log lines ${REJECTION_PATTERN}; each rejection is a Lambda error too) >= 1 ` +
+          `in ${ALARM_PERIOD_MINUTES} min. Rejected tokens (401) do not count.`,
+      ),
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      threshold: 1,
+      metricQueries: [
+        {
+          id: "errors",
+          returnData: false,
+          metric: {
+            namespace: "AWS/Lambda",
+            metricName: "Errors",
+            dimensions: { FunctionName: functionName },
+            period: ALARM_PERIOD_SECONDS,
+            stat: "Sum",
+          },
+        },
+        {
+          id: "rejected",
+          returnData: false,
+          metric: {
+            namespace: rejected.namespace,
+            metricName: rejected.metricName,
+            period: ALARM_PERIOD_SECONDS,
+            stat: "Sum",
+          },
+        },
+        { id: "failures", expression: AUTHORIZER_FAILURES_EXPRESSION, label: "Errors - Rejected", returnData: true },
+      ],
+    },
+    opts,
+  );
 }

@@ -1,12 +1,13 @@
 /**
  * The `$connect` Lambda REQUEST authorizer (stack config `auth: jwt`): its own function (bundled from
  * `functions/<AUTHORIZER.module>.ts`), log group and role (logs only: it fetches a public key set and touches
- * nothing of ours), the API Gateway authorizer with one identity source, and the permission for API Gateway to
- * invoke it from that authorizer only. Routes attach it to `$connect` (chat-api.ts).
+ * nothing of ours), the API Gateway authorizer with one identity source, the permission for API Gateway to
+ * invoke it from that authorizer only, and a metric filter counting its token rejections (which its alarm
+ * subtracts from its Lambda errors, alarms.ts). Routes attach it to `$connect` (chat-api.ts).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { AUTHORIZER, identitySources, type TokenSource } from "../functions/routes";
+import { AUTHORIZER, AUTHORIZER_OUTCOMES, identitySources, type TokenSource } from "../functions/routes";
 import { authSettingsEnv, type AuthSettings } from "../functions/runtime/auth-settings";
 import { LAMBDA_HANDLER, LAMBDA_RUNTIME, handlerArchive } from "./bundle";
 import type { FunctionLogLevel } from "./config";
@@ -30,6 +31,30 @@ export interface ConnectAuthorizer {
   readonly fn: aws.lambda.Function;
   readonly role: aws.iam.Role;
   readonly logGroup: aws.cloudwatch.LogGroup;
+  /** Counts the authorizer's rejections into {@link rejectionMetric}. */
+  readonly rejections: aws.cloudwatch.LogMetricFilter;
+}
+
+/**
+ * The metric of the tokens the authorizer rejected (it answered 401), one per `outcome: "unauthorized"` line of
+ * its log. Why it exists: a rejection throws `Error("Unauthorized")`, which is how API Gateway is told to answer
+ * 401, and Lambda counts every such throw in `AWS/Lambda Errors`. Only the log line tells a bad token from a
+ * failure of ours, so the authorizer's alarm watches Errors minus this.
+ */
+export function rejectionMetric(name: string): { readonly namespace: string; readonly metricName: string } {
+  return { namespace: `${name}/${pulumi.getStack()}`, metricName: "AuthorizerRejections" };
+}
+
+/** The filter pattern of {@link rejectionMetric}: the authorizer's JSON decision lines that rejected a token. */
+export const REJECTION_PATTERN = `{ $.outcome = "${AUTHORIZER_OUTCOMES.unauthorized}" }`;
+
+/**
+ * The authorizer's application log level: the configured one, but never above INFO. Lambda drops JSON lines
+ * below it, and the rejections the alarm subtracts are INFO lines: at WARN or ERROR they would be dropped and
+ * every bad token would page as a failure.
+ */
+export function authorizerLogLevel(configured: FunctionLogLevel | undefined): FunctionLogLevel {
+  return configured === "DEBUG" ? "DEBUG" : "INFO";
 }
 
 /** The authorizer's policy: write its own logs (and X-Ray segments when tracing), nothing else. */
@@ -72,7 +97,7 @@ export function createConnectAuthorizer(
     },
     { parent },
   );
-  const logLevel = args.logLevel ?? "INFO";
+  const stackLevel = args.logLevel ?? "INFO";
   const fn = new aws.lambda.Function(
     prefix,
     {
@@ -88,8 +113,9 @@ export function createConnectAuthorizer(
       loggingConfig: {
         logFormat: "JSON",
         logGroup: logGroup.name,
-        applicationLogLevel: logLevel,
-        systemLogLevel: logLevel === "ERROR" ? "WARN" : logLevel,
+        applicationLogLevel: authorizerLogLevel(stackLevel),
+        // The platform's lines (START, END, REPORT) follow the stack's level, as for every function.
+        systemLogLevel: stackLevel === "ERROR" ? "WARN" : stackLevel,
       },
       tracingConfig: args.tracing ? { mode: "Active" } : undefined,
     },
@@ -117,5 +143,15 @@ export function createConnectAuthorizer(
     },
     { parent },
   );
-  return { authorizer, fn, role, logGroup };
+  const metric = rejectionMetric(name);
+  const rejections = new aws.cloudwatch.LogMetricFilter(
+    `${prefix}-rejections`,
+    {
+      logGroupName: logGroup.name,
+      pattern: REJECTION_PATTERN,
+      metricTransformation: { namespace: metric.namespace, name: metric.metricName, value: "1", unit: "Count" },
+    },
+    { parent },
+  );
+  return { authorizer, fn, role, logGroup, rejections };
 }

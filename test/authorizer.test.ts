@@ -13,6 +13,7 @@ import {
   type AuthorizerEvent,
   type AuthorizerResult,
 } from "../functions/authorizer";
+import { AUTHORIZER_OUTCOMES } from "../functions/routes";
 import { ENV, EnvError } from "../functions/runtime/env";
 import {
   DEFAULT_ALGORITHMS,
@@ -88,7 +89,8 @@ describe("authorizer: JWT verification against a loopback key set", function () 
     for (const value of Object.values(result!.context))
       expect(["string", "number", "boolean"]).to.include(typeof value);
     expect(Buffer.byteLength(JSON.stringify(result))).to.be.below(8 * 1024);
-    expect(lines.find((l) => l.message === "authorized")).to.include({ outcome: "allow", principalId: "user-42" });
+    expect(lines, "one line per decision").to.have.length(1);
+    expect(lines[0]).to.include({ message: "authorized", outcome: "allow", principalId: "user-42" });
     expect(JSON.stringify(lines)).not.to.include(token);
   });
 
@@ -121,8 +123,15 @@ describe("authorizer: JWT verification against a loopback key set", function () 
       const { result, error, lines } = await run(token);
       expect(result).to.equal(undefined);
       expect(error).to.equal("Unauthorized");
-      const line = lines.find((l) => l.message === "unauthorized");
-      expect(line, JSON.stringify(lines)).to.include({ level: "info", outcome: "unauthorized", route: "$connect" });
+      // Exactly one line, and the one infra's metric filter counts ({ $.outcome = "unauthorized" }).
+      expect(lines, "one line per decision").to.have.length(1);
+      const line = lines[0];
+      expect(line, JSON.stringify(lines)).to.include({
+        level: "info",
+        message: "unauthorized",
+        outcome: AUTHORIZER_OUTCOMES.unauthorized,
+        route: "$connect",
+      });
       expect(line!.reason).to.be.a("string").and.not.be.empty;
       if (token) expect(JSON.stringify(lines)).not.to.include(token);
     });
@@ -143,16 +152,19 @@ describe("authorizer: JWT verification against a loopback key set", function () 
       idp.mode = mode;
       const { error, lines } = await run(await idp.token());
       expect(error).to.be.a("string").and.not.equal("Unauthorized");
-      expect(lines.find((l) => l.message === "authorizer failed")).to.include({ level: "error", outcome: "error" });
+      // Not "unauthorized": a fault is counted by the authorizer's alarm (Errors minus the rejections).
+      expect(lines, "one line per decision").to.have.length(1);
+      expect(lines[0]).to.include({ level: "error", message: "authorizer failed", outcome: "fault" });
     });
   }
 
   it("fails (500, not 401) within its own timeout when the key set never answers", async () => {
     idp.mode = "hang";
     const started = Date.now();
-    const { error } = await run(await idp.token());
+    const { error, lines } = await run(await idp.token());
     expect(error).to.be.a("string").and.not.equal("Unauthorized");
     expect(Date.now() - started).to.be.below(5_000);
+    expect(lines.map((l) => l.outcome)).to.deep.equal(["fault"]);
   });
 
   it("fetches the key set once for many tokens (cached per verifier, i.e. per container)", async () => {
@@ -166,12 +178,17 @@ describe("authorizer: JWT verification against a loopback key set", function () 
     expect(idp.requests() - before).to.equal(1);
   });
 
+  it("logs only the outcomes infra's metric filter and the docs know", () => {
+    expect(AUTHORIZER_OUTCOMES).to.deep.equal({ allow: "allow", unauthorized: "unauthorized", fault: "fault" });
+  });
+
   it("throws a plain error (500) for an event without a methodArn", async () => {
     const verifier = createVerifier(idp.settings());
-    const { error } = await outcome(
-      authorize({ ...eventWith({ token: "x" }), methodArn: "" }, verifier, recordingLogger().log),
-    );
+    const { log, lines } = recordingLogger();
+    const { error } = await outcome(authorize({ ...eventWith({ token: "x" }), methodArn: "" }, verifier, log));
     expect(error).to.be.a("string").and.not.equal("Unauthorized");
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.include({ level: "error", outcome: "fault", route: "$connect" });
   });
 });
 

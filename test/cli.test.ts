@@ -108,7 +108,7 @@ describe("npm start (local/cli.ts)", function () {
       "the sendmessage line",
     );
     await waitFor(
-      () => (/MESSAGE\s+\$default\s+\S+=\s+400 \d+ms/.test(cli.stdout) ? true : undefined),
+      () => (/MESSAGE\s+\$default\s+\S+=\s+200 \d+ms/.test(cli.stdout) ? true : undefined),
       3000,
       "the $default line",
     );

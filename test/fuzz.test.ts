@@ -12,8 +12,10 @@
  * - a text frame that is not valid UTF-8: the gateway closes the connection with 1007 (RFC 6455 §8.1; what AWS
  *   sends is not documented), which counts as the answer; the client reconnects;
  * - a binary frame: close 1003; a frame over 32 KB: close 1009 (API Gateway's documented codes).
- * No handler may throw (no `Internal server error` frame), no promise may go unhandled, Object.prototype must be
- * untouched, and after every client has gone the gateway's tables are empty and its heap has not grown.
+ * No handler may throw (no `Internal server error` frame) or answer a message with a non-2xx status (API Gateway's
+ * `IntegrationError` counts those, and none of this is a fault of ours), no promise may go unhandled,
+ * Object.prototype must be untouched, and after every client has gone the gateway's tables are empty and its heap
+ * has not grown.
  */
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
@@ -378,6 +380,8 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
     const store = new MemoryConnectionStore();
     const problems: Record<string, unknown>[] = [];
     const crashes: string[] = [];
+    /** MESSAGE invocations that returned a non-2xx status: what IntegrationError would count. */
+    const integrationErrors: string[] = [];
     let deps: HandlerDeps | undefined;
     const gateway: LocalGateway = await startLocalGateway({
       port: 0,
@@ -399,7 +403,14 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
         for (const [routeKey, handler] of Object.entries(routeTableHandlersWith(deps))) {
           handlers[routeKey] = async (event) => {
             try {
-              return await handler(event);
+              const result = await handler(event);
+              const status = result?.statusCode;
+              if (
+                event.requestContext.eventType === "MESSAGE" &&
+                (status === undefined || status < 200 || status > 299)
+              )
+                integrationErrors.push(`${routeKey}: ${status} for ${JSON.stringify(event.body?.slice(0, 80))}`);
+              return result;
             } catch (error) {
               crashes.push(`${routeKey}: ${(error as Error)?.stack ?? String(error)}`);
               throw error;
@@ -548,6 +559,7 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
     console.log(`      ${JSON.stringify(summary)}`);
 
     expect(crashes, "handler crashes").to.deep.equal([]);
+    expect(integrationErrors.slice(0, 10), "non-2xx message results (IntegrationError)").to.deep.equal([]);
     expect(tally.gatewayFrames, "API Gateway error frames (Internal server error, timeouts)").to.deep.equal([]);
     expect(tally.unexpected, "frames that match no expectation").to.deep.equal([]);
     expect(tally.answered, "one answer per frame").to.equal(tally.sent);

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { MemoryConnectionStore } from "../stores/memory";
-import { openChatClient, startChatGateway, type ChatGateway } from "./support/gateway";
+import { openChatClient, startChatGateway, waitFor, type ChatGateway } from "./support/gateway";
 
 describe("local gateway: hostile frames", function () {
   this.timeout(20_000);
@@ -37,6 +37,28 @@ describe("local gateway: hostile frames", function () {
     await client.send(`{"action":"sendmessage","data":${deep}}`);
     expect(await client.nextJson()).to.include({ type: "error", code: "InvalidBody" });
     await client.close();
+  });
+
+  it("logs a client's mistake as answered (200, the error frame in-band), as API Gateway's IntegrationError sees it", async () => {
+    const lines: string[] = [];
+    const logged = await startChatGateway(new MemoryConnectionStore(), { log: (line) => lines.push(line) });
+    try {
+      const client = await openChatClient(logged);
+      for (const frame of ["hello", '{"action":"join"}', '{"action":"sendmessage"}']) {
+        await client.send(frame);
+        expect(await client.nextJson(), frame).to.include({ type: "error" });
+      }
+      const statuses = () =>
+        lines.flatMap((line) => {
+          const m = /MESSAGE\s+(\S+)\s+\S+\s+(\S+) \d+ms/.exec(line);
+          return m ? [`${m[1]} ${m[2]}`] : [];
+        });
+      await waitFor(() => (statuses().length === 3 ? true : undefined), 3000, "three MESSAGE lines");
+      expect(statuses()).to.deep.equal(["$default 200", "join 200", "sendmessage 200"]);
+      await client.close();
+    } finally {
+      await logged.stop();
+    }
   });
 
   it("routes actions named after Object.prototype members to $default without touching prototypes", async () => {

@@ -10,7 +10,12 @@ import { whoami } from "../functions/whoami";
 import { sendTo } from "../functions/send-to";
 import { CLIENT_ACTIONS } from "../functions/routes";
 import { ConnectionsApi, preparePayload } from "../functions/runtime/connections-api";
+import type { HandlerDeps } from "../functions/runtime/container";
+import type { HandlerResult } from "../functions/runtime/event";
+import { ERROR_ORIGIN, type ErrorCode } from "../functions/runtime/frames";
+import { ABUSE_FACTOR, DEFAULT_MESSAGE_LIMITS, type MessageLimits } from "../functions/runtime/message-limits";
 import { connectEvent, disconnectEvent, messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
+import type { ConnectionStore } from "../stores/connection-store";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { startManagementServer, type ManagementServer } from "./support/management-server";
@@ -183,7 +188,8 @@ describe("handlers (against a real management API server)", () => {
 
     it("answers the sender with MissingData when data is absent or null, and sends nothing else", async () => {
       const [a, b] = await connectMany(2);
-      expect((await sendMessage(send(a!, { action: "sendmessage" }), deps)).statusCode).to.equal(400);
+      // Answered in-band: 200, so API Gateway's IntegrationError does not count a client's mistake.
+      expect((await sendMessage(send(a!, { action: "sendmessage" }), deps)).statusCode).to.equal(200);
       await sendMessage(send(a!, { action: "sendmessage", data: null }), deps);
       const frames = frameFor(a!);
       expect(frames).to.have.length(2);
@@ -201,7 +207,7 @@ describe("handlers (against a real management API server)", () => {
     it("refuses data over the data limit (maxDataBytes, default 32 KB) with PayloadTooLarge to the sender only", async () => {
       const [a, b] = await connectMany(2);
       const result = await sendMessage(send(a!, { action: "sendmessage", data: "x".repeat(131_073) }), deps);
-      expect(result.statusCode).to.equal(413);
+      expect(result.statusCode).to.equal(200);
       expect(frameFor(a!)[0]).to.include({ code: "PayloadTooLarge", limit: 32_768 });
       expect(server.postsTo(b!.connectionId)).to.deep.equal([]);
     });
@@ -295,7 +301,7 @@ describe("handlers (against a real management API server)", () => {
       server.behaviour = (id) => (id === c!.connectionId ? "gone" : id === b!.connectionId ? "error500" : "ok");
       expect(
         (await sendTo(ev(a!, "sendto", { action: "sendto", to: c!.connectionId, data: "x" }), deps)).statusCode,
-      ).to.equal(410);
+      ).to.equal(200);
       const frames = frameFor(a!);
       expect(frames.find((f) => f.code === "RecipientGone")).to.include({ to: c!.connectionId });
       expect(frames.at(-1)).to.include({ type: "left", room: "r", connectionId: c!.connectionId });
@@ -393,6 +399,382 @@ describe("handlers (against a real management API server)", () => {
         store,
       });
       expect(summary).to.include({ delivered: 2, failed: 1 });
+    });
+  });
+});
+
+/**
+ * What API Gateway's `IntegrationError` metric counts: every 4XX/5XX a route's function returns. infra/alarms.ts
+ * alarms on it, which only makes sense because of what these tests hold: every client mistake is answered in-band
+ * (an error frame to the sender) with 200, and only faults of ours (the store down, a delivery to `@connections`
+ * that failed on our side) give a 5xx or a throw.
+ */
+describe("handlers: status codes (what IntegrationError counts)", () => {
+  const DAY_S = 86_400;
+  let server: ManagementServer;
+  let store: MemoryConnectionStore;
+  let deps: TestDeps;
+
+  beforeEach(async () => {
+    server = await startManagementServer("test");
+    store = new MemoryConnectionStore();
+    deps = testDeps(store, server.endpoint);
+  });
+  afterEach(async () => {
+    await server.close();
+    await store.close();
+  });
+
+  const connected = async (d: HandlerDeps = deps): Promise<ConnectionContext> => {
+    const c = conn();
+    expect((await connect(connectEvent(c, { headers: {} }), d)).statusCode).to.equal(200);
+    return c;
+  };
+  const ev = (c: ConnectionContext, routeKey: string, body: unknown) =>
+    messageEvent(c, routeKey, typeof body === "string" ? body : JSON.stringify(body));
+  const withEnv = (d: HandlerDeps, env: Partial<HandlerDeps["env"]>): HandlerDeps => ({
+    ...d,
+    env: { ...d.env, ...env },
+  });
+  const withLimits = (d: HandlerDeps, limits: Partial<MessageLimits>) =>
+    withEnv(d, { limits: { ...DEFAULT_MESSAGE_LIMITS, ...limits } });
+  /** The JSON objects posted to `c`, in order (plain-text broadcasts skipped). */
+  const objectsTo = (c: ConnectionContext) =>
+    server.postsTo(c.connectionId).flatMap((b) => {
+      try {
+        const value = JSON.parse(b) as unknown;
+        return typeof value === "object" && value !== null && !Array.isArray(value)
+          ? [value as Record<string, unknown>]
+          : [];
+      } catch {
+        return [];
+      }
+    });
+  const deep = `${"[".repeat(10_000)}${"]".repeat(10_000)}`;
+  const availableActions = [...CLIENT_ACTIONS];
+  const sendToUsage = 'sendto needs "to": a connection id, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.';
+
+  interface Mistake {
+    readonly what: string;
+    readonly code: ErrorCode;
+    /** Besides `type` and `code`, what the error frame carries (as the README's protocol section shows it). */
+    readonly frame?: Record<string, unknown>;
+    /** The sender has no record in the store (it never connected, or its record expired). */
+    readonly unregistered?: boolean;
+    /** Sends the mistake as `sender` (`peer` is another live connection); resolves with the handler's result. */
+    run(sender: ConnectionContext, peer: ConnectionContext): Promise<HandlerResult>;
+  }
+
+  /** The same message twice under a limit of one per day: the second is the mistake. */
+  const twice = async (message: () => Promise<HandlerResult>) => {
+    await message();
+    return message();
+  };
+  const limitOne = () => withLimits(deps, { messages: 1, windowSeconds: DAY_S });
+  const rateLimited = (
+    route: string,
+    send: (s: ConnectionContext, p: ConnectionContext) => Promise<HandlerResult>,
+  ) => ({
+    what: `${route}: over the rate limit`,
+    code: "RateLimited" as const,
+    frame: { limit: 1, windowSeconds: DAY_S },
+    run: (s: ConnectionContext, p: ConnectionContext) => twice(() => send(s, p)),
+  });
+
+  const MISTAKES: readonly Mistake[] = [
+    {
+      what: "$default: not JSON",
+      code: "InvalidJson",
+      frame: { message: "The message is not valid JSON; send a JSON object.", availableActions },
+      run: (s) => defaultRoute(ev(s, "$default", "hello"), deps),
+    },
+    {
+      what: "$default: JSON that is not an object",
+      code: "InvalidBody",
+      frame: { availableActions },
+      run: (s) => defaultRoute(ev(s, "$default", "[1,2]"), deps),
+    },
+    {
+      what: "$default: no action",
+      code: "MissingAction",
+      frame: { message: 'The message has no "action" field.', availableActions },
+      run: (s) => defaultRoute(ev(s, "$default", { data: 1 }), deps),
+    },
+    {
+      what: "$default: an action that names no route",
+      code: "UnknownAction",
+      frame: { message: 'Unknown action "dance".', action: "dance", availableActions },
+      run: (s) => defaultRoute(ev(s, "$default", { action: "dance" }), deps),
+    },
+    {
+      what: "sendmessage: not JSON",
+      code: "InvalidJson",
+      run: (s) => sendMessage(ev(s, "sendmessage", "{not json"), deps),
+    },
+    {
+      what: "sendmessage: no data",
+      code: "MissingData",
+      frame: { message: 'sendmessage needs a "data" field, e.g. {"action":"sendmessage","data":"hello"}.' },
+      run: (s) => sendMessage(ev(s, "sendmessage", { action: "sendmessage" }), deps),
+    },
+    {
+      what: "sendmessage: data nested too deeply to send",
+      code: "InvalidBody",
+      frame: { message: '"data" is nested too deeply to send.' },
+      run: (s) => sendMessage(ev(s, "sendmessage", `{"action":"sendmessage","data":${deep}}`), deps),
+    },
+    {
+      what: "sendmessage: data over maxDataBytes",
+      code: "PayloadTooLarge",
+      frame: { message: '"data" is 32769 bytes; the limit is 32768.', limit: 32_768 },
+      run: (s) => sendMessage(ev(s, "sendmessage", { action: "sendmessage", data: "x".repeat(32_769) }), deps),
+    },
+    {
+      what: "sendmessage: a payload API Gateway refuses (413)",
+      code: "PayloadTooLarge",
+      frame: { bytes: 3 },
+      run: (s) => {
+        server.behaviour = (id) => (id === s.connectionId ? "ok" : "too-large");
+        return sendMessage(ev(s, "sendmessage", { action: "sendmessage", data: "big" }), deps);
+      },
+    },
+    {
+      what: "sendmessage: an invalid room",
+      code: "InvalidRoom",
+      frame: { room: "a b" },
+      run: (s) => sendMessage(ev(s, "sendmessage", { action: "sendmessage", room: "a b", data: "x" }), deps),
+    },
+    {
+      what: "sendmessage: a room not joined",
+      code: "NotInRoom",
+      frame: { room: "ops", message: 'Join room "ops" before sending to it: {"action":"join","room":"ops"}.' },
+      run: (s) => sendMessage(ev(s, "sendmessage", { action: "sendmessage", room: "ops", data: "x" }), deps),
+    },
+    {
+      what: "sendmessage: a room message whose envelope is over 128 KB",
+      code: "PayloadTooLarge",
+      frame: { limit: 131_072 },
+      run: async (s) => {
+        const d = withLimits(deps, { maxDataBytes: 131_071 });
+        await joinRoom(ev(s, "join", { action: "join", room: "r" }), d);
+        return sendMessage(ev(s, "sendmessage", { action: "sendmessage", room: "r", data: "x".repeat(131_050) }), d);
+      },
+    },
+    {
+      what: "sendmessage: a room message API Gateway refuses (413)",
+      code: "PayloadTooLarge",
+      run: async (s, p) => {
+        for (const c of [s, p]) await joinRoom(ev(c, "join", { action: "join", room: "r" }), deps);
+        server.behaviour = (id) => (id === p.connectionId ? "too-large" : "ok");
+        return sendMessage(ev(s, "sendmessage", { action: "sendmessage", room: "r", data: "big" }), deps);
+      },
+    },
+    {
+      what: "join: no room",
+      code: "InvalidRoom",
+      frame: { message: 'join needs a "room" field, e.g. {"action":"join","room":"lobby"}.' },
+      run: (s) => joinRoom(ev(s, "join", { action: "join" }), deps),
+    },
+    {
+      what: "join: one room more than maxRoomsPerConnection",
+      code: "TooManyRooms",
+      frame: { room: "r2", limit: 1, rooms: ["r1"] },
+      run: async (s) => {
+        const d = withEnv(deps, { maxRoomsPerConnection: 1 });
+        await joinRoom(ev(s, "join", { action: "join", room: "r1" }), d);
+        return joinRoom(ev(s, "join", { action: "join", room: "r2" }), d);
+      },
+    },
+    {
+      what: "join: a connection the store does not know",
+      code: "UnknownConnection",
+      unregistered: true,
+      frame: { message: "This connection is not registered (it may have expired); reconnect." },
+      run: (s) => joinRoom(ev(s, "join", { action: "join", room: "r" }), deps),
+    },
+    {
+      what: "leave: an invalid room",
+      code: "InvalidRoom",
+      frame: { room: "a/b" },
+      run: (s) => leaveRoom(ev(s, "leave", { action: "leave", room: "a/b" }), deps),
+    },
+    {
+      what: "leave: a room not joined",
+      code: "NotInRoom",
+      frame: { room: "r", message: 'Not a member of room "r".' },
+      run: (s) => leaveRoom(ev(s, "leave", { action: "leave", room: "r" }), deps),
+    },
+    {
+      what: "sendto: no to",
+      code: "MissingTo",
+      frame: { message: sendToUsage },
+      run: (s) => sendTo(ev(s, "sendto", { action: "sendto", data: "x" }), deps),
+    },
+    {
+      what: "sendto: a to that cannot be a connection id",
+      code: "MissingTo",
+      run: (s) => sendTo(ev(s, "sendto", { action: "sendto", to: "../x", data: "x" }), deps),
+    },
+    {
+      what: "sendto: no data",
+      code: "MissingData",
+      run: (s, p) => sendTo(ev(s, "sendto", { action: "sendto", to: p.connectionId }), deps),
+    },
+    {
+      what: "sendto: data over maxDataBytes",
+      code: "PayloadTooLarge",
+      frame: { limit: 32_768 },
+      run: (s, p) => sendTo(ev(s, "sendto", { action: "sendto", to: p.connectionId, data: "x".repeat(40_000) }), deps),
+    },
+    {
+      what: "sendto: an envelope over 128 KB",
+      code: "PayloadTooLarge",
+      frame: { limit: 131_071 },
+      run: (s, p) =>
+        sendTo(
+          ev(s, "sendto", { action: "sendto", to: p.connectionId, data: "x".repeat(131_050) }),
+          withLimits(deps, { maxDataBytes: 131_071 }),
+        ),
+    },
+    {
+      what: "sendto: a payload API Gateway refuses (413)",
+      code: "PayloadTooLarge",
+      run: (s, p) => {
+        server.behaviour = (id) => (id === p.connectionId ? "too-large" : "ok");
+        return sendTo(ev(s, "sendto", { action: "sendto", to: p.connectionId, data: "x" }), deps);
+      },
+    },
+    {
+      what: "sendto: a recipient that is gone (410)",
+      code: "RecipientGone",
+      run: (s, p) => {
+        server.behaviour = (id) => (id === p.connectionId ? "gone" : "ok");
+        return sendTo(ev(s, "sendto", { action: "sendto", to: p.connectionId, data: "x" }), deps);
+      },
+    },
+    {
+      what: "sendto: a recipient that never existed (410)",
+      code: "RecipientGone",
+      frame: { to: "NoSuchConnection=" },
+      run: (s) => {
+        server.behaviour = (id) => (id === "NoSuchConnection=" ? "gone" : "ok");
+        return sendTo(ev(s, "sendto", { action: "sendto", to: "NoSuchConnection=", data: "x" }), deps);
+      },
+    },
+    rateLimited("sendmessage", (s) =>
+      sendMessage(ev(s, "sendmessage", { action: "sendmessage", data: "x" }), limitOne()),
+    ),
+    rateLimited("join", (s) => joinRoom(ev(s, "join", { action: "join", room: "r" }), limitOne())),
+    rateLimited("leave", (s) => leaveRoom(ev(s, "leave", { action: "leave", room: "r" }), limitOne())),
+    rateLimited("whoami", (s) => whoami(ev(s, "whoami", { action: "whoami" }), limitOne())),
+    rateLimited("sendto", (s, p) =>
+      sendTo(ev(s, "sendto", { action: "sendto", to: p.connectionId, data: "x" }), limitOne()),
+    ),
+    rateLimited("$default", (s) => defaultRoute(ev(s, "$default", { action: "dance" }), limitOne())),
+  ];
+
+  for (const mistake of MISTAKES) {
+    it(`answers 200 and the ${mistake.code} frame to the sender only: ${mistake.what}`, async () => {
+      const sender = mistake.unregistered ? conn() : await connected();
+      const peer = await connected();
+      const result = await mistake.run(sender, peer);
+      expect(result.statusCode, "a client's mistake must not count as IntegrationError").to.equal(200);
+      const frame = objectsTo(sender).at(-1);
+      expect(frame, "the error frame").to.deep.include({ type: "error", code: mistake.code, ...mistake.frame });
+      expect(objectsTo(peer).filter((f) => f.type === "error")).to.deep.equal([]);
+    });
+  }
+
+  it("has a case for every error code that is the client's doing, and only those answer 200", () => {
+    const clientCodes = Object.entries(ERROR_ORIGIN)
+      .filter(([, origin]) => origin === "client")
+      .map(([code]) => code);
+    expect([...new Set(MISTAKES.map((m) => m.code))].sort()).to.deep.equal(clientCodes.sort());
+  });
+
+  it("answers 200 after the last RateLimited frame (disconnecting) and for what follows while the connection closes", async () => {
+    const d = limitOne();
+    const sender = await connected(d);
+    const statuses: number[] = [];
+    for (let i = 0; i < ABUSE_FACTOR + 2; i++)
+      statuses.push((await sendMessage(ev(sender, "sendmessage", { action: "sendmessage", data: "x" }), d)).statusCode);
+    expect(statuses).to.deep.equal(Array(ABUSE_FACTOR + 2).fill(200));
+    const frames = objectsTo(sender).filter((f) => f.type === "error");
+    expect(frames).to.have.length(ABUSE_FACTOR);
+    expect(frames.at(-1)).to.include({ code: "RateLimited", disconnecting: true });
+    expect(server.deleted).to.deep.equal([sender.connectionId, sender.connectionId]);
+  });
+
+  it("answers 200 when the sender of a mistake has gone (410) before its error frame: nothing is wrong on our side", async () => {
+    const sender = await connected();
+    server.behaviour = (id) => (id === sender.connectionId ? "gone" : "ok");
+    expect((await defaultRoute(ev(sender, "$default", "hello"), deps)).statusCode).to.equal(200);
+  });
+
+  describe("faults of ours", () => {
+    it("sendto whose delivery fails on our side (5xx from @connections past the retries): 502 and DeliveryFailed", async () => {
+      const [sender, peer] = [await connected(), await connected()];
+      server.behaviour = (id) => (id === peer.connectionId ? "error500" : "ok");
+      const result = await sendTo(ev(sender, "sendto", { action: "sendto", to: peer.connectionId, data: "x" }), deps);
+      expect(result.statusCode).to.equal(502);
+      expect(objectsTo(sender).at(-1)).to.deep.include({
+        type: "error",
+        code: "DeliveryFailed",
+        message: `Could not deliver to ${peer.connectionId}; try again.`,
+        to: peer.connectionId,
+      });
+    });
+
+    it("a mistake whose error frame cannot be posted (5xx from @connections): 502, the sender never got its answer", async () => {
+      const sender = await connected();
+      server.behaviour = () => "error500";
+      expect((await defaultRoute(ev(sender, "$default", "hello"), deps)).statusCode).to.equal(502);
+      expect((await joinRoom(ev(sender, "join", { action: "join" }), deps)).statusCode).to.equal(502);
+    });
+
+    /** A store whose every call fails, as a store that is down does. */
+    const storeDown = (): ConnectionStore => {
+      const down = () => Promise.reject(new Error("store down"));
+      return {
+        kind: "memory",
+        add: down,
+        get: down,
+        remove: down,
+        removeMany: down,
+        join: down,
+        leave: down,
+        roomsOf: down,
+        countMessage: down,
+        list: () => ({ [Symbol.asyncIterator]: () => ({ next: down }) }),
+        close: async () => {},
+      };
+    };
+    /** An invocation's status as API Gateway has it: a throw is a Lambda function error, 5xx for the integration. */
+    const integrationStatus = async (invocation: Promise<HandlerResult>): Promise<number> => {
+      try {
+        return (await invocation).statusCode;
+      } catch {
+        return 500;
+      }
+    };
+
+    it("every message route fails with 5xx (or throws) when the store is down", async () => {
+      const [sender, peer] = [await connected(), await connected()];
+      const d: HandlerDeps = { ...deps, store: storeDown() };
+      const invocations: Record<string, () => Promise<HandlerResult>> = {
+        "sendmessage (everyone)": () => sendMessage(ev(sender, "sendmessage", { action: "sendmessage", data: "x" }), d),
+        "sendmessage (room)": () =>
+          sendMessage(ev(sender, "sendmessage", { action: "sendmessage", room: "r", data: "x" }), d),
+        join: () => joinRoom(ev(sender, "join", { action: "join", room: "r" }), d),
+        leave: () => leaveRoom(ev(sender, "leave", { action: "leave", room: "r" }), d),
+        whoami: () => whoami(ev(sender, "whoami", { action: "whoami" }), d),
+        sendto: () => sendTo(ev(sender, "sendto", { action: "sendto", to: peer.connectionId, data: "x" }), d),
+      };
+      for (const [what, invoke] of Object.entries(invocations))
+        expect(await integrationStatus(invoke()), what).to.be.within(500, 599);
+      // The rate limit fails open, so a mistake is still answered: $default needs nothing else of the store.
+      expect(await integrationStatus(defaultRoute(ev(sender, "$default", "hello"), d))).to.equal(200);
+      expect(objectsTo(sender).at(-1)).to.include({ code: "InvalidJson" });
     });
   });
 });

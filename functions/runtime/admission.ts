@@ -1,6 +1,8 @@
 /**
  * What every message route does before its own work: count the message against the sender's rate limit, then
- * parse the frame. A refused message has already been answered (an error frame to the sender) when this returns.
+ * parse the frame. A refused message has already been answered (an error frame to the sender) when this returns,
+ * and `result` is what the route returns for it: 200 for the client's mistake, so that API Gateway's
+ * `IntegrationError` does not count it (reply.ts says why).
  */
 import type { HandlerDeps } from "./container";
 import { invocationLogger, type HandlerResult, type WebSocketEvent } from "./event";
@@ -22,11 +24,11 @@ export async function admitMessage(
   parseErrorExtra: Record<string, unknown> = {},
 ): Promise<Admission> {
   const log = invocationLogger(deps.log, event);
-  if ((await enforceRateLimit(event, deps, log)).kind !== "allowed") return { ok: false, result: { statusCode: 429 } };
+  const rate = await enforceRateLimit(event, deps, log);
+  if (rate.kind !== "allowed") return { ok: false, result: rate.result };
   const parsed = parseBody(event.body);
   if (!parsed.ok) {
-    await replyError(deps, event, log, parsed.code, parsed.message, parseErrorExtra);
-    return { ok: false, result: { statusCode: 400 } };
+    return { ok: false, result: await replyError(deps, event, log, parsed.code, parsed.message, parseErrorExtra) };
   }
   return { ok: true, log, body: parsed.value };
 }
@@ -48,25 +50,27 @@ export async function admitData(
 ): Promise<DataAdmission> {
   const { data } = body;
   if (data === undefined || data === null) {
-    await replyError(deps, event, log, "MissingData", usage);
-    return { ok: false, result: { statusCode: 400 } };
+    return { ok: false, result: await replyError(deps, event, log, "MissingData", usage) };
   }
   let wire: string;
   try {
     wire = encodeData(data);
   } catch {
     // JSON.stringify gives up on values nested thousands deep (JSON.parse accepted them).
-    await replyError(deps, event, log, "InvalidBody", '"data" is nested too deeply to send.');
-    return { ok: false, result: { statusCode: 400 } };
+    return {
+      ok: false,
+      result: await replyError(deps, event, log, "InvalidBody", '"data" is nested too deeply to send.'),
+    };
   }
   // The configured limit (default 32 KB) sits below API Gateway's own 128 KB (MAX_POST_BYTES) by construction.
   const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
   const bytes = Buffer.byteLength(wire);
   if (bytes > maxDataBytes) {
-    await replyError(deps, event, log, "PayloadTooLarge", `"data" is ${bytes} bytes; the limit is ${maxDataBytes}.`, {
-      limit: maxDataBytes,
-    });
-    return { ok: false, result: { statusCode: 413 } };
+    const message = `"data" is ${bytes} bytes; the limit is ${maxDataBytes}.`;
+    return {
+      ok: false,
+      result: await replyError(deps, event, log, "PayloadTooLarge", message, { limit: maxDataBytes }),
+    };
   }
   return { ok: true, data, wire, maxDataBytes };
 }

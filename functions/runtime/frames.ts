@@ -27,6 +27,28 @@ export type ErrorCode =
   /** `join`: the store has no live record of this connection (its `$connect` write failed or it expired); reconnect. */
   | "UnknownConnection";
 
+/**
+ * Whose doing each error is. `client`: the sender's own mistake, or a state of the chat it must act on (its
+ * recipient left, its record expired); nothing of ours failed. `ours`: something on our side failed and the
+ * sender is told so it may retry. The status a route returns with the frame follows from it (reply.ts).
+ */
+export const ERROR_ORIGIN: Readonly<Record<ErrorCode, "client" | "ours">> = {
+  InvalidJson: "client",
+  InvalidBody: "client",
+  MissingAction: "client",
+  UnknownAction: "client",
+  MissingData: "client",
+  PayloadTooLarge: "client",
+  RateLimited: "client",
+  InvalidRoom: "client",
+  TooManyRooms: "client",
+  NotInRoom: "client",
+  MissingTo: "client",
+  RecipientGone: "client",
+  DeliveryFailed: "ours",
+  UnknownConnection: "client",
+};
+
 export interface ErrorFrame {
   readonly type: "error";
   readonly code: ErrorCode;

@@ -12,17 +12,21 @@
  */
 import { rateWindow } from "../../stores/connection-store";
 import { requireConnections, type HandlerDeps } from "./container";
-import type { WebSocketEvent } from "./event";
+import type { HandlerResult, WebSocketEvent } from "./event";
 import type { Logger } from "./logger";
 import { ABUSE_FACTOR, DEFAULT_MESSAGE_LIMITS } from "./message-limits";
-import { replyError } from "./reply";
+import { ANSWERED, FAULT, replyError } from "./reply";
 
+/** A refused message carries what the route returns for it (reply.ts: 200 once answered, 5xx for our faults). */
 export type RateDecision =
   | { readonly kind: "allowed"; readonly count?: number }
-  | { readonly kind: "limited"; readonly count: number; readonly retryAfterMs: number }
-  | { readonly kind: "disconnected"; readonly count: number };
+  | { readonly kind: "limited"; readonly count: number; readonly retryAfterMs: number; readonly result: HandlerResult }
+  | { readonly kind: "disconnected"; readonly count: number; readonly result: HandlerResult };
 
-/** Counts this message and enforces the limit; the caller stops unless the decision is `allowed`. */
+/**
+ * Counts this message and enforces the limit; the caller stops unless the decision is `allowed`, and then returns
+ * the decision's `result`.
+ */
 export async function enforceRateLimit(
   event: WebSocketEvent,
   deps: HandlerDeps,
@@ -47,7 +51,7 @@ export async function enforceRateLimit(
   const abuseThreshold = messages * ABUSE_FACTOR;
   const detail = { limit: messages, windowSeconds, retryAfterMs };
   if (count <= abuseThreshold) {
-    await replyError(
+    const result = await replyError(
       deps,
       event,
       log,
@@ -55,12 +59,14 @@ export async function enforceRateLimit(
       `Too many messages: the limit is ${messages} per ${windowSeconds} s. Retry in ${retryAfterMs} ms.`,
       detail,
     );
-    return { kind: "limited", count, retryAfterMs };
+    return { kind: "limited", count, retryAfterMs, result };
   }
 
-  // Persistent abuse. The first message past the threshold says why before the connection goes.
+  // Persistent abuse. The first message past the threshold says why before the connection goes; the ones after
+  // it get no frame (the client was told, and its connection is closing): the close is their answer.
+  let result = ANSWERED;
   if (count === abuseThreshold + 1) {
-    await replyError(
+    result = await replyError(
       deps,
       event,
       log,
@@ -79,6 +85,7 @@ export async function enforceRateLimit(
     });
   } catch (error) {
     log.error("could not disconnect a rate-limit abuser", { outcome: "error", count, error });
+    result = FAULT;
   }
-  return { kind: "disconnected", count };
+  return { kind: "disconnected", count, result };
 }
