@@ -12,12 +12,29 @@ import { isBuiltin } from "node:module";
 import * as path from "node:path";
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import * as esbuild from "esbuild";
+import type * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { DeployedStore } from "./config";
 
-/** The one place the Lambda runtime is pinned; the bundle targets the same Node major. */
-export const LAMBDA_RUNTIME = "nodejs22.x";
-const BUNDLE_TARGET = "node22";
+/**
+ * The one place the Lambda runtime is pinned. Node 24 is Lambda's current LTS runtime (GA since November 2025;
+ * nodejs22.x is deprecated in 2027). `satisfies` makes tsc check the value against @pulumi/aws's `lambda.Runtime`
+ * enum (package @pulumi/aws, file types/enums/lambda/index.d.ts, which lists `NodeJS24dX: "nodejs24.x"`), so a
+ * runtime the provider does not know fails the type check rather than the deploy.
+ */
+export const LAMBDA_RUNTIME = "nodejs24.x" satisfies aws.lambda.Runtime;
+
+/** esbuild's target for a `nodejsNN.x` runtime: `nodeNN`. */
+type NodeTarget<R extends string> = R extends `nodejs${infer Major}.x` ? `node${Major}` : never;
+
+/** The bundle targets the runtime's Node major, derived here so the two cannot drift apart. */
+export const BUNDLE_TARGET: NodeTarget<typeof LAMBDA_RUNTIME> = nodeTarget(LAMBDA_RUNTIME);
+
+function nodeTarget<R extends string>(runtime: R): NodeTarget<R> {
+  const major = /^nodejs(\d+)\.x$/.exec(runtime)?.[1];
+  if (major === undefined) throw new Error(`LAMBDA_RUNTIME ${runtime} is not a nodejsNN.x runtime`);
+  return `node${major}` as NodeTarget<R>;
+}
 
 /** The file name inside the archive; the function handler is `index.handler`. */
 export const BUNDLE_FILE = "index.js";
