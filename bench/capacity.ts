@@ -3,7 +3,7 @@
  * to N connections fits in one `sendmessage` (API Gateway gives it 29 s) or must be split across workers.
  *
  * An unthrottled loopback endpoint (20-40 ms per answer, HTTP and HTTPS with a self-signed certificate) receives
- * 20,000 posts from the real poster (functions/runtime/connections-api.ts, keep-alive agent + SigV4) and from the
+ * 20,000 posts from the real poster (runtime/connections-api.ts, keep-alive agent + SigV4) and from the
  * SDK client, at several concurrencies. Reported: posts/s and CPU µs per post of this process. A Lambda function
  * gets CPU in proportion to its memory (1,769 MB = 1 vCPU), so one invocation's ceiling is about
  *   min(account throttle, concurrency / latency, vCPU share x 1e6 / µs per post)
@@ -16,7 +16,7 @@ import { Agent as HttpsAgent } from "node:https";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
-import { ConnectionPoster, preparePayload } from "../functions/runtime/connections-api";
+import { ConnectionPoster, preparePayload } from "../runtime/connections-api";
 import { benchId } from "./ids";
 import { startEndpointProcess } from "./processes";
 

@@ -2,7 +2,7 @@
  * `npm run bench`: the broadcast hot path against a management endpoint that behaves like API Gateway's under
  * load (bench/throttled-endpoint.ts), for N registered connections, three ways in the same run:
  *
- * - ours: the real `sendmessage` handler (functions/send-message.ts) with the chosen store;
+ * - ours: the real `sendmessage` handler (handlers/send-message.ts) with the chosen store;
  * - baseline: the seed's fan-out (one unpaginated listing, one unbounded Promise.all through a default SDK
  *   client), with its 410 handling fixed;
  * - ceiling: a plain keep-alive HTTP POST loop that knows the throttle's rate and paces itself to it.
@@ -15,8 +15,8 @@
  *   npm run bench -- --help
  */
 import { BatchWriteItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DEFAULT_FANOUT } from "../functions/runtime/env";
-import type { ConnectionStore } from "../stores/connection-store";
+import { DEFAULT_FANOUT } from "../contract/env";
+import type { ConnectionStore } from "../contract/connection-store";
 import { HASH_KEY, TTL_ATTRIBUTE } from "../stores/dynamodb-table";
 import { RedisConnectionStore } from "../stores/redis";
 import {

@@ -15,7 +15,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
-import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../functions/routes";
+import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
 import { BUNDLE_FILE, buildBundle, handlerBundle, type Bundle, type SdkMode } from "../infra/bundle";
 import { DEPLOYED_STORES } from "../infra/config-schema";
 import type { DeployedStore } from "../infra/config";

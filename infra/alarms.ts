@@ -6,14 +6,14 @@
  *
  * Each alarm counts failures of ours only, never a client's mistake, so that it can page on one:
  * - `IntegrationError` counts every 4XX/5XX a route's function returns. The handlers answer client mistakes
- *   in-band (an error frame) with 200 and keep non-2xx for faults (functions/runtime/reply.ts); the handler
+ *   in-band (an error frame) with 200 and keep non-2xx for faults (chat/reply.ts); the handler
  *   tests hold them to it.
  * - The `$connect` authorizer rejects a bad token by throwing `Error("Unauthorized")`, which is a Lambda error:
  *   its alarm subtracts the rejections it logged (a metric filter, authorizer.ts) from its `Errors`.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { AUTHORIZER } from "../functions/routes";
+import { AUTHORIZER } from "../contract/routes";
 import { REJECTION_PATTERN, rejectionMetric } from "./authorizer";
 import type { AlarmNotifications } from "./config";
 import type { MetricTargets } from "./dashboard";

@@ -1,14 +1,14 @@
 /**
  * The `$connect` Lambda REQUEST authorizer (stack config `auth: jwt`): its own function (bundled from
- * `functions/<AUTHORIZER.module>.ts`), log group and role (logs only: it fetches a public key set and touches
+ * `handlers/<AUTHORIZER.module>.ts`), log group and role (logs only: it fetches a public key set and touches
  * nothing of ours), the API Gateway authorizer with one identity source, the permission for API Gateway to
  * invoke it from that authorizer only, and a metric filter counting its token rejections (which its alarm
  * subtracts from its Lambda errors, alarms.ts). Routes attach it to `$connect` (chat-api.ts).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { AUTHORIZER, AUTHORIZER_OUTCOMES, identitySources, type TokenSource } from "../functions/routes";
-import { authSettingsEnv, type AuthSettings } from "../functions/runtime/auth-settings";
+import { AUTHORIZER, AUTHORIZER_OUTCOMES, identitySources, type TokenSource } from "../contract/routes";
+import { authSettingsEnv, type AuthSettings } from "../contract/auth-settings";
 import { LAMBDA_HANDLER, LAMBDA_RUNTIME, handlerArchive } from "./bundle";
 import type { FunctionLogLevel } from "./config";
 import { LAMBDA_ASSUME_ROLE_POLICY, XRAY_ACTIONS, type PolicyDocument } from "./iam";

@@ -3,8 +3,8 @@
  * archive hash changes exactly when the bundled code does.
  *
  * Bundles are per function AND per store. The store is known at `pulumi up` time, so a store's bundle gets
- * `stores/from-env.<store>.ts` in place of `stores/from-env.ts` (which loads every store, for the local gateway
- * and tests), and a DynamoDB bundle gets `functions/runtime/secrets.dynamodb.ts` in place of the Secrets Manager
+ * `app/store-from-env.<store>.ts` in place of `app/store-from-env.ts` (which loads every store, for the local gateway
+ * and tests), and a DynamoDB bundle gets `runtime/secrets.dynamodb.ts` in place of the Secrets Manager
  * reader: a DynamoDB function carries no ioredis and no Secrets Manager client, a Redis function no DynamoDB
  * client. Smaller bundles load faster, and cold start is paid on every new container.
  */
@@ -41,7 +41,7 @@ export const BUNDLE_FILE = "index.js";
 export const LAMBDA_HANDLER = "index.handler";
 
 const ROOT = path.resolve(__dirname, "..");
-const FUNCTIONS_DIR = path.join(ROOT, "functions");
+const HANDLERS_DIR = path.join(ROOT, "handlers");
 
 /**
  * Per store: module (project-relative, no extension) => the file bundled in its place. Every import that resolves
@@ -49,11 +49,11 @@ const FUNCTIONS_DIR = path.join(ROOT, "functions");
  */
 export const STORE_SUBSTITUTES: Readonly<Record<DeployedStore, Readonly<Record<string, string>>>> = {
   dynamodb: {
-    "stores/from-env": "stores/from-env.dynamodb.ts",
-    "functions/runtime/secrets": "functions/runtime/secrets.dynamodb.ts",
+    "app/store-from-env": "app/store-from-env.dynamodb.ts",
+    "runtime/secrets": "runtime/secrets.dynamodb.ts",
   },
   redis: {
-    "stores/from-env": "stores/from-env.redis.ts",
+    "app/store-from-env": "app/store-from-env.redis.ts",
   },
 };
 
@@ -75,7 +75,7 @@ export type SdkMode = "bundled" | "external";
 
 export interface BundleOptions {
   /**
-   * The stack's store: the bundle carries that store only. Absent: every store (`stores/from-env.ts` as is),
+   * The stack's store: the bundle carries that store only. Absent: every store (`app/store-from-env.ts` as is),
    * for functions that touch no store.
    */
   readonly store?: DeployedStore;
@@ -93,20 +93,20 @@ export interface Bundle {
 const cache = new Map<string, Bundle>();
 
 /**
- * The bundle of `functions/<module>.ts` for a store. Cached per (module, store, sdk), so every stack built in one
+ * The bundle of `handlers/<module>.ts` for a store. Cached per (module, store, sdk), so every stack built in one
  * process (tests) bundles each variant once.
  */
 export function handlerBundle(module: string, options: BundleOptions = {}): Bundle {
   const key = `${module}\0${options.store ?? "*"}\0${options.sdk ?? "bundled"}`;
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
-  const bundle = buildBundle(path.join(FUNCTIONS_DIR, `${module}.ts`), options);
+  const bundle = buildBundle(path.join(HANDLERS_DIR, `${module}.ts`), options);
   cache.set(key, bundle);
   return bundle;
 }
 
 /**
- * Bundles `functions/<module>.ts` into one CommonJS file for a store's functions (every store when absent). The
+ * Bundles `handlers/<module>.ts` into one CommonJS file for a store's functions (every store when absent). The
  * AWS SDK is bundled too.
  */
 export function bundleHandler(module: string, store?: DeployedStore): string {

@@ -1,6 +1,6 @@
 /**
  * `ChatApi`: the whole WebSocket chat backend as one component. Routes, functions and permissions are derived
- * from the route table in `functions/routes.ts`, so adding a route there is all it takes to deploy it.
+ * from the route table in `contract/routes.ts`, so adding a route there is all it takes to deploy it.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -11,9 +11,9 @@ import {
   ROUTE_SELECTION_EXPRESSION,
   type RouteDefinition,
   type WorkerDefinition,
-} from "../functions/routes";
-import { DEFAULT_MESSAGE_LIMITS, messageLimitsEnv, type MessageLimits } from "../functions/runtime/message-limits";
-import { DEFAULT_MAX_ROOMS_PER_CONNECTION, ENV } from "../functions/runtime/env";
+} from "../contract/routes";
+import { DEFAULT_MESSAGE_LIMITS, messageLimitsEnv, type MessageLimits } from "../contract/message-limits";
+import { DEFAULT_MAX_ROOMS_PER_CONNECTION, ENV } from "../contract/env";
 import {
   HASH_KEY,
   MEMBER_ATTRIBUTE,
@@ -167,7 +167,7 @@ interface RouteFunction {
 }
 
 /**
- * A WebSocket API Gateway chat backend: the API, one Lambda per route (bundled from `functions/`), the
+ * A WebSocket API Gateway chat backend: the API, one Lambda per route (bundled from `handlers/`), the
  * connection store, least-privilege roles, a throttled, access-logged stage, alarms, and optionally a dashboard
  * and a custom domain.
  *
@@ -202,7 +202,7 @@ export class ChatApi extends pulumi.ComponentResource {
 
   /**
    * The fan-out worker: `sendmessage` invokes it asynchronously with shards of broadcasts too large for one
-   * invocation (functions/broadcast.ts). Not behind any route.
+   * invocation (broadcast/broadcast.ts). Not behind any route.
    */
   public get fanOutWorker(): aws.lambda.Function {
     if (!this.worker) throw new Error("the fan-out worker is created with the functions");
@@ -422,7 +422,7 @@ export class ChatApi extends pulumi.ComponentResource {
 
     const variables = { ...sharedEnv };
     // The ARN, never the token: environment variables are readable by anyone who may read the function's
-    // configuration. The runtime fetches the token once per container (functions/runtime/secrets.ts).
+    // configuration. The runtime fetches the token once per container (runtime/secrets.ts).
     if (authSecret) variables[ENV.REDIS_AUTH_SECRET_ARN] = authSecret.arn;
     if (invokesWorker) variables[ENV.FANOUT_WORKER_FUNCTION] = fanOutWorker!.name;
     const logLevel = args.logLevel ?? "INFO";

@@ -3,14 +3,14 @@
  * (`auth`, and the object key `jwt`), the per-connection rate limit (`rateLimit`) and the largest `data` a
  * `sendmessage` may carry (`maxDataBytes`). Problems go to the shared reader's list.
  */
-import type { TokenSource } from "../functions/routes";
+import type { TokenSource } from "../contract/routes";
 import {
   DEFAULT_ALGORITHMS,
   SUPPORTED_ALGORITHMS,
   type AuthSettings,
   type JwsAlgorithm,
-} from "../functions/runtime/auth-settings";
-import type { MessageLimits } from "../functions/runtime/message-limits";
+} from "../contract/auth-settings";
+import type { MessageLimits } from "../contract/message-limits";
 import { UNPROTECTED_STACK, fullKey } from "./config-schema";
 import { type ConfigReader, invalid } from "./config-values";
 

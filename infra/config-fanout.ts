@@ -4,7 +4,7 @@
  * is split into worker shards. Parsed here, collected into config.ts's problem list; turned into the runtime's
  * FANOUT_* environment by {@link fanOutEnv}.
  */
-import { ENV } from "../functions/runtime/env";
+import { ENV } from "../contract/env";
 import { CONFIG_SCHEMA } from "./config-schema";
 import type { ConfigReader } from "./config-values";
 

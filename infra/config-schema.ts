@@ -11,14 +11,14 @@
  * `pulumi config set --path redis.nodeType cache.t4g.small` or written in the stack file as a YAML map; no key
  * name is a path prefix of another.
  */
-import { DEFAULT_ALGORITHMS, DEFAULT_TOKEN_QUERY_PARAM } from "../functions/runtime/auth-settings";
+import { DEFAULT_ALGORITHMS, DEFAULT_TOKEN_QUERY_PARAM } from "../contract/auth-settings";
 import {
   DEFAULT_CONNECTION_TTL_SECONDS,
   DEFAULT_FANOUT,
   DEFAULT_MAX_ROOMS_PER_CONNECTION,
   MAX_ROOMS_PER_CONNECTION_CEILING,
-} from "../functions/runtime/env";
-import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING } from "../functions/runtime/message-limits";
+} from "../contract/env";
+import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING } from "../contract/message-limits";
 
 /** The project name, which is also the namespace of every key below (`websocket-chat:store`). */
 export const PROJECT_NAME = "websocket-chat";

@@ -4,8 +4,8 @@
  * `pulumi up` shows everything to fix.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { StoreKind } from "../stores/connection-store";
-import type { MessageLimits } from "../functions/runtime/message-limits";
+import type { StoreKind } from "../contract/connection-store";
+import type { MessageLimits } from "../contract/message-limits";
 import { parseAccess, type AuthConfig } from "./config-access";
 import { parseFanOut, type FanOutConfig } from "./config-fanout";
 import { LEGACY_KEYS, legacyKeyProblem } from "./config-legacy";

@@ -2,7 +2,7 @@
  * IAM policy documents, built from the route table: each function gets only what its route declares, on its
  * own resources. Pure functions over plain ARNs so tests can read the exact documents.
  */
-import type { FunctionDefinition, StoreAccess } from "../functions/routes";
+import type { FunctionDefinition, StoreAccess } from "../contract/routes";
 import type { DeployedStore } from "./config";
 import { ROOM_INDEX } from "../stores/dynamodb-table";
 

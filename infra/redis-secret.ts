@@ -1,6 +1,6 @@
 /**
  * The Redis AUTH token in AWS Secrets Manager. Functions get only the secret's ARN (`REDIS_AUTH_SECRET_ARN`) and
- * read the token at cold start (functions/runtime/secrets.ts), so it is in no Lambda environment variable — which
+ * read the token at cold start (runtime/secrets.ts), so it is in no Lambda environment variable — which
  * anyone with `lambda:GetFunctionConfiguration` can read — and in no stack output.
  */
 import * as aws from "@pulumi/aws";

@@ -14,8 +14,8 @@
  */
 import { join } from "node:path";
 import type { IncomingMessage } from "node:http";
-import { AUTHORIZER } from "../functions/routes";
-import type { WebSocketRequestContext } from "../functions/runtime/event";
+import { AUTHORIZER } from "../contract/routes";
+import type { WebSocketRequestContext } from "../runtime/event";
 import { clfTime, newRequestId, type ConnectInput, type ConnectionContext } from "./events";
 
 /** A Lambda-style authorizer function; what it resolves with is checked here. */
@@ -25,7 +25,7 @@ export interface LocalAuthorizerOptions {
   /** API Gateway identity sources: `route.request.querystring.<name>` and/or `route.request.header.<name>`. */
   readonly identitySources: readonly string[];
   /**
-   * The authorizer to run; default the exported `handler` of `functions/<AUTHORIZER.module>.ts`, which reads
+   * The authorizer to run; default the exported `handler` of `handlers/<AUTHORIZER.module>.ts`, which reads
    * its settings (AUTH_*) from `process.env` (pass them in the gateway's `env`).
    */
   readonly handler?: AuthorizerHandler;
@@ -247,13 +247,13 @@ export async function runAuthorizer(
   }
 }
 
-const FUNCTIONS_DIR = join(__dirname, "..", "functions");
+const HANDLERS_DIR = join(__dirname, "..", "handlers");
 
-/** `functions/<AUTHORIZER.module>.ts`'s exported `handler`, exactly what Lambda runs. */
+/** `handlers/<AUTHORIZER.module>.ts`'s exported `handler`, exactly what Lambda runs. */
 export function loadAuthorizerHandler(): AuthorizerHandler {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(join(FUNCTIONS_DIR, AUTHORIZER.module)) as { handler?: unknown };
+  const mod = require(join(HANDLERS_DIR, AUTHORIZER.module)) as { handler?: unknown };
   if (typeof mod.handler !== "function")
-    throw new Error(`functions/${AUTHORIZER.module} does not export a handler function`);
+    throw new Error(`handlers/${AUTHORIZER.module} does not export a handler function`);
   return mod.handler as AuthorizerHandler;
 }

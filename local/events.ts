@@ -3,7 +3,7 @@
  * shared/docs/apigw-websocket-semantics.md §1), for the local gateway and for tests.
  */
 import { randomBytes } from "node:crypto";
-import type { WebSocketEvent, WebSocketRequestContext } from "../functions/runtime/event";
+import type { WebSocketEvent, WebSocketRequestContext } from "../runtime/event";
 
 /** API Gateway ids look like `BFaT_fALIAMCKug=`: 11 random bytes as base64url-ish text, 16 chars, `=`-terminated. */
 export function newConnectionId(): string {

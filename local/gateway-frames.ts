@@ -1,7 +1,7 @@
 /**
  * The error frames API Gateway itself sends on the socket (apigw-websocket-semantics.md §2.2), byte for byte as
  * captured: a space after `"message":` and after each comma, none after `"connectionId":` / `"requestId":`.
- * They are distinct from this backend's own frames (functions/runtime/frames.ts), which carry `"type":"error"`.
+ * They are distinct from this backend's own frames (contract/frames.ts), which carry `"type":"error"`.
  */
 
 export type GatewayFrameMessage = "Forbidden" | "Internal server error" | "Endpoint request timed out";

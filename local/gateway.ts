@@ -28,9 +28,9 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
-import type { HandlerResult, WebSocketEvent } from "../functions/runtime/event";
-import { ENV } from "../functions/runtime/env";
-import { ROUTE_SELECTION_EXPRESSION } from "../functions/routes";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import { ENV } from "../contract/env";
+import { ROUTE_SELECTION_EXPRESSION } from "../contract/routes";
 import {
   DEFAULT_AUTHORIZER_TIMEOUT_MS,
   authorizerEvent,

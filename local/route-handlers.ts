@@ -1,10 +1,10 @@
 /**
  * The handlers the gateway invokes, keyed by route key. By default they are exactly what Lambda runs: for each
- * route of the route table, the `handler` exported by its module under `functions/`.
+ * route of the route table, the `handler` exported by its module under `handlers/`.
  */
 import { join } from "node:path";
-import type { HandlerResult, WebSocketEvent } from "../functions/runtime/event";
-import { ROUTES, type RouteDefinition } from "../functions/routes";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import { ROUTES, type RouteDefinition } from "../contract/routes";
 
 /** One Lambda-style handler. Its result matters only for `$connect` (status code and headers). */
 export type RouteHandler = (
@@ -14,20 +14,20 @@ export type RouteHandler = (
 /** Route key → handler. The keys are the API's routes: a message can select only these. */
 export type RouteHandlers = Readonly<Record<string, RouteHandler>>;
 
-const FUNCTIONS_DIR = join(__dirname, "..", "functions");
+const HANDLERS_DIR = join(__dirname, "..", "handlers");
 
 /**
- * Loads `functions/<module>.ts`'s exported `handler` for every route. Loading a module runs no handler code
- * beyond its imports; handlers read the environment on their first invocation (functions/runtime/container.ts),
+ * Loads `handlers/<module>.ts`'s exported `handler` for every route. Loading a module runs no handler code
+ * beyond its imports; handlers read the environment on their first invocation (app/container.ts),
  * so the environment must be set before the first event, and it is read once per process.
  */
 export function loadRouteTableHandlers(routes: readonly RouteDefinition[] = ROUTES): RouteHandlers {
   const handlers: Record<string, RouteHandler> = {};
   for (const route of routes) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(join(FUNCTIONS_DIR, route.module)) as { handler?: unknown };
+    const mod = require(join(HANDLERS_DIR, route.module)) as { handler?: unknown };
     if (typeof mod.handler !== "function") {
-      throw new Error(`functions/${route.module} does not export a handler function (route ${route.routeKey})`);
+      throw new Error(`handlers/${route.module} does not export a handler function (route ${route.routeKey})`);
     }
     handlers[route.routeKey] = mod.handler as RouteHandler;
   }

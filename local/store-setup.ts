@@ -1,6 +1,6 @@
 /**
  * Chooses and prepares the connection store for a local run, and produces the store's part of the Lambda
- * environment contract (functions/runtime/env.ts) for the handlers:
+ * environment contract (contract/env.ts) for the handlers:
  *
  * - `memory`: nothing to set up (one process, nothing persisted).
  * - `redis`: `--redis-url`, else REDIS_URL, else redis://127.0.0.1:6379; checked with PING (bounded) and a version
@@ -14,8 +14,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { Redis } from "ioredis";
-import { ENV } from "../functions/runtime/env";
-import { STORE_KINDS, type StoreKind } from "../stores/connection-store";
+import { ENV } from "../contract/env";
+import { STORE_KINDS, type StoreKind } from "../contract/connection-store";
 import { createDynamoDbClient } from "../stores/dynamodb";
 import { localCreateTableInput } from "../stores/dynamodb-table";
 

@@ -13,7 +13,7 @@
  * A later `add` (PutItem) replaces the item, counters included.
  */
 import { UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { rateWindow } from "./connection-store";
+import { rateWindow } from "../contract/connection-store";
 import { HASH_KEY, TTL_ATTRIBUTE } from "./dynamodb-table";
 
 export const RATE_WINDOW_ATTRIBUTE = "rateWindow";

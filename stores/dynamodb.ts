@@ -20,7 +20,7 @@ import {
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
-} from "./connection-store";
+} from "../contract/connection-store";
 import { countMessageOnItem } from "./dynamodb-meter";
 import {
   HASH_KEY,

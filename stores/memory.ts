@@ -7,7 +7,7 @@ import {
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
-} from "./connection-store";
+} from "../contract/connection-store";
 
 /**
  * A {@link ConnectionStore} kept in a `Map`, for local runs and tests only: nothing survives the process and

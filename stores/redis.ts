@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
-import type { RedisEnv } from "../functions/runtime/env";
+import type { RedisEnv } from "../contract/env";
 import {
   DEFAULT_PAGE_SIZE,
   assertRoomName,
@@ -9,7 +9,7 @@ import {
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
-} from "./connection-store";
+} from "../contract/connection-store";
 
 /** Ids per ZREM/DEL command in `removeMany`, so no single command carries an unbounded argument list. */
 const REMOVE_CHUNK = 500;

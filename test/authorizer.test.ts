@@ -1,5 +1,5 @@
 /**
- * The `$connect` JWT authorizer (functions/authorizer.ts) against a real key set served from loopback: every
+ * The `$connect` JWT authorizer (handlers/authorizer.ts) against a real key set served from loopback: every
  * token it must accept or refuse, the 401-versus-500 split API Gateway depends on, the key set fetched once per
  * container, and its environment contract.
  */
@@ -12,16 +12,11 @@ import {
   tokenOf,
   type AuthorizerEvent,
   type AuthorizerResult,
-} from "../functions/authorizer";
-import { AUTHORIZER_OUTCOMES } from "../functions/routes";
-import { ENV, EnvError } from "../functions/runtime/env";
-import {
-  DEFAULT_ALGORITHMS,
-  authSettingsEnv,
-  parseAlgorithms,
-  readAuthSettings,
-} from "../functions/runtime/auth-settings";
-import { Logger } from "../functions/runtime/logger";
+} from "../handlers/authorizer";
+import { AUTHORIZER_OUTCOMES } from "../contract/routes";
+import { ENV, EnvError } from "../contract/env";
+import { DEFAULT_ALGORITHMS, authSettingsEnv, parseAlgorithms, readAuthSettings } from "../contract/auth-settings";
+import { Logger } from "../runtime/logger";
 import { AUDIENCE, ISSUER, startTestIdp, tamper, type TestIdp } from "./support/jwks";
 
 const METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcd1234ef/dev/$connect";

@@ -11,15 +11,15 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as vm from "node:vm";
 import { expect } from "chai";
-import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../functions/routes";
-import { ENV } from "../functions/runtime/env";
+import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
+import { ENV } from "../contract/env";
 import { STORE_EXCLUDED_PACKAGES, buildBundle, bundleHandler, bundledPackages, handlerBundle } from "../infra/bundle";
 import type { DeployedStore } from "../infra/config";
 import { DEPLOYED_STORES } from "../infra/config-schema";
 import { connectEvent, messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
-import * as fromEnv from "../stores/from-env";
-import * as fromEnvDynamoDb from "../stores/from-env.dynamodb";
-import * as fromEnvRedis from "../stores/from-env.redis";
+import * as fromEnv from "../app/store-from-env";
+import * as fromEnvDynamoDb from "../app/store-from-env.dynamodb";
+import * as fromEnvRedis from "../app/store-from-env.redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";
 import { startManagementServer, type ManagementServer } from "./support/management-server";
 import { startRedis, type TestRedis } from "./support/redis-server";
@@ -54,12 +54,12 @@ describe("infra: per-store bundles", function () {
     expect(
       files.filter((f) => /node_modules\/(ioredis|@ioredis|redis-errors|denque|cluster-key-slot)\//.test(f)),
     ).to.deep.equal([]);
-    expect(files).to.include("stores/from-env.dynamodb.ts").and.include("functions/runtime/secrets.dynamodb.ts");
+    expect(files).to.include("app/store-from-env.dynamodb.ts").and.include("runtime/secrets.dynamodb.ts");
     expect(files).to.not.include.members([
       "stores/redis.ts",
       "stores/memory.ts",
-      "stores/from-env.ts",
-      "functions/runtime/secrets.ts",
+      "app/store-from-env.ts",
+      "runtime/secrets.ts",
     ]);
   });
 
@@ -69,12 +69,12 @@ describe("infra: per-store bundles", function () {
     expect(packages).to.include("ioredis").and.include("@aws-sdk/client-secrets-manager");
     expect(packages).to.not.include("@aws-sdk/client-dynamodb");
     expect(files.filter((f) => f.includes("node_modules/@aws-sdk/client-dynamodb/"))).to.deep.equal([]);
-    expect(files).to.include("stores/from-env.redis.ts").and.include("functions/runtime/secrets.ts");
+    expect(files).to.include("app/store-from-env.redis.ts").and.include("runtime/secrets.ts");
     expect(files).to.not.include.members([
       "stores/dynamodb.ts",
       "stores/dynamodb-meter.ts",
       "stores/memory.ts",
-      "stores/from-env.ts",
+      "app/store-from-env.ts",
     ]);
   });
 
@@ -101,7 +101,7 @@ describe("infra: per-store bundles", function () {
     for (const store of DEPLOYED_STORES) expect(bundleHandler("send-message", store).length).to.be.lessThan(all);
   });
 
-  it("the per-store createStore substitutes export what stores/from-env.ts exports", () => {
+  it("the per-store createStore substitutes export what app/store-from-env.ts exports", () => {
     expect(Object.keys(fromEnvDynamoDb)).to.include.members(Object.keys(fromEnv));
     expect(Object.keys(fromEnvRedis)).to.include.members(Object.keys(fromEnv));
     const base = { connectionTtlSeconds: 60 } as const;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { ENV } from "../functions/runtime/env";
+import { ENV } from "../contract/env";
 import { AccessOptionError, readStackAccess, resolveLocalAccess } from "../local/access-options";
 import { openClient, waitFor } from "./support/gateway";
 import { startTestIdp, type TestIdp } from "./support/jwks";

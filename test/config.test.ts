@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { DEFAULT_CONNECTION_TTL_SECONDS } from "../functions/runtime/env";
+import { DEFAULT_CONNECTION_TTL_SECONDS } from "../contract/env";
 import { ConfigError, loadConfig, parseConfig, type ChatConfig } from "../infra/config";
 import { LEGACY_KEYS } from "../infra/config-legacy";
 import { CONFIG_SCHEMA, LOG_RETENTION_DAYS, PROJECT_NAME } from "../infra/config-schema";

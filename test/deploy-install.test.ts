@@ -17,7 +17,7 @@ import { isBuiltin } from "node:module";
 import * as path from "node:path";
 import { expect } from "chai";
 import * as ts from "typescript";
-import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../functions/routes";
+import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
 import { STORE_SUBSTITUTES } from "../infra/bundle";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -142,7 +142,7 @@ function bundledPackages(): Map<string, string[]> {
   const modules = [...ROUTES.map((r) => r.module), FANOUT_WORKER.module, AUTHORIZER.module];
   const substitutes = Object.values(STORE_SUBSTITUTES).flatMap((s) => Object.values(s));
   bundleScan ??= runtimePackages([
-    ...modules.map((module) => path.join(ROOT, "functions", `${module}.ts`)),
+    ...modules.map((module) => path.join(ROOT, "handlers", `${module}.ts`)),
     ...substitutes.map((file) => path.join(ROOT, file)),
   ]);
   return bundleScan;
@@ -190,7 +190,7 @@ describe("deploy install: `pulumi up` from `npm ci --omit=dev`", function () {
     expect(notInDependencies(needed)).to.deep.equal([]);
   });
 
-  it("every package esbuild bundles from functions/ while the program runs is a dependency", () => {
+  it("every package esbuild bundles from handlers/ while the program runs is a dependency", () => {
     const needed = bundledPackages();
     expect([...needed.keys()]).to.include.members(["jose", "ioredis", "@aws-sdk/client-dynamodb"]);
     expect(notInDependencies(needed)).to.deep.equal([]);

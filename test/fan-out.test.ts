@@ -21,16 +21,16 @@ import {
   shardPayload,
   splitListing,
   type FanOutShardEvent,
-} from "../functions/broadcast";
-import { AimdWindow, fanOut, readAhead } from "../functions/fan-out";
-import { fanOutWorker } from "../functions/fan-out-worker";
-import { inProcessWorkers, sendMessage } from "../functions/send-message";
-import { ConnectionsApi, preparePayload, type Attempt } from "../functions/runtime/connections-api";
-import type { HandlerDeps } from "../functions/runtime/container";
-import { DEFAULT_FANOUT, readRuntimeEnv, type FanOutSettings } from "../functions/runtime/env";
-import { InProcessInvoker, LambdaInvoker } from "../functions/runtime/invoker";
+} from "../broadcast/broadcast";
+import { AimdWindow, fanOut, readAhead } from "../broadcast/fan-out";
+import { fanOutWorker } from "../handlers/fan-out-worker";
+import { inProcessWorkers, sendMessage } from "../handlers/send-message";
+import { ConnectionsApi, preparePayload, type Attempt } from "../runtime/connections-api";
+import type { HandlerDeps } from "../chat/deps";
+import { DEFAULT_FANOUT, readRuntimeEnv, type FanOutSettings } from "../contract/env";
+import { InProcessInvoker, LambdaInvoker } from "../broadcast/worker-invoker";
 import { messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
-import type { ConnectionStore } from "../stores/connection-store";
+import type { ConnectionStore } from "../contract/connection-store";
 import { DynamoDbConnectionStore, mergePages } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";

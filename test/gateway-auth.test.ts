@@ -7,9 +7,9 @@
 import { request } from "node:http";
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
-import { authorize, createVerifier, type AuthorizerEvent } from "../functions/authorizer";
-import type { AuthSettings } from "../functions/runtime/auth-settings";
-import { Logger } from "../functions/runtime/logger";
+import { authorize, createVerifier, type AuthorizerEvent } from "../handlers/authorizer";
+import type { AuthSettings } from "../contract/auth-settings";
+import { Logger } from "../runtime/logger";
 import type { AuthorizerHandler } from "../local/authorizer";
 import { arnMatches, evaluatePolicy, parseIdentitySources } from "../local/authorizer";
 import { MemoryConnectionStore } from "../stores/memory";

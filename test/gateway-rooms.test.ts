@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { ConnectionStore } from "../stores/connection-store";
+import type { ConnectionStore } from "../contract/connection-store";
 import { DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";

@@ -1,7 +1,7 @@
 /** The same chat scenario through the local gateway on every store: memory, Redis and DynamoDB (dynalite). */
 import { expect } from "chai";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { ConnectionStore } from "../stores/connection-store";
+import type { ConnectionStore } from "../contract/connection-store";
 import { DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";

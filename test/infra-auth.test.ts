@@ -6,9 +6,9 @@
 import { isBuiltin } from "node:module";
 import * as vm from "node:vm";
 import { expect } from "chai";
-import { AUTHORIZER, ROUTES } from "../functions/routes";
-import { DEFAULT_ALGORITHMS } from "../functions/runtime/auth-settings";
-import { ENV } from "../functions/runtime/env";
+import { AUTHORIZER, ROUTES } from "../contract/routes";
+import { DEFAULT_ALGORITHMS } from "../contract/auth-settings";
+import { ENV } from "../contract/env";
 import { LAMBDA_RUNTIME, bundleHandler } from "../infra/bundle";
 import { ConfigError, parseConfig } from "../infra/config";
 import { PROJECT_NAME } from "../infra/config-schema";

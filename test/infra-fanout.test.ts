@@ -5,8 +5,8 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { FANOUT_WORKER, ROUTES } from "../functions/routes";
-import { ENV } from "../functions/runtime/env";
+import { FANOUT_WORKER, ROUTES } from "../contract/routes";
+import { ENV } from "../contract/env";
 import { bundleHandler } from "../infra/bundle";
 import { ConfigError, parseConfig } from "../infra/config";
 import { DEFAULT_FANOUT_CONFIG } from "../infra/config-fanout";

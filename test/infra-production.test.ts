@@ -7,8 +7,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
-import { AUTHORIZER, ROUTES } from "../functions/routes";
-import { ENV } from "../functions/runtime/env";
+import { AUTHORIZER, ROUTES } from "../contract/routes";
+import { ENV } from "../contract/env";
 import { API_GATEWAY_ASSUME_ROLE_POLICY } from "../infra/api-account";
 import { PROJECT_NAME } from "../infra/config-schema";
 import {

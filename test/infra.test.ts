@@ -6,8 +6,8 @@ import { isBuiltin } from "node:module";
 import * as vm from "node:vm";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { ROUTES, ROUTE_SELECTION_EXPRESSION, type RouteDefinition } from "../functions/routes";
-import { ENV } from "../functions/runtime/env";
+import { ROUTES, ROUTE_SELECTION_EXPRESSION, type RouteDefinition } from "../contract/routes";
+import { ENV } from "../contract/env";
 import {
   HASH_KEY,
   MEMBER_ATTRIBUTE,
@@ -805,7 +805,7 @@ describe("infra: handler bundles", function () {
   this.timeout(60_000);
 
   for (const def of ROUTES) {
-    it(`bundles functions/${def.module}.ts with the AWS SDK inside, exporting handler`, () => {
+    it(`bundles handlers/${def.module}.ts with the AWS SDK inside, exporting handler`, () => {
       const code = bundleHandler(def.module);
       expect(code.length).to.be.greaterThan(0);
       const module = { exports: {} as Record<string, unknown> };

@@ -1,6 +1,6 @@
 /** The functions' logger: its level follows Lambda's configured log level (stack config `logLevel`) first. */
 import { expect } from "chai";
-import { Logger, levelFromEnv } from "../functions/runtime/logger";
+import { Logger, levelFromEnv } from "../runtime/logger";
 
 describe("logger: level", () => {
   it("follows Lambda's AWS_LAMBDA_LOG_LEVEL before LOG_LEVEL", () => {

@@ -4,10 +4,10 @@
  * level against a real management API server, and over real sockets through the local gateway.
  */
 import { expect } from "chai";
-import { connect } from "../functions/connect";
-import { defaultRoute } from "../functions/default";
-import { sendMessage } from "../functions/send-message";
-import { ENV, EnvError, readRuntimeEnv, type RuntimeEnv } from "../functions/runtime/env";
+import { connect } from "../handlers/connect";
+import { defaultRoute } from "../handlers/default";
+import { sendMessage } from "../handlers/send-message";
+import { ENV, EnvError, readRuntimeEnv, type RuntimeEnv } from "../contract/env";
 import {
   ABUSE_FACTOR,
   DEFAULT_MESSAGE_LIMITS,
@@ -15,10 +15,10 @@ import {
   messageLimitsEnv,
   readMessageLimits,
   type MessageLimits,
-} from "../functions/runtime/message-limits";
-import { enforceRateLimit } from "../functions/runtime/rate-limit";
+} from "../contract/message-limits";
+import { enforceRateLimit } from "../chat/rate-limit";
 import { connectEvent, messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
-import type { ConnectionStore } from "../stores/connection-store";
+import type { ConnectionStore } from "../contract/connection-store";
 import { MemoryConnectionStore } from "../stores/memory";
 import { startManagementServer, type ManagementServer } from "./support/management-server";
 import { testDeps, type TestDeps } from "./support/handler-deps";

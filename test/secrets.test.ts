@@ -8,9 +8,9 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { expect } from "chai";
 import { Redis } from "ioredis";
-import { buildContainerDeps } from "../functions/runtime/container";
-import { ENV, EnvError, readRuntimeEnv, type RuntimeEnv } from "../functions/runtime/env";
-import { SecretFetchError, fetchSecretString, resolveRedisAuth } from "../functions/runtime/secrets";
+import { buildContainerDeps } from "../app/container";
+import { ENV, EnvError, readRuntimeEnv, type RuntimeEnv } from "../contract/env";
+import { SecretFetchError, fetchSecretString, resolveRedisAuth } from "../runtime/secrets";
 import { useDummyAwsCredentials } from "./support/aws-env";
 import { startRedis, type TestRedis } from "./support/redis-server";
 import { startSecretsManager, type FakeSecretsManager } from "./support/secrets-manager-server";
@@ -231,7 +231,7 @@ describe("runtime: the fetched token is the Redis password", function () {
     // The first cold start meets a Secrets Manager that keeps failing (every attempt of the SDK's three).
     sm.failNext("internal", 3);
     const script = `
-      const { handler } = require("./functions/connect");
+      const { handler } = require("./handlers/connect");
       const event = (i) => ({
         requestContext: {
           routeKey: "$connect", eventType: "CONNECT", extendedRequestId: "x" + i, requestTime: "", messageDirection: "IN",

@@ -1,5 +1,5 @@
 /**
- * The SigV4 signer used for `PostToConnection` and Lambda `Invoke` outside the SDK (functions/runtime/sigv4.ts):
+ * The SigV4 signer used for `PostToConnection` and Lambda `Invoke` outside the SDK (runtime/sigv4.ts):
  * AWS's published test vector, the SDK's own signer for the exact requests this project sends, and what the
  * signed post looks like on the wire.
  */
@@ -8,8 +8,8 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { ConnectionsApi, preparePayload } from "../functions/runtime/connections-api";
-import { SigV4Signer, amzDate, canonicalPath, escapeUri, sha256Hex } from "../functions/runtime/sigv4";
+import { ConnectionsApi, preparePayload } from "../runtime/connections-api";
+import { SigV4Signer, amzDate, canonicalPath, escapeUri, sha256Hex } from "../runtime/sigv4";
 
 /** The SDK's `Checksum` shape over node:crypto: a hash, or an HMAC when constructed with a secret. */
 class Sha256 {

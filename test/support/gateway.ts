@@ -4,20 +4,20 @@
  * what it receives.
  */
 import { WebSocket, type ClientOptions } from "ws";
-import { connect } from "../../functions/connect";
-import { defaultRoute } from "../../functions/default";
-import { disconnect } from "../../functions/disconnect";
-import { ROUTES } from "../../functions/routes";
-import type { HandlerDeps } from "../../functions/runtime/container";
-import type { HandlerResult, WebSocketEvent } from "../../functions/runtime/event";
-import { sendMessage } from "../../functions/send-message";
-import { joinRoom } from "../../functions/join";
-import { leaveRoom } from "../../functions/leave";
-import { whoami } from "../../functions/whoami";
-import { sendTo } from "../../functions/send-to";
+import { connect } from "../../handlers/connect";
+import { defaultRoute } from "../../handlers/default";
+import { disconnect } from "../../handlers/disconnect";
+import { ROUTES } from "../../contract/routes";
+import type { HandlerDeps } from "../../chat/deps";
+import type { HandlerResult, WebSocketEvent } from "../../runtime/event";
+import { sendMessage } from "../../handlers/send-message";
+import { joinRoom } from "../../handlers/join";
+import { leaveRoom } from "../../handlers/leave";
+import { whoami } from "../../handlers/whoami";
+import { sendTo } from "../../handlers/send-to";
 import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from "../../local/gateway";
 import type { RouteHandler, RouteHandlers } from "../../local/route-handlers";
-import type { ConnectionStore } from "../../stores/connection-store";
+import type { ConnectionStore } from "../../contract/connection-store";
 import { testDeps, type TestDeps } from "./handler-deps";
 
 /** The plain (dependency-taking) function behind each module's exported `handler`. */
@@ -37,7 +37,7 @@ export function routeTableHandlersWith(deps: HandlerDeps): Record<string, RouteH
   const handlers: Record<string, RouteHandler> = {};
   for (const route of ROUTES) {
     const plain = PLAIN_HANDLERS[route.module];
-    if (!plain) throw new Error(`test/support/gateway.ts does not know the handler of functions/${route.module}`);
+    if (!plain) throw new Error(`test/support/gateway.ts does not know the handler of handlers/${route.module}`);
     handlers[route.routeKey] = (event) => plain(event, deps);
   }
   return handlers;

@@ -1,8 +1,8 @@
 /** Builds handler dependencies around real servers, with a logger whose lines the test can read. */
-import type { ConnectionStore } from "../../stores/connection-store";
-import { ConnectionsApi, type PostOptions } from "../../functions/runtime/connections-api";
-import type { HandlerDeps } from "../../functions/runtime/container";
-import { Logger } from "../../functions/runtime/logger";
+import type { ConnectionStore } from "../../contract/connection-store";
+import { ConnectionsApi, type PostOptions } from "../../runtime/connections-api";
+import type { HandlerDeps } from "../../chat/deps";
+import { Logger } from "../../runtime/logger";
 import { useDummyAwsCredentials } from "./aws-env";
 
 export interface TestDeps extends HandlerDeps {

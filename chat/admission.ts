@@ -1,0 +1,76 @@
+/**
+ * What every message route does before its own work: count the message against the sender's rate limit, then
+ * parse the frame. A refused message has already been answered (an error frame to the sender) when this returns,
+ * and `result` is what the route returns for it: 200 for the client's mistake, so that API Gateway's
+ * `IntegrationError` does not count it (reply.ts says why).
+ */
+import type { HandlerDeps } from "./deps";
+import { invocationLogger, type HandlerResult, type WebSocketEvent } from "../runtime/event";
+import type { Logger } from "../runtime/logger";
+import { MAX_POST_BYTES } from "../runtime/connections-api";
+import { encodeData, parseBody } from "../contract/message-body";
+import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
+import { enforceRateLimit } from "./rate-limit";
+import { replyError } from "./reply";
+
+export type Admission =
+  | { readonly ok: true; readonly log: Logger; readonly body: Record<string, unknown> }
+  | { readonly ok: false; readonly result: HandlerResult };
+
+/** `parseErrorExtra` is added to the error frame of a body that is not a JSON object. */
+export async function admitMessage(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  parseErrorExtra: Record<string, unknown> = {},
+): Promise<Admission> {
+  const log = invocationLogger(deps.log, event);
+  const rate = await enforceRateLimit(event, deps, log);
+  if (rate.kind !== "allowed") return { ok: false, result: rate.result };
+  const parsed = parseBody(event.body);
+  if (!parsed.ok) {
+    return { ok: false, result: await replyError(deps, event, log, parsed.code, parsed.message, parseErrorExtra) };
+  }
+  return { ok: true, log, body: parsed.value };
+}
+
+export type DataAdmission =
+  | { readonly ok: true; readonly data: unknown; readonly wire: string; readonly maxDataBytes: number }
+  | { readonly ok: false; readonly result: HandlerResult };
+
+/**
+ * The `data` of a `sendmessage` / `sendto`: present, encodable (a string as is, any other value as JSON text) and,
+ * encoded, within the configured limit. `usage` is the example the MissingData frame shows.
+ */
+export async function admitData(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  log: Logger,
+  body: Record<string, unknown>,
+  usage: string,
+): Promise<DataAdmission> {
+  const { data } = body;
+  if (data === undefined || data === null) {
+    return { ok: false, result: await replyError(deps, event, log, "MissingData", usage) };
+  }
+  let wire: string;
+  try {
+    wire = encodeData(data);
+  } catch {
+    // JSON.stringify gives up on values nested thousands deep (JSON.parse accepted them).
+    return {
+      ok: false,
+      result: await replyError(deps, event, log, "InvalidBody", '"data" is nested too deeply to send.'),
+    };
+  }
+  // The configured limit (default 32 KB) sits below API Gateway's own 128 KB (MAX_POST_BYTES) by construction.
+  const maxDataBytes = Math.min((deps.env.limits ?? DEFAULT_MESSAGE_LIMITS).maxDataBytes, MAX_POST_BYTES);
+  const bytes = Buffer.byteLength(wire);
+  if (bytes > maxDataBytes) {
+    const message = `"data" is ${bytes} bytes; the limit is ${maxDataBytes}.`;
+    return {
+      ok: false,
+      result: await replyError(deps, event, log, "PayloadTooLarge", message, { limit: maxDataBytes }),
+    };
+  }
+  return { ok: true, data, wire, maxDataBytes };
+}

@@ -1,0 +1,60 @@
+/**
+ * Answers the connection that sent the current message, through `@connections` (routes are one-way), and decides
+ * the status the route's function returns with that answer. This is the one place that rule lives:
+ *
+ * - A client's mistake (bad JSON, an unknown action, over the rate limit, too large, a full room, a gone
+ *   recipient, …) is answered in-band with an error frame, and the function then returns 200, never a 4xx. API
+ *   Gateway's `IntegrationError` metric is "the number of requests that return a 4XX/5XX response from the
+ *   integration": a 4xx per client mistake would make it count normal client traffic, and an alarm on it would
+ *   page on that. Nor would a 4xx tell the client anything: a route other than `$connect` has no route response,
+ *   so API Gateway shows the integration's status to nobody but its own metrics and logs.
+ * - A fault of ours (a delivery to `@connections` that failed on our side, the store failing) returns 502 or
+ *   throws, so `IntegrationError` (and the function's `Errors`) count faults, and only faults.
+ *
+ * `$connect` does not use this: its status decides the handshake.
+ */
+import type { PostOutcome } from "../runtime/connections-api";
+import type { HandlerDeps } from "./deps";
+import { requireConnections } from "./deps";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import { ERROR_ORIGIN, errorFrame, type ErrorCode } from "../contract/frames";
+import type { Logger } from "../runtime/logger";
+
+/** The sender has its answer (or has gone, so there is no one left to answer): nothing failed on our side. */
+export const ANSWERED: HandlerResult = Object.freeze({ statusCode: 200 });
+/** Something of ours failed (`@connections`, the store): the status `IntegrationError` is meant to count. */
+export const FAULT: HandlerResult = Object.freeze({ statusCode: 502 });
+
+/** The status to return with an error frame of `code` whose post came to `delivery`. */
+export function answeredWith(code: ErrorCode, delivery: PostOutcome["kind"]): HandlerResult {
+  if (ERROR_ORIGIN[code] === "ours") return FAULT;
+  // The answer itself was lost to a failure of ours (throttled past the retries, a 5xx, a frame we made too large).
+  if (delivery === "failed" || delivery === "too-large") return FAULT;
+  return ANSWERED;
+}
+
+/** Posts the error frame to the sender; resolves with what the route returns ({@link answeredWith}). */
+export async function replyError(
+  deps: HandlerDeps,
+  event: WebSocketEvent,
+  log: Logger,
+  code: ErrorCode,
+  message: string,
+  extra: Record<string, unknown> = {},
+): Promise<HandlerResult> {
+  const outcome = await requireConnections(deps).post(
+    event.requestContext.connectionId,
+    errorFrame(code, message, extra),
+  );
+  if (outcome.kind === "delivered") {
+    log.info("rejected message", { outcome: "client-error", code });
+  } else {
+    // The sender may have gone in the meantime; nothing else to do.
+    log.warn("could not deliver error frame", {
+      outcome: outcome.kind,
+      code,
+      error: "error" in outcome ? outcome.error : undefined,
+    });
+  }
+  return answeredWith(code, outcome.kind);
+}

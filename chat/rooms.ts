@@ -1,0 +1,201 @@
+/**
+ * Rooms, shared by the route handlers: room-name validation, who a connection is (for envelopes and presence),
+ * the member list a joiner gets, and room-scoped broadcasts — the same machinery as `sendmessage`'s broadcast
+ * (broadcast/broadcast.ts: streamed listing, bounded adaptive fan-out, worker shards), listing one room's members.
+ *
+ * Presence: a connection that leaves, disconnects, or is found gone (410) while anything is posted and is then
+ * removed from the store, is announced with a `left` frame in each room it was in. The store's removal reports
+ * those rooms (`RemovedConnection`), so no extra lookup races with the removal. A presence broadcast can itself
+ * find gone connections; their departures are announced in turn, up to {@link MAX_PRESENCE_DEPTH} rounds.
+ */
+import { isValidRoomName, type RemovedConnection } from "../contract/connection-store";
+import {
+  INTEGRATION_TIMEOUT_MS,
+  broadcast,
+  deadlineOf,
+  type BroadcastSummary,
+  type InvocationContext,
+  type InvokeWorker,
+} from "../broadcast/broadcast";
+import { preparePayload } from "../runtime/connections-api";
+import { requireConnections, type HandlerDeps } from "./deps";
+import type { WebSocketEvent } from "../runtime/event";
+import { DEFAULT_FANOUT, DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
+import { presenceFrame, type Who } from "../contract/frames";
+import type { Logger } from "../runtime/logger";
+
+/** Members listed in the `members` frame a joiner gets, at most (`more: true` beyond). */
+export const MAX_MEMBERS_SHOWN = 100;
+/** Rounds of "a presence broadcast found gone connections, announce their departure" before stopping. */
+export const MAX_PRESENCE_DEPTH = 2;
+/** Longest display name kept from `?name=` at connect, in characters. */
+export const MAX_NAME_LENGTH = 32;
+
+export type RoomCheck =
+  | { readonly ok: true; readonly room: string }
+  | { readonly ok: false; readonly message: string; readonly extra: Record<string, unknown> };
+
+/** A `room` field as sent: a valid room name, or the `InvalidRoom` message to answer. */
+export function checkRoom(value: unknown, action: string): RoomCheck {
+  if (isValidRoomName(value)) return { ok: true, room: value };
+  if (value === undefined || value === null) {
+    return {
+      ok: false,
+      message: `${action} needs a "room" field, e.g. {"action":"${action}","room":"lobby"}.`,
+      extra: {},
+    };
+  }
+  const shown = typeof value === "string" ? value.slice(0, 100) : undefined;
+  return {
+    ok: false,
+    message: "Room names are 1-64 characters of A-Z a-z 0-9 _ . -",
+    extra: shown !== undefined ? { room: shown } : {},
+  };
+}
+
+export function maxRoomsOf(deps: HandlerDeps): number {
+  return deps.env.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION;
+}
+
+/** A display name from `?name=`: control characters dropped, trimmed, at most {@link MAX_NAME_LENGTH} characters. */
+export function displayName(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is stripped
+  const cleaned = [...raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim()]
+    .slice(0, MAX_NAME_LENGTH)
+    .join("")
+    .trim();
+  return cleaned === "" ? undefined : cleaned;
+}
+
+/** Who a connection is, from its stored attributes: `userId` is the authorizer's (`userId`, else `principalId`). */
+export function whoOf(connectionId: string, attributes?: Readonly<Record<string, string>>): Who {
+  const userId = attributes?.userId ?? attributes?.principalId;
+  const name = attributes?.name;
+  return { connectionId, ...(userId !== undefined ? { userId } : {}), ...(name !== undefined ? { name } : {}) };
+}
+
+export async function lookupWho(deps: HandlerDeps, connectionId: string): Promise<Who> {
+  return whoOf(connectionId, (await deps.store.get(connectionId))?.attributes);
+}
+
+/** Up to `limit` members of `room`, each with its user id and name; `more` when there are others. */
+export async function membersOf(
+  deps: HandlerDeps,
+  room: string,
+  limit = MAX_MEMBERS_SHOWN,
+): Promise<{ members: Who[]; more: boolean }> {
+  const ids: string[] = [];
+  for await (const page of deps.store.list({ room, pageSize: limit + 1 })) {
+    ids.push(...page);
+    if (ids.length > limit) break;
+  }
+  const more = ids.length > limit;
+  const members = await Promise.all(ids.slice(0, limit).map((id) => lookupWho(deps, id)));
+  return { members, more };
+}
+
+/** What a room broadcast needs besides the room and the frame: who asks, by when, and where shards go. */
+export interface RoomBroadcastContext {
+  readonly deps: HandlerDeps;
+  readonly log: Logger;
+  readonly requestId: string;
+  readonly sender: string;
+  readonly deadline: number;
+  readonly invokeWorker: InvokeWorker;
+}
+
+export function roomBroadcastContext(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  log: Logger,
+  invokeWorker: InvokeWorker,
+  context?: InvocationContext,
+): RoomBroadcastContext {
+  return {
+    deps,
+    log,
+    requestId: event.requestContext.requestId,
+    sender: event.requestContext.connectionId,
+    deadline: deadlineOf(context, INTEGRATION_TIMEOUT_MS),
+    invokeWorker,
+  };
+}
+
+/**
+ * Posts `frame` to every member of `room` through the broadcast machinery, logs one `room broadcast` line, and
+ * announces the departure of members found gone. Resolves with the broadcast's summary.
+ */
+export async function broadcastToRoom(
+  ctx: RoomBroadcastContext,
+  room: string,
+  frame: string,
+  kind: string,
+  depth = 0,
+): Promise<BroadcastSummary> {
+  const departed: RemovedConnection[] = [];
+  const payload = preparePayload(frame);
+  const summary = await broadcast({
+    store: ctx.deps.store,
+    connections: requireConnections(ctx.deps),
+    settings: ctx.deps.env.fanOut ?? DEFAULT_FANOUT,
+    payload,
+    broadcastId: ctx.requestId,
+    sender: ctx.sender,
+    deadline: ctx.deadline,
+    invokeWorker: ctx.invokeWorker,
+    room,
+    onRemoved: (removed) => departed.push(...removed),
+  });
+  const { listed, ...rest } = summary;
+  const complete =
+    summary.failed === 0 &&
+    summary.tooLarge === 0 &&
+    !summary.truncated &&
+    !summary.listingFailed &&
+    summary.dropped === 0;
+  ctx.log.info("room broadcast", {
+    outcome: complete ? "ok" : "partial",
+    kind,
+    room,
+    ...rest,
+    targets: listed,
+    inline: summary.targets,
+    bytes: payload.body.byteLength,
+  });
+  await announceDepartures(ctx, departed, depth + 1);
+  return summary;
+}
+
+/** Sends `left` to the remaining members of every room each removed connection was in. Never throws. */
+export async function announceDepartures(
+  ctx: RoomBroadcastContext,
+  removed: readonly RemovedConnection[],
+  depth = 0,
+): Promise<void> {
+  if (depth > MAX_PRESENCE_DEPTH) {
+    if (removed.some((r) => r.rooms.length > 0))
+      ctx.log.warn("presence: departures not announced (depth)", { outcome: "skipped", count: removed.length });
+    return;
+  }
+  for (const entry of removed) {
+    for (const room of entry.rooms) {
+      try {
+        await broadcastToRoom(
+          ctx,
+          room,
+          presenceFrame("left", room, whoOf(entry.connectionId, entry.attributes), Date.now()),
+          "left",
+          depth,
+        );
+      } catch (error) {
+        ctx.log.warn("presence: could not announce a departure", {
+          outcome: "error",
+          room,
+          departed: entry.connectionId,
+          error,
+        });
+      }
+    }
+  }
+}

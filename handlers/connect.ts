@@ -1,0 +1,49 @@
+/** `$connect`: records the new connection. A non-2xx answer makes API Gateway refuse the handshake. */
+import type { ConnectionRecord } from "../contract/connection-store";
+import { containerDeps } from "../app/container";
+import type { HandlerDeps } from "../chat/deps";
+import { invocationLogger, type HandlerResult, type WebSocketEvent } from "../runtime/event";
+import { displayName } from "../chat/rooms";
+
+/** Authorizer context values worth keeping with the connection, flattened to strings as API Gateway does. */
+function authorizerAttributes(authorizer: Record<string, unknown> | undefined): Record<string, string> | undefined {
+  if (!authorizer) return undefined;
+  const attributes: Record<string, string> = {};
+  for (const [key, value] of Object.entries(authorizer)) {
+    if (key === "integrationLatency") continue;
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+      attributes[key] = String(value);
+    }
+  }
+  return Object.keys(attributes).length > 0 ? attributes : undefined;
+}
+
+export function connectionRecord(event: WebSocketEvent, ttlSeconds: number, now = Date.now()): ConnectionRecord {
+  const connectedAt = event.requestContext.connectedAt ?? now;
+  let attributes = authorizerAttributes(event.requestContext.authorizer);
+  // A display name: the authorizer's `name` when it gives one, else the client's `?name=` (unverified).
+  const name = attributes?.name === undefined ? displayName(event.queryStringParameters?.name) : undefined;
+  if (name !== undefined) attributes = { ...attributes, name };
+  return {
+    connectionId: event.requestContext.connectionId,
+    connectedAt,
+    expiresAt: connectedAt + ttlSeconds * 1000,
+    ...(attributes ? { attributes } : {}),
+  };
+}
+
+export async function connect(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
+  const log = invocationLogger(deps.log, event);
+  const started = Date.now();
+  try {
+    await deps.store.add(connectionRecord(event, deps.env.connectionTtlSeconds));
+    log.info("connected", { outcome: "ok", durationMs: Date.now() - started });
+    return { statusCode: 200 };
+  } catch (error) {
+    // The client only learns the handshake failed; the cause stays in our logs.
+    log.error("connect failed: store write", { outcome: "error", error, durationMs: Date.now() - started });
+    return { statusCode: 500, body: "Failed to connect." };
+  }
+}
+
+export const handler = async (event: WebSocketEvent): Promise<HandlerResult> => connect(event, await containerDeps());

@@ -1,0 +1,63 @@
+/**
+ * `join`: `{"action":"join","room":"lobby"}`. The joiner gets `{"type":"members",…}` (the room's members, itself
+ * included); on a first join every member, the joiner too, gets `{"type":"joined",…}`. Joining a room again only
+ * answers `members` again.
+ */
+import { admitMessage } from "../chat/admission";
+import { containerDeps } from "../app/container";
+import { requireConnections, type HandlerDeps } from "../chat/deps";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import { membersFrame, presenceFrame } from "../contract/frames";
+import { replyError } from "../chat/reply";
+import { broadcastToRoom, checkRoom, lookupWho, maxRoomsOf, membersOf, roomBroadcastContext } from "../chat/rooms";
+import type { InvocationContext } from "../broadcast/broadcast";
+import { inProcessWorkers } from "./send-message";
+
+export async function joinRoom(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  context?: InvocationContext,
+): Promise<HandlerResult> {
+  const admitted = await admitMessage(event, deps);
+  if (!admitted.ok) return admitted.result;
+  const { log, body } = admitted;
+  const check = checkRoom(body.room, "join");
+  if (!check.ok) return replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
+  const { room } = check;
+  const connectionId = event.requestContext.connectionId;
+  const limit = maxRoomsOf(deps);
+  const result = await deps.store.join(connectionId, room, limit);
+  if (result === "too-many-rooms") {
+    const rooms = await deps.store.roomsOf(connectionId);
+    return replyError(
+      deps,
+      event,
+      log,
+      "TooManyRooms",
+      `A connection may be in at most ${limit} rooms; leave one first.`,
+      { room, limit, rooms },
+    );
+  }
+  if (result === "unknown-connection") {
+    return replyError(
+      deps,
+      event,
+      log,
+      "UnknownConnection",
+      "This connection is not registered (it may have expired); reconnect.",
+    );
+  }
+  const [who, { members, more }] = await Promise.all([lookupWho(deps, connectionId), membersOf(deps, room)]);
+  // A GSI listing is eventually consistent: the joiner is a member whether or not it shows yet.
+  if (!members.some((m) => m.connectionId === connectionId)) members.unshift(who);
+  await requireConnections(deps).post(connectionId, membersFrame(room, members, more));
+  if (result === "joined") {
+    const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
+    await broadcastToRoom(ctx, room, presenceFrame("joined", room, who, Date.now()), "joined");
+  }
+  log.info("joined room", { outcome: result, room });
+  return { statusCode: 200 };
+}
+
+export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
+  joinRoom(event, await containerDeps(), context);

@@ -1,0 +1,100 @@
+/**
+ * `sendto`: `{"action":"sendto","to":"<connectionId>","data":…}` delivers `{"type":"direct","from",…,"data","ts"}`
+ * to that one connection (the management API's "send to a specific client"). The sender hears back only on failure:
+ * `RecipientGone` when the recipient is gone (it is then removed, and its rooms hear `left`), `DeliveryFailed`
+ * otherwise.
+ */
+import { admitData, admitMessage } from "../chat/admission";
+import { MAX_POST_BYTES, preparePayload } from "../runtime/connections-api";
+import { containerDeps } from "../app/container";
+import { requireConnections, type HandlerDeps } from "../chat/deps";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import { directFrame } from "../contract/frames";
+import { replyError } from "../chat/reply";
+import { announceDepartures, lookupWho, roomBroadcastContext } from "../chat/rooms";
+import type { InvocationContext } from "../broadcast/broadcast";
+import { inProcessWorkers } from "./send-message";
+
+/** What a connection id may contain. */
+const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_=+-]+$/;
+/** Longest `to` accepted (API Gateway's ids are 16 characters). */
+export const MAX_CONNECTION_ID_LENGTH = 128;
+
+export async function sendTo(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  context?: InvocationContext,
+): Promise<HandlerResult> {
+  const admitted = await admitMessage(event, deps);
+  if (!admitted.ok) return admitted.result;
+  const { log, body } = admitted;
+  const { to } = body;
+  // API Gateway's ids are base64-like; anything else (`..`, lone surrogates, separators) can only be a mistake and
+  // must never reach the `@connections/{id}` path.
+  if (typeof to !== "string" || to.length > MAX_CONNECTION_ID_LENGTH || !CONNECTION_ID_PATTERN.test(to)) {
+    return replyError(
+      deps,
+      event,
+      log,
+      "MissingTo",
+      'sendto needs "to": a connection id, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.',
+    );
+  }
+  const admittedData = await admitData(
+    event,
+    deps,
+    log,
+    body,
+    'sendto needs a "data" field, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.',
+  );
+  if (!admittedData.ok) return admittedData.result;
+  const payload = preparePayload(
+    directFrame(await lookupWho(deps, event.requestContext.connectionId), admittedData.data, Date.now()),
+  );
+  // The envelope can push a within-limit `data` past API Gateway's own limit.
+  if (payload.body.byteLength > MAX_POST_BYTES) {
+    const { wire, maxDataBytes } = admittedData;
+    return replyError(
+      deps,
+      event,
+      log,
+      "PayloadTooLarge",
+      `"data" is ${Buffer.byteLength(wire)} bytes; the limit is ${maxDataBytes}.`,
+      { limit: maxDataBytes },
+    );
+  }
+  const outcome = await requireConnections(deps).post(to, payload);
+  log.info("direct message", { outcome: outcome.kind, to, bytes: payload.body.byteLength });
+  switch (outcome.kind) {
+    case "delivered":
+      return { statusCode: 200 };
+    case "gone": {
+      const answered = await replyError(deps, event, log, "RecipientGone", `Connection ${to} is gone.`, { to });
+      try {
+        const removed = await deps.store.removeMany([to]);
+        const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
+        await announceDepartures(ctx, removed);
+      } catch (error) {
+        log.warn("could not remove a gone recipient", { outcome: "error", to, error });
+      }
+      return answered;
+    }
+    case "too-large":
+      return replyError(
+        deps,
+        event,
+        log,
+        "PayloadTooLarge",
+        `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`,
+        {
+          bytes: payload.body.byteLength,
+        },
+      );
+    case "failed":
+      // Ours (throttled past the retries, a 5xx): a fault, whatever became of the frame telling the sender.
+      return replyError(deps, event, log, "DeliveryFailed", `Could not deliver to ${to}; try again.`, { to });
+  }
+}
+
+export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
+  sendTo(event, await containerDeps(), context);
