@@ -1,0 +1,58 @@
+/**
+ * The wire format of a broadcast shard: the event a fan-out worker invocation receives (handlers/fan-out-worker.ts),
+ * how the payload travels in it, and the size limit it must fit.
+ */
+
+/** Lambda's limit on an asynchronous invocation's payload (256 KB). */
+export const ASYNC_PAYLOAD_LIMIT_BYTES = 256 * 1024;
+
+/** The event of one fan-out worker invocation. */
+export interface FanOutShardEvent {
+  readonly type: "fanout-shard";
+  readonly version: 1;
+  /** The `sendmessage` request id: every shard's log line carries it. */
+  readonly broadcastId: string;
+  /** 1-based shard number within the broadcast. */
+  readonly shard: number;
+  /** The connection that sent the message. */
+  readonly sender?: string;
+  /** The payload as text, or… */
+  readonly data?: string;
+  /** …as base64, when JSON-escaping the text would make it larger. */
+  readonly dataBase64?: string;
+  readonly connectionIds: readonly string[];
+}
+
+/** Sends one shard to a worker; resolves once the invocation is accepted (not run). */
+export type InvokeWorker = (event: FanOutShardEvent) => Promise<void>;
+
+export function isFanOutShardEvent(event: unknown): event is FanOutShardEvent {
+  const e = event as Partial<FanOutShardEvent> | null;
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    e.type === "fanout-shard" &&
+    e.version === 1 &&
+    Array.isArray(e.connectionIds) &&
+    (typeof e.data === "string" || typeof e.dataBase64 === "string")
+  );
+}
+
+/** The payload field of a shard event: text when that is smaller on the wire than base64. */
+export function shardData(payload: Buffer): Pick<FanOutShardEvent, "data" | "dataBase64"> {
+  const text = payload.toString("utf8");
+  const lossless = Buffer.from(text, "utf8").equals(payload);
+  const base64 = payload.toString("base64");
+  return lossless && JSON.stringify(text).length <= base64.length + 2 ? { data: text } : { dataBase64: base64 };
+}
+
+export function shardPayload(event: FanOutShardEvent): Buffer {
+  return event.dataBase64 !== undefined
+    ? Buffer.from(event.dataBase64, "base64")
+    : Buffer.from(event.data ?? "", "utf8");
+}
+
+/** Whether `event`, as JSON, is too large for one asynchronous invocation (a little room kept for Lambda's own wrapping). */
+export function exceedsPayloadLimit(event: FanOutShardEvent): boolean {
+  return Buffer.byteLength(JSON.stringify(event)) > ASYNC_PAYLOAD_LIMIT_BYTES - 1024;
+}
