@@ -10,20 +10,20 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
-import { identitySources, type TokenSource } from "../contract/routes";
 import {
-  DEFAULT_TOKEN_QUERY_PARAM,
-  authSettingsEnv,
-  parseAlgorithms,
   type AuthSettings,
+  authSettingsEnv,
+  DEFAULT_TOKEN_QUERY_PARAM,
+  parseAlgorithms,
 } from "../contract/auth-settings";
 import {
   DEFAULT_MESSAGE_LIMITS,
   MAX_DATA_BYTES_CEILING,
-  messageLimitsEnv,
   type MessageLimits,
+  messageLimitsEnv,
 } from "../contract/message-limits";
-import { PROJECT_NAME } from "../infra/config-schema";
+import { identitySources, type TokenSource } from "../contract/routes";
+import { PROJECT_NAME } from "../infra/config/schema";
 
 /** The CLI flags this module reads (names as `parseArgs` gives them). */
 export interface AccessFlags {

@@ -12,11 +12,12 @@
  *    `*` / `?` wildcards) → 403; an allow → the connection carries `{principalId, integrationLatency,
  *    ...context}`, values stringified, as `requestContext.authorizer` on CONNECT, MESSAGE and DISCONNECT.
  */
-import { join } from "node:path";
+
 import type { IncomingMessage } from "node:http";
+import { join } from "node:path";
 import { AUTHORIZER } from "../contract/routes";
 import type { WebSocketRequestContext } from "../runtime/event";
-import { clfTime, newRequestId, type ConnectInput, type ConnectionContext } from "./events";
+import { type ConnectInput, type ConnectionContext, clfTime, newRequestId } from "./events";
 
 /** A Lambda-style authorizer function; what it resolves with is checked here. */
 export type AuthorizerHandler = (event: Record<string, unknown>) => unknown;
@@ -251,7 +252,6 @@ const HANDLERS_DIR = join(__dirname, "..", "handlers");
 
 /** `handlers/<AUTHORIZER.module>.ts`'s exported `handler`, exactly what Lambda runs. */
 export function loadAuthorizerHandler(): AuthorizerHandler {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(join(HANDLERS_DIR, AUTHORIZER.module)) as { handler?: unknown };
   if (typeof mod.handler !== "function")
     throw new Error(`handlers/${AUTHORIZER.module} does not export a handler function`);

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
-import { PROJECT_NAME } from "../infra/config-schema";
+import { PROJECT_NAME } from "../infra/config/schema";
 
 export interface StackSettings {
   /** The file read, or `undefined` when there is none. */

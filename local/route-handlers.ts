@@ -1,10 +1,12 @@
 /**
  * The handlers the gateway invokes, keyed by route key. By default they are exactly what Lambda runs: for each
- * route of the route table, the `handler` exported by its module under `handlers/`.
+ * route of the route table, the `handler` exported by its module under `handlers/`, with every store and the
+ * in-process fan-out workers registered (app/local-process.ts; a Lambda bundle registers its stack's store only).
  */
 import { join } from "node:path";
-import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import "../app/local-process";
 import { ROUTES, type RouteDefinition } from "../contract/routes";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
 
 /** One Lambda-style handler. Its result matters only for `$connect` (status code and headers). */
 export type RouteHandler = (
@@ -24,7 +26,6 @@ const HANDLERS_DIR = join(__dirname, "..", "handlers");
 export function loadRouteTableHandlers(routes: readonly RouteDefinition[] = ROUTES): RouteHandlers {
   const handlers: Record<string, RouteHandler> = {};
   for (const route of routes) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(join(HANDLERS_DIR, route.module)) as { handler?: unknown };
     if (typeof mod.handler !== "function") {
       throw new Error(`handlers/${route.module} does not export a handler function (route ${route.routeKey})`);

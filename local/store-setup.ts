@@ -14,8 +14,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { Redis } from "ioredis";
-import { ENV } from "../contract/env";
 import { STORE_KINDS, type StoreKind } from "../contract/connection-store";
+import { ENV } from "../contract/env";
 import { createDynamoDbClient } from "../stores/dynamodb";
 import { localCreateTableInput } from "../stores/dynamodb-table";
 
@@ -164,7 +164,6 @@ async function startDynalite(): Promise<EmbeddedDynamoDb> {
   let dynalite: (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
   try {
     // A dev dependency without type declarations; loaded only when an embedded DynamoDB is wanted.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     dynalite = require("dynalite") as typeof dynalite;
   } catch {
     throw new StoreSetupError(

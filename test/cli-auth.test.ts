@@ -3,7 +3,7 @@
  * `$connect` (401 without or with a bad token, 101 with a good one), and the configured rate limit applies. Also
  * how flags and the stack file combine into the local access settings.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -2,15 +2,15 @@
  * `npm start` (local/cli.ts) as a user runs it: a child process running the route table's exported handlers
  * (the default, non-injected path), configured only through flags and the environment.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { readStackSettings } from "../local/pulumi-stack";
 import { chooseStore } from "../local/store-setup";
-import { openClient, waitFor, type TestClient } from "./support/gateway";
+import { openClient, type TestClient, waitFor } from "./support/gateway";
 import { startRedis, type TestRedis } from "./support/redis-server";
 
 const ROOT = join(__dirname, "..");

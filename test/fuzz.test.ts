@@ -20,13 +20,14 @@
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import { expect } from "chai";
-import { WebSocket, type RawData } from "ws";
-import { ConnectionsApi } from "../runtime/connections-api";
+import { type RawData, WebSocket } from "ws";
 import type { HandlerDeps } from "../chat/deps";
-import { Logger } from "../runtime/logger";
+import { withInProcessWorkers } from "../chat/in-process-workers";
 import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
-import { startLocalGateway, type LocalGateway } from "../local/gateway";
+import { type LocalGateway, startLocalGateway } from "../local/gateway";
 import type { RouteHandler } from "../local/route-handlers";
+import { ConnectionsApi } from "../runtime/connections-api";
+import { Logger } from "../runtime/logger";
 import { MemoryConnectionStore } from "../stores/memory";
 import { useDummyAwsCredentials } from "./support/aws-env";
 import { routeTableHandlersWith } from "./support/gateway";
@@ -387,7 +388,7 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
       port: 0,
       log: () => {},
       handlers: ({ callbackUrl }) => {
-        deps = {
+        deps = withInProcessWorkers({
           // The limit is raised, not off, so every message still goes through the counter.
           env: {
             store: "memory",
@@ -398,7 +399,7 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
           store,
           connections: ConnectionsApi.forEndpoint(callbackUrl, { timeoutMs: 5_000 }),
           log: new Logger({}, "warn", (line) => problems.push(JSON.parse(line) as Record<string, unknown>)),
-        };
+        });
         const handlers: Record<string, RouteHandler> = {};
         for (const [routeKey, handler] of Object.entries(routeTableHandlersWith(deps))) {
           handlers[routeKey] = async (event) => {

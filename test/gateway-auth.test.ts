@@ -4,17 +4,18 @@
  * 403 for a denying policy, 500 for a broken authorizer, 101 for a good token), the REQUEST event the authorizer
  * receives, and its context reaching `$connect` (which stores it), every message and `$disconnect`.
  */
-import { request } from "node:http";
+
 import { randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { expect } from "chai";
-import { authorize, createVerifier, type AuthorizerEvent } from "../handlers/authorizer";
 import type { AuthSettings } from "../contract/auth-settings";
-import { Logger } from "../runtime/logger";
+import { type AuthorizerEvent, authorize, createVerifier } from "../handlers/authorizer";
 import type { AuthorizerHandler } from "../local/authorizer";
 import { arnMatches, evaluatePolicy, parseIdentitySources } from "../local/authorizer";
+import { Logger } from "../runtime/logger";
 import { MemoryConnectionStore } from "../stores/memory";
-import { openClient, startChatGateway, waitFor, type ChatGateway } from "./support/gateway";
-import { startTestIdp, tamper, type TestIdp } from "./support/jwks";
+import { type ChatGateway, openClient, startChatGateway, waitFor } from "./support/gateway";
+import { startTestIdp, type TestIdp, tamper } from "./support/jwks";
 
 /** The raw handshake: status, headers and body of a refusal (101 when it upgraded). */
 function handshake(

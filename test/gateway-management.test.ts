@@ -1,4 +1,6 @@
 /** The gateway's `@connections` API through the real `@aws-sdk/client-apigatewaymanagementapi` client. */
+
+import { request } from "node:http";
 import {
   ApiGatewayManagementApiClient,
   DeleteConnectionCommand,
@@ -9,10 +11,9 @@ import {
   PostToConnectionCommand,
 } from "@aws-sdk/client-apigatewaymanagementapi";
 import { expect } from "chai";
-import { request } from "node:http";
 import { WebSocket } from "ws";
-import { startLocalGateway, type LocalGateway } from "../local/gateway";
-import { recording, openClient, waitFor, type RecordedEvent, type TestClient } from "./support/gateway";
+import { type LocalGateway, startLocalGateway } from "../local/gateway";
+import { openClient, type RecordedEvent, recording, type TestClient, waitFor } from "./support/gateway";
 
 function sdk(endpoint: string): ApiGatewayManagementApiClient {
   return new ApiGatewayManagementApiClient({

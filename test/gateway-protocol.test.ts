@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { MemoryConnectionStore } from "../stores/memory";
-import { openChatClient, startChatGateway, waitFor, type ChatGateway } from "./support/gateway";
+import { type ChatGateway, openChatClient, startChatGateway, waitFor } from "./support/gateway";
 
 describe("local gateway: hostile frames", function () {
   this.timeout(20_000);

@@ -2,19 +2,20 @@
  * Rooms, direct messages and presence end to end: real `ws` clients, the local gateway, the real handlers, on every
  * store (memory, Redis, DynamoDB on dynalite).
  */
-import { expect } from "chai";
+
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { expect } from "chai";
 import type { ConnectionStore } from "../contract/connection-store";
 import { DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";
 import {
+  type ChatGateway,
   eventually,
   openChatClient,
   openClient,
   startChatGateway,
-  type ChatGateway,
   type TestClient,
 } from "./support/gateway";
 import { startRedis, type TestRedis } from "./support/redis-server";

@@ -1,12 +1,13 @@
 /** The same chat scenario through the local gateway on every store: memory, Redis and DynamoDB (dynalite). */
-import { expect } from "chai";
+
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { expect } from "chai";
 import type { ConnectionStore } from "../contract/connection-store";
 import { DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";
-import { eventually, openChatClient, startChatGateway, type ChatGateway, type TestClient } from "./support/gateway";
+import { type ChatGateway, eventually, openChatClient, startChatGateway, type TestClient } from "./support/gateway";
 import { startRedis, type TestRedis } from "./support/redis-server";
 
 const chat = (data: unknown) => JSON.stringify({ action: "sendmessage", data });

@@ -1,19 +1,19 @@
-import { expect } from "chai";
 import type { Socket } from "node:net";
+import { expect } from "chai";
 import { WebSocket } from "ws";
-import { startLocalGateway, type LocalGateway } from "../local/gateway";
+import { type LocalGateway, startLocalGateway } from "../local/gateway";
 import { gatewayErrorFrame } from "../local/gateway-frames";
 import type { RouteHandlers } from "../local/route-handlers";
 import { evaluateSelectionExpression, selectRoute } from "../local/route-selection";
 import { MemoryConnectionStore } from "../stores/memory";
 import {
+  type ChatGateway,
   openChatClient,
   openClient,
   recording,
   startChatGateway,
-  waitFor,
-  type ChatGateway,
   type TestClient,
+  waitFor,
 } from "./support/gateway";
 
 const CONNECTION_ID = /^[A-Za-z0-9_-]{15}=$/;
@@ -571,6 +571,8 @@ describe("local gateway", function () {
     });
 
     it("counts server-to-client posts as activity for the idle timeout", async () => {
+      // Node loads its fetch implementation on first use, which can take longer than the idle window below.
+      await fetch("data:,warm-up");
       const { c, disconnect } = await start({ idleTimeoutMs: 300 });
       const id = gateway!.openConnectionIds()[0]!;
       for (let i = 0; i < 5; i++) {

@@ -4,25 +4,25 @@
  * level against a real management API server, and over real sockets through the local gateway.
  */
 import { expect } from "chai";
-import { connect } from "../handlers/connect";
-import { defaultRoute } from "../handlers/default";
-import { sendMessage } from "../handlers/send-message";
-import { ENV, EnvError, readRuntimeEnv, type RuntimeEnv } from "../contract/env";
+import { enforceRateLimit } from "../chat/rate-limit";
+import type { ConnectionStore } from "../contract/connection-store";
+import { ENV, EnvError, type RuntimeEnv, readRuntimeEnv } from "../contract/env";
 import {
   ABUSE_FACTOR,
   DEFAULT_MESSAGE_LIMITS,
   MAX_DATA_BYTES_CEILING,
+  type MessageLimits,
   messageLimitsEnv,
   readMessageLimits,
-  type MessageLimits,
 } from "../contract/message-limits";
-import { enforceRateLimit } from "../chat/rate-limit";
-import { connectEvent, messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
-import type { ConnectionStore } from "../contract/connection-store";
+import { connect } from "../handlers/connect";
+import { defaultRoute } from "../handlers/default";
+import { sendMessage } from "../handlers/send-message";
+import { type ConnectionContext, connectEvent, messageEvent, newConnectionId } from "../local/events";
 import { MemoryConnectionStore } from "../stores/memory";
-import { startManagementServer, type ManagementServer } from "./support/management-server";
-import { testDeps, type TestDeps } from "./support/handler-deps";
-import { openChatClient, startChatGateway, waitFor, type ChatGateway } from "./support/gateway";
+import { type ChatGateway, openChatClient, startChatGateway, waitFor } from "./support/gateway";
+import { type TestDeps, testDeps } from "./support/handler-deps";
+import { type ManagementServer, startManagementServer } from "./support/management-server";
 
 const DAY_S = 86_400;
 

@@ -6,9 +6,9 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { MemoryConnectionStore } from "../stores/memory";
-import { startChatGateway, type ChatGateway } from "./support/gateway";
+import { type ChatGateway, startChatGateway } from "./support/gateway";
 
 /** The page's `document`, as the functions run in the browser (waitForFunction) see it; tsconfig has no DOM lib. */
 declare const document: {

@@ -3,22 +3,22 @@
  * gateways and stores can live in one mocha process), an event recorder, and a WebSocket client that queues
  * what it receives.
  */
-import { WebSocket, type ClientOptions } from "ws";
+import { type ClientOptions, WebSocket } from "ws";
+import type { HandlerDeps } from "../../chat/deps";
+import type { ConnectionStore } from "../../contract/connection-store";
+import { ROUTES } from "../../contract/routes";
 import { connect } from "../../handlers/connect";
 import { defaultRoute } from "../../handlers/default";
 import { disconnect } from "../../handlers/disconnect";
-import { ROUTES } from "../../contract/routes";
-import type { HandlerDeps } from "../../chat/deps";
-import type { HandlerResult, WebSocketEvent } from "../../runtime/event";
-import { sendMessage } from "../../handlers/send-message";
 import { joinRoom } from "../../handlers/join";
 import { leaveRoom } from "../../handlers/leave";
-import { whoami } from "../../handlers/whoami";
+import { sendMessage } from "../../handlers/send-message";
 import { sendTo } from "../../handlers/send-to";
-import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from "../../local/gateway";
+import { whoami } from "../../handlers/whoami";
+import { type LocalGateway, type LocalGatewayOptions, startLocalGateway } from "../../local/gateway";
 import type { RouteHandler, RouteHandlers } from "../../local/route-handlers";
-import type { ConnectionStore } from "../../contract/connection-store";
-import { testDeps, type TestDeps } from "./handler-deps";
+import type { HandlerResult, WebSocketEvent } from "../../runtime/event";
+import { type TestDeps, testDeps } from "./handler-deps";
 
 /** The plain (dependency-taking) function behind each module's exported `handler`. */
 const PLAIN_HANDLERS: Record<string, (event: WebSocketEvent, deps: HandlerDeps) => Promise<HandlerResult>> = {

@@ -1,0 +1,62 @@
+/**
+ * What a LocalGateway is configured with, and its defaults. Kept apart from the gateway so the pieces that
+ * need these types (the handler environment, the CLI) do not pull in the server.
+ */
+import type { LocalAuthorizerOptions } from "./authorizer";
+import type { GatewayLimits } from "./limits";
+import type { RouteHandlers } from "./route-handlers";
+
+export const DEFAULT_PORT = 3001;
+export const DEFAULT_STAGE = "dev";
+export const DEFAULT_HOST = "127.0.0.1";
+export const LOCAL_API_ID = "local";
+
+/** What an injected-handler factory learns about the gateway it serves (known only once it listens). */
+export interface GatewayAddress {
+  readonly port: number;
+  readonly stage: string;
+  /** `http://127.0.0.1:PORT/{stage}`: CALLBACK_URL for the handlers. */
+  readonly callbackUrl: string;
+}
+
+/** Handlers, or a factory called once the port is known (so it can build dependencies around `callbackUrl`). */
+export type HandlersOption = RouteHandlers | ((address: GatewayAddress) => RouteHandlers | Promise<RouteHandlers>);
+
+export interface LocalGatewayOptions {
+  /** Default 3001; 0 picks a free port. */
+  readonly port?: number;
+  /** Interface to listen on; default 127.0.0.1 (loopback only). */
+  readonly host?: string;
+  /** Default `dev`. */
+  readonly stage?: string;
+  /** `requestContext.apiId`; default `local`. */
+  readonly apiId?: string;
+  /**
+   * Handlers to invoke instead of the route table's exported ones: a map, or a factory called once the port is
+   * known. The map's keys are the API's routes.
+   */
+  readonly handlers?: HandlersOption;
+  /**
+   * The handlers' environment, as data: the store's part of the contract (STORE, TABLE_NAME, REDIS_URL, ...) and
+   * AUTH_*. Used only by what reads the environment itself: the route table's handlers (default `handlers`; with
+   * CALLBACK_URL and dummy AWS credentials added) and the deployed authorizer (no `authorizer.handler`).
+   * handler-env.ts installs it.
+   */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Default: the route table's `$request.body.action`. */
+  readonly routeSelectionExpression?: string;
+  /** Overrides of API Gateway's limits (tests use short timeouts). */
+  readonly limits?: Partial<GatewayLimits>;
+  /** One line per event and per `@connections` call; default `console.log`. */
+  readonly log?: (line: string) => void;
+  /** A Lambda REQUEST authorizer on `$connect` (see authorizer.ts); none by default, as with `auth: none`. */
+  readonly authorizer?: LocalAuthorizerOptions;
+}
+
+/** Stage names API Gateway accepts. */
+export function checkStage(stage: string): string {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(stage)) {
+    throw new RangeError(`stage must be 1-128 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(stage)}`);
+  }
+  return stage;
+}
