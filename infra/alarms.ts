@@ -50,6 +50,24 @@ export function createAlarms(
   parent: pulumi.Resource,
 ): ChatAlarms {
   const opts = { parent };
+  const { topic, topicArn } = createNotificationTarget(name, notifications, opts);
+  const common = commonAlarmArgs(topicArn);
+  const alarms = [
+    ...shape.functionLabels.map((label, index) => functionAlarm(name, label, index, targets, common, opts)),
+    integrationErrorsAlarm(name, targets, common, opts),
+    ...(shape.store === "dynamodb"
+      ? [storeThrottlesAlarm(name, targets, common, opts)]
+      : redisSaturationAlarms(name, targets, common, opts)),
+  ];
+  return { topicArn, topic, alarms };
+}
+
+/** The topic alarms notify: one created for `alarms.email` (and subscribed), the configured one, or none. */
+function createNotificationTarget(
+  name: string,
+  notifications: AlarmNotifications,
+  opts: pulumi.CustomResourceOptions,
+): Pick<ChatAlarms, "topic" | "topicArn"> {
   const topic = notifications.email ? new aws.sns.Topic(`${name}-alarms`, {}, opts) : undefined;
   if (topic && notifications.email) {
     // Stays "pending confirmation" until the recipient follows the link in AWS's email.
@@ -60,150 +78,195 @@ export function createAlarms(
     );
   }
   const topicArn = topic ? topic.arn : notifications.topicArn ? pulumi.output(notifications.topicArn) : undefined;
+  return { topic, topicArn };
+}
+
+/** Alarms on one metric also set `period`; metric-math alarms must not (their queries carry it). */
+function commonAlarmArgs(topicArn: pulumi.Output<string> | undefined): CommonAlarmArgs {
   // OK actions too, so whoever was paged also learns that it recovered.
   const actions = topicArn ? { alarmActions: [topicArn], okActions: [topicArn] } : { alarmActions: [], okActions: [] };
-
-  // Alarms on one metric also set `period`; metric-math alarms must not (their queries carry it).
-  const common: CommonAlarmArgs = {
+  return {
     ...actions,
     evaluationPeriods: 1,
     // No data means no traffic, not a failure.
     treatMissingData: "notBreaching",
   };
+}
 
-  const alarms: aws.cloudwatch.MetricAlarm[] = shape.functionLabels.map((label, index) => {
-    const functionName = targets.apply((t) => {
-      const fn = t.functions[index];
-      if (!fn || fn.label !== label) throw new Error(`alarm targets list no function ${label} at ${index}`);
-      return fn.functionName;
-    });
-    if (label === AUTHORIZER.name) return authorizerAlarm(name, label, functionName, common, opts);
-    return new aws.cloudwatch.MetricAlarm(
-      `${name}-${label}-errors-alarm`,
-      {
-        ...common,
-        alarmDescription: functionName.apply(
-          (fn) =>
-            `Function ${fn} (${label}) threw or timed out: AWS/Lambda Errors (Sum) >= 1 in ${ALARM_PERIOD_MINUTES} min.`,
-        ),
-        period: ALARM_PERIOD_SECONDS,
-        namespace: "AWS/Lambda",
-        metricName: "Errors",
-        dimensions: { FunctionName: functionName },
-        statistic: "Sum",
-        comparisonOperator: "GreaterThanOrEqualToThreshold",
-        threshold: 1,
-      },
-      opts,
-    );
+/** The errors alarm of the function at `index` of the targets (the authorizer's has its own rules). */
+function functionAlarm(
+  name: string,
+  label: string,
+  index: number,
+  targets: pulumi.Output<MetricTargets>,
+  common: CommonAlarmArgs,
+  opts: pulumi.CustomResourceOptions,
+): aws.cloudwatch.MetricAlarm {
+  const functionName = targets.apply((t) => {
+    const fn = t.functions[index];
+    if (!fn || fn.label !== label) throw new Error(`alarm targets list no function ${label} at ${index}`);
+    return fn.functionName;
   });
-
-  alarms.push(
-    new aws.cloudwatch.MetricAlarm(
-      `${name}-integration-errors-alarm`,
-      {
-        ...common,
-        alarmDescription:
-          `A route's function failed or answered 4XX/5XX: AWS/ApiGateway IntegrationError (Sum, this API and ` +
-          `stage) >= 1 in ${ALARM_PERIOD_MINUTES} min. The functions answer client mistakes in-band with 200, ` +
-          "so it counts faults of ours (a throw, a timeout, a 5xx).",
-        period: ALARM_PERIOD_SECONDS,
-        namespace: "AWS/ApiGateway",
-        metricName: "IntegrationError",
-        dimensions: { ApiId: targets.apiId, Stage: targets.stage },
-        statistic: "Sum",
-        comparisonOperator: "GreaterThanOrEqualToThreshold",
-        threshold: 1,
-      },
-      opts,
-    ),
+  if (label === AUTHORIZER.name) return authorizerAlarm(name, label, functionName, common, opts);
+  return new aws.cloudwatch.MetricAlarm(
+    `${name}-${label}-errors-alarm`,
+    {
+      ...common,
+      alarmDescription: functionName.apply(
+        (fn) =>
+          `Function ${fn} (${label}) threw or timed out: AWS/Lambda Errors (Sum) >= 1 in ${ALARM_PERIOD_MINUTES} min.`,
+      ),
+      period: ALARM_PERIOD_SECONDS,
+      namespace: "AWS/Lambda",
+      metricName: "Errors",
+      dimensions: { FunctionName: functionName },
+      statistic: "Sum",
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      threshold: 1,
+    },
+    opts,
   );
+}
 
-  if (shape.store === "dynamodb") {
-    alarms.push(
-      new aws.cloudwatch.MetricAlarm(
-        `${name}-store-throttles-alarm`,
-        {
-          ...common,
-          alarmDescription:
-            "DynamoDB throttled requests of the connection store: the sum of AWS/DynamoDB ThrottledRequests over " +
-            `the operations the functions call >= 1 in ${ALARM_PERIOD_MINUTES} min.`,
-          comparisonOperator: "GreaterThanOrEqualToThreshold",
-          threshold: 1,
-          // ThrottledRequests is published per operation; the alarm watches their sum.
-          metricQueries: targets.apply((t) => {
-            if (t.store.kind !== "dynamodb") throw new Error("alarm targets are not a DynamoDB store");
-            const { tableName, operations } = t.store;
-            return [
-              ...operations.map((operation, i) => ({
-                id: `m${i}`,
-                returnData: false,
-                metric: {
-                  namespace: "AWS/DynamoDB",
-                  metricName: "ThrottledRequests",
-                  dimensions: { TableName: tableName, Operation: operation },
-                  period: ALARM_PERIOD_SECONDS,
-                  stat: "Sum",
-                },
-              })),
-              { id: "throttled", expression: "SUM(METRICS())", label: "ThrottledRequests", returnData: true },
-            ];
-          }),
-        },
-        opts,
-      ),
-    );
-  } else {
-    const redisAlarm = (suffix: string, metric: string, description: string, evaluationPeriods: number) =>
-      new aws.cloudwatch.MetricAlarm(
-        `${name}-store-${suffix}-alarm`,
-        {
-          ...common,
-          evaluationPeriods,
-          alarmDescription: description,
-          comparisonOperator: "GreaterThanOrEqualToThreshold",
-          threshold: REDIS_SATURATION_PERCENT,
-          // Engine metrics are per node and the primary can move on failover, so the alarm watches the highest.
-          metricQueries: targets.apply((t) => {
-            if (t.store.kind !== "redis") throw new Error("alarm targets are not a Redis store");
-            return [
-              ...t.store.cacheClusterIds.map((id, i) => ({
-                id: `m${i}`,
-                returnData: false,
-                metric: {
-                  namespace: "AWS/ElastiCache",
-                  metricName: metric,
-                  dimensions: { CacheClusterId: id },
-                  period: ALARM_PERIOD_SECONDS,
-                  stat: "Maximum",
-                },
-              })),
-              { id: "highest", expression: "MAX(METRICS())", label: metric, returnData: true },
-            ];
-          }),
-        },
-        opts,
-      );
-    alarms.push(
-      redisAlarm(
-        "cpu",
-        "EngineCPUUtilization",
-        `Redis engine CPU at ${REDIS_SATURATION_PERCENT}% or more: the busiest node's AWS/ElastiCache ` +
-          `EngineCPUUtilization (Maximum) >= ${REDIS_SATURATION_PERCENT} for ` +
-          `${REDIS_CPU_PERIODS * ALARM_PERIOD_MINUTES} min.`,
-        REDIS_CPU_PERIODS,
-      ),
-      redisAlarm(
-        "memory",
-        "DatabaseMemoryUsagePercentage",
-        `Redis memory ${REDIS_SATURATION_PERCENT}% used or more: the busiest node's AWS/ElastiCache ` +
-          `DatabaseMemoryUsagePercentage (Maximum) >= ${REDIS_SATURATION_PERCENT} in ${ALARM_PERIOD_MINUTES} min.`,
-        1,
-      ),
-    );
-  }
+function integrationErrorsAlarm(
+  name: string,
+  targets: pulumi.Output<MetricTargets>,
+  common: CommonAlarmArgs,
+  opts: pulumi.CustomResourceOptions,
+): aws.cloudwatch.MetricAlarm {
+  return new aws.cloudwatch.MetricAlarm(
+    `${name}-integration-errors-alarm`,
+    {
+      ...common,
+      alarmDescription:
+        `A route's function failed or answered 4XX/5XX: AWS/ApiGateway IntegrationError (Sum, this API and ` +
+        `stage) >= 1 in ${ALARM_PERIOD_MINUTES} min. The functions answer client mistakes in-band with 200, ` +
+        "so it counts faults of ours (a throw, a timeout, a 5xx).",
+      period: ALARM_PERIOD_SECONDS,
+      namespace: "AWS/ApiGateway",
+      metricName: "IntegrationError",
+      dimensions: { ApiId: targets.apiId, Stage: targets.stage },
+      statistic: "Sum",
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      threshold: 1,
+    },
+    opts,
+  );
+}
 
-  return { topicArn, topic, alarms };
+function storeThrottlesAlarm(
+  name: string,
+  targets: pulumi.Output<MetricTargets>,
+  common: CommonAlarmArgs,
+  opts: pulumi.CustomResourceOptions,
+): aws.cloudwatch.MetricAlarm {
+  return new aws.cloudwatch.MetricAlarm(
+    `${name}-store-throttles-alarm`,
+    {
+      ...common,
+      alarmDescription:
+        "DynamoDB throttled requests of the connection store: the sum of AWS/DynamoDB ThrottledRequests over " +
+        `the operations the functions call >= 1 in ${ALARM_PERIOD_MINUTES} min.`,
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      threshold: 1,
+      // ThrottledRequests is published per operation; the alarm watches their sum.
+      metricQueries: targets.apply((t) => {
+        if (t.store.kind !== "dynamodb") throw new Error("alarm targets are not a DynamoDB store");
+        const { tableName, operations } = t.store;
+        return [
+          ...operations.map((operation, i) => ({
+            id: `m${i}`,
+            returnData: false,
+            metric: {
+              namespace: "AWS/DynamoDB",
+              metricName: "ThrottledRequests",
+              dimensions: { TableName: tableName, Operation: operation },
+              period: ALARM_PERIOD_SECONDS,
+              stat: "Sum",
+            },
+          })),
+          { id: "throttled", expression: "SUM(METRICS())", label: "ThrottledRequests", returnData: true },
+        ];
+      }),
+    },
+    opts,
+  );
+}
+
+/** Redis engine CPU (sustained) and memory, each at {@link REDIS_SATURATION_PERCENT} on the busiest node. */
+function redisSaturationAlarms(
+  name: string,
+  targets: pulumi.Output<MetricTargets>,
+  common: CommonAlarmArgs,
+  opts: pulumi.CustomResourceOptions,
+): aws.cloudwatch.MetricAlarm[] {
+  const saturation: SaturationContext = { name, targets, common, opts };
+  return [
+    redisAlarm(
+      saturation,
+      "cpu",
+      "EngineCPUUtilization",
+      `Redis engine CPU at ${REDIS_SATURATION_PERCENT}% or more: the busiest node's AWS/ElastiCache ` +
+        `EngineCPUUtilization (Maximum) >= ${REDIS_SATURATION_PERCENT} for ` +
+        `${REDIS_CPU_PERIODS * ALARM_PERIOD_MINUTES} min.`,
+      REDIS_CPU_PERIODS,
+    ),
+    redisAlarm(
+      saturation,
+      "memory",
+      "DatabaseMemoryUsagePercentage",
+      `Redis memory ${REDIS_SATURATION_PERCENT}% used or more: the busiest node's AWS/ElastiCache ` +
+        `DatabaseMemoryUsagePercentage (Maximum) >= ${REDIS_SATURATION_PERCENT} in ${ALARM_PERIOD_MINUTES} min.`,
+      1,
+    ),
+  ];
+}
+
+/** What both Redis saturation alarms share. */
+interface SaturationContext {
+  readonly name: string;
+  readonly targets: pulumi.Output<MetricTargets>;
+  readonly common: CommonAlarmArgs;
+  readonly opts: pulumi.CustomResourceOptions;
+}
+
+/** One Redis engine metric at saturation on the busiest node, for `evaluationPeriods` periods. */
+function redisAlarm(
+  { name, targets, common, opts }: SaturationContext,
+  suffix: string,
+  metric: string,
+  description: string,
+  evaluationPeriods: number,
+): aws.cloudwatch.MetricAlarm {
+  return new aws.cloudwatch.MetricAlarm(
+    `${name}-store-${suffix}-alarm`,
+    {
+      ...common,
+      evaluationPeriods,
+      alarmDescription: description,
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      threshold: REDIS_SATURATION_PERCENT,
+      // Engine metrics are per node and the primary can move on failover, so the alarm watches the highest.
+      metricQueries: targets.apply((t) => {
+        if (t.store.kind !== "redis") throw new Error("alarm targets are not a Redis store");
+        return [
+          ...t.store.cacheClusterIds.map((id, i) => ({
+            id: `m${i}`,
+            returnData: false,
+            metric: {
+              namespace: "AWS/ElastiCache",
+              metricName: metric,
+              dimensions: { CacheClusterId: id },
+              period: ALARM_PERIOD_SECONDS,
+              stat: "Maximum",
+            },
+          })),
+          { id: "highest", expression: "MAX(METRICS())", label: metric, returnData: true },
+        ];
+      }),
+    },
+    opts,
+  );
 }
 
 /** What every alarm shares: actions, one evaluation period, missing data not breaching. */

@@ -32,15 +32,26 @@ export function ensureApiGatewayAccount(name: string, parent: pulumi.Resource): 
   const current = aws.apigateway.Account.get(`${name}-apigateway-account-current`, API_GATEWAY_ACCOUNT_ID, undefined, {
     parent,
   });
+  const roleName = accountRoleName(name);
   // Created inside apply because whether to create depends on the account as read; reads resolve at preview,
-  // so the plan shows what will be created.
+  // so the plan shows what will be created. A setting that names the role this stack created is still this
+  // stack's: it keeps declaring it, or the next `pulumi up` would plan to forget all three (SST's helper has
+  // that churn on every second deploy).
   const ready = current.cloudwatchRoleArn.apply((arn): pulumi.Resource[] =>
-    arn ? [current] : [createApiGatewayAccount(name, parent)],
+    arn && !arn.endsWith(`:role/${roleName}`) ? [current] : [createApiGatewayAccount(name, roleName, parent)],
   );
   return { ready };
 }
 
-function createApiGatewayAccount(name: string, parent: pulumi.Resource): aws.apigateway.Account {
+/**
+ * The role's physical name: fixed, so that the setting can be recognised as this stack's, and with the stack in
+ * it, so that two stacks of this project in one account and region never both claim the setting.
+ */
+export function accountRoleName(name: string): string {
+  return `${name}-${pulumi.getStack()}-apigw-logs`.slice(0, 64);
+}
+
+function createApiGatewayAccount(name: string, roleName: string, parent: pulumi.Resource): aws.apigateway.Account {
   // retainOnDelete on all three: `pulumi destroy` forgets them instead of deleting them. The provider resets the
   // account setting when an Account resource is deleted, which would break every other API's access logs.
   const opts: pulumi.CustomResourceOptions = { parent, retainOnDelete: true };
@@ -49,6 +60,7 @@ function createApiGatewayAccount(name: string, parent: pulumi.Resource): aws.api
   const role = new aws.iam.Role(
     `${name}-apigateway-logs-role`,
     {
+      name: roleName,
       assumeRolePolicy: JSON.stringify(API_GATEWAY_ASSUME_ROLE_POLICY),
       description: "API Gateway CloudWatch Logs role of this account and region (account settings)",
     },

@@ -3,15 +3,15 @@
  * `handlers/<AUTHORIZER.module>.ts`), log group and role (logs only: it fetches a public key set and touches
  * nothing of ours), the API Gateway authorizer with one identity source, the permission for API Gateway to
  * invoke it from that authorizer only, and a metric filter counting its token rejections (which its alarm
- * subtracts from its Lambda errors, alarms.ts). Routes attach it to `$connect` (chat-api.ts).
+ * subtracts from its Lambda errors, alarms.ts). The `$connect` route attaches it (chat-route.ts).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { type AuthSettings, authSettingsEnv } from "../contract/auth-settings";
 import { AUTHORIZER, AUTHORIZER_OUTCOMES, identitySources, type TokenSource } from "../contract/routes";
-import { authSettingsEnv, type AuthSettings } from "../contract/auth-settings";
-import { LAMBDA_HANDLER, LAMBDA_RUNTIME, handlerArchive } from "./bundle";
+import { handlerArchive, LAMBDA_HANDLER, LAMBDA_RUNTIME } from "./bundle";
 import type { FunctionLogLevel } from "./config";
-import { LAMBDA_ASSUME_ROLE_POLICY, XRAY_ACTIONS, type PolicyDocument } from "./iam";
+import { LAMBDA_ASSUME_ROLE_POLICY, type PolicyDocument, XRAY_ACTIONS } from "./iam";
 
 /** API Gateway gives a Lambda authorizer 10 s; the function's own timeout matches. */
 export const AUTHORIZER_TIMEOUT_SECONDS = 10;

@@ -2,18 +2,20 @@
  * Lambda code, bundled by esbuild while the Pulumi program runs: no separate build step to forget, and the
  * archive hash changes exactly when the bundled code does.
  *
- * Bundles are per function AND per store. The store is known at `pulumi up` time, so a store's bundle gets
- * `app/store-from-env.<store>.ts` in place of `app/store-from-env.ts` (which loads every store, for the local gateway
- * and tests), and a DynamoDB bundle gets `runtime/secrets.dynamodb.ts` in place of the Secrets Manager
- * reader: a DynamoDB function carries no ioredis and no Secrets Manager client, a Redis function no DynamoDB
- * client. Smaller bundles load faster, and cold start is paid on every new container.
+ * Bundles are per function AND per store. Handlers name no store: the container builds whichever store's factory
+ * was registered (app/store-registry.ts), and a factory registers itself when its module is imported. The store is
+ * known at `pulumi up` time, so a store's bundle is built from a small generated entry that imports exactly that
+ * store's factory (app/stores/<store>.ts, {@link STORE_FACTORIES}) and re-exports the handler: a DynamoDB
+ * function carries no ioredis and no Secrets Manager client (only the Redis factory reads a secret), a Redis
+ * function no DynamoDB client. Smaller bundles load faster, and cold start is paid on every new container. Every
+ * import is an ordinary one, visible to esbuild, tsc and the layers test alike; {@link STORE_EXCLUDED_PACKAGES}
+ * is checked against esbuild's metafile on every build.
  */
 import { isBuiltin } from "node:module";
 import * as path from "node:path";
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
-import * as esbuild from "esbuild";
 import type * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import * as esbuild from "esbuild";
 import type { DeployedStore } from "./config";
 
 /**
@@ -43,19 +45,16 @@ export const LAMBDA_HANDLER = "index.handler";
 const ROOT = path.resolve(__dirname, "..");
 const HANDLERS_DIR = path.join(ROOT, "handlers");
 
-/**
- * Per store: module (project-relative, no extension) => the file bundled in its place. Every import that resolves
- * to the module, from anywhere in the bundle, gets the replacement.
- */
-export const STORE_SUBSTITUTES: Readonly<Record<DeployedStore, Readonly<Record<string, string>>>> = {
-  dynamodb: {
-    "app/store-from-env": "app/store-from-env.dynamodb.ts",
-    "runtime/secrets": "runtime/secrets.dynamodb.ts",
-  },
-  redis: {
-    "app/store-from-env": "app/store-from-env.redis.ts",
-  },
+/** Per store: the module (project-relative) that registers that store's factory, the one a store's bundle imports. */
+export const STORE_FACTORIES: Readonly<Record<DeployedStore, string>> = {
+  dynamodb: "app/stores/dynamodb.ts",
+  redis: "app/stores/redis.ts",
 };
+
+/** What a bundle built without a store imports instead: every store's factory (the local gateway's set). */
+const EVERY_STORE = "app/store-from-env.ts";
+/** A bundle whose code reaches this module builds a store, so it needs a factory registered. */
+const STORE_REGISTRY = "app/store-registry.ts";
 
 /**
  * Packages a store's bundle must not contain. Checked on every build, so an import that drags one back in (a
@@ -75,8 +74,8 @@ export type SdkMode = "bundled" | "external";
 
 export interface BundleOptions {
   /**
-   * The stack's store: the bundle carries that store only. Absent: every store (`app/store-from-env.ts` as is),
-   * for functions that touch no store.
+   * The stack's store: the bundle carries that store only. Absent: every store (`app/store-from-env.ts`). Either
+   * way only for code that builds a store; a function that touches none (the authorizer) bundles the same for all.
    */
   readonly store?: DeployedStore;
   /** Default `bundled`. */
@@ -136,7 +135,6 @@ export function buildBundle(entry: string, options: BundleOptions = {}): Bundle 
   const label = path.relative(ROOT, entry);
   const sdk = options.sdk ?? "bundled";
   const buildOptions: esbuild.BuildOptions = {
-    entryPoints: [entry],
     absWorkingDir: ROOT,
     bundle: true,
     platform: "node",
@@ -150,9 +148,9 @@ export function buildBundle(entry: string, options: BundleOptions = {}): Bundle 
     metafile: true,
     logLevel: "silent",
   };
-  const substitutes = options.store ? STORE_SUBSTITUTES[options.store] : {};
-  const bundle =
-    Object.keys(substitutes).length === 0 ? buildDirect(buildOptions) : buildInWorker(buildOptions, substitutes);
+  const bundle = needsStore(entry, buildOptions)
+    ? build({ ...buildOptions, stdin: storeEntry(entry, options.store) })
+    : build({ ...buildOptions, entryPoints: [entry] });
   if (bundle.code.length === 0) throw new Error(`esbuild produced no code for ${label}`);
 
   // A package left out of the bundle would only fail on the first invocation in AWS; fail the deploy instead.
@@ -175,97 +173,31 @@ export function buildBundle(entry: string, options: BundleOptions = {}): Bundle 
   return bundle;
 }
 
-function buildDirect(options: esbuild.BuildOptions): Bundle {
+function build(options: esbuild.BuildOptions): Bundle {
   const result = esbuild.buildSync(options);
   return { code: result.outputFiles?.[0]?.text ?? "", metafile: result.metafile! };
 }
 
-/**
- * esbuild runs plugins only in its async API, and the Pulumi program (and the tests) need the bundle
- * synchronously. So substituted builds run in one worker thread (started at the first, kept for the process,
- * never keeping it alive) with a resolve plugin that swaps the modules, and this thread blocks on an Atomics wait
- * until the worker posts the result.
- */
-interface BuildWorker {
-  readonly worker: Worker;
-  readonly port: MessagePort;
-  readonly signal: Int32Array;
-}
+/** Per entry and build options: whether its code reaches the store registry (one bare build finds out). */
+const storeUse = new Map<string, boolean>();
 
-let buildWorker: BuildWorker | undefined;
-
-function startBuildWorker(): BuildWorker {
-  const signal = new Int32Array(new SharedArrayBuffer(4));
-  const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
-    workerData: { esbuildPath: require.resolve("esbuild"), signal, port: port2 },
-    transferList: [port2],
-  });
-  worker.unref();
-  port1.unref();
-  // A dead worker is replaced at the next build; its last error is reported by the wait below.
-  worker.once("exit", () => {
-    if (buildWorker?.worker === worker) buildWorker = undefined;
-  });
-  return { worker, port: port1, signal };
-}
-
-function buildInWorker(options: esbuild.BuildOptions, substitutes: Readonly<Record<string, string>>): Bundle {
-  const absolute = Object.fromEntries(
-    Object.entries(substitutes).map(([module, replacement]) => [path.join(ROOT, module), path.join(ROOT, replacement)]),
-  );
-  const current = (buildWorker ??= startBuildWorker());
-  Atomics.store(current.signal, 0, 0);
-  current.port.postMessage({ options, substitutes: absolute });
-  if (Atomics.wait(current.signal, 0, 0, WORKER_TIMEOUT_MS) === "timed-out") {
-    buildWorker = undefined;
-    void current.worker.terminate();
-    throw new Error(`esbuild did not finish within ${WORKER_TIMEOUT_MS} ms`);
+function needsStore(entry: string, options: esbuild.BuildOptions): boolean {
+  const key = `${entry}\0${JSON.stringify(options.external)}`;
+  let uses = storeUse.get(key);
+  if (uses === undefined) {
+    uses = STORE_REGISTRY in build({ ...options, entryPoints: [entry] }).metafile.inputs;
+    storeUse.set(key, uses);
   }
-  const reply = receiveMessageOnPort(current.port)?.message as WorkerReply | undefined;
-  if (!reply) throw new Error("the esbuild worker answered without a result");
-  if (!reply.ok) throw new Error(reply.message);
-  return { code: reply.code, metafile: reply.metafile };
+  return uses;
 }
 
-const WORKER_TIMEOUT_MS = 120_000;
-
-type WorkerReply =
-  | { readonly ok: true; readonly code: string; readonly metafile: esbuild.Metafile }
-  | { readonly ok: false; readonly message: string };
-
-/** Plain CommonJS: the worker runs without tsx or ts-node, whichever loaded this file. */
-const WORKER_SOURCE = `
-const { workerData } = require("node:worker_threads");
-const path = require("node:path");
-const { esbuildPath, signal, port } = workerData;
-const reply = (message) => {
-  port.postMessage(message);
-  Atomics.store(signal, 0, 1);
-  Atomics.notify(signal, 0);
-};
-const failure = (error) => ({ ok: false, message: String((error && error.message) || error) });
-let esbuild;
-port.on("message", ({ options, substitutes }) => {
-  try {
-    esbuild ??= require(esbuildPath);
-  } catch (error) {
-    return reply(failure(error));
-  }
-  const plugin = {
-    name: "store-substitutes",
-    setup(build) {
-      build.onResolve({ filter: /^\\.\\.?\\// }, (args) => {
-        const target = path.resolve(args.resolveDir, args.path).replace(/\\.[cm]?[jt]s$/, "");
-        const replacement = substitutes[target];
-        return replacement === undefined ? undefined : { path: replacement };
-      });
-    },
+/** The generated entry of a store's bundle: that store's factory registered, the handler exported. */
+function storeEntry(entry: string, store: DeployedStore | undefined): esbuild.StdinOptions {
+  const factory = path.join(ROOT, store ? STORE_FACTORIES[store] : EVERY_STORE);
+  return {
+    contents: `import ${JSON.stringify(factory)};\nexport { handler } from ${JSON.stringify(entry)};\n`,
+    resolveDir: ROOT,
+    sourcefile: `${path.relative(ROOT, entry)}+${store ?? "every-store"}`,
+    loader: "ts",
   };
-  esbuild.build({ ...options, plugins: [plugin] }).then(
-    (result) => reply({ ok: true, code: result.outputFiles[0] ? result.outputFiles[0].text : "", metafile: result.metafile }),
-    (error) => reply(failure(error)),
-  );
-});
-`;
+}

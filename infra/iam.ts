@@ -3,8 +3,8 @@
  * own resources. Pure functions over plain ARNs so tests can read the exact documents.
  */
 import type { FunctionDefinition, StoreAccess } from "../contract/routes";
-import type { DeployedStore } from "./config";
 import { ROOM_INDEX } from "../stores/dynamodb-table";
+import type { DeployedStore } from "./config";
 
 export interface PolicyStatement {
   readonly Sid: string;

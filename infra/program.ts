@@ -4,8 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { ChatApi } from "./chat-api";
-import { loadConfig, type DeployedStore } from "./config";
-import { PROJECT_NAME } from "./config-schema";
+import { type DeployedStore, loadConfig, PROJECT_NAME } from "./config";
 
 /** The stack outputs. */
 export interface ProgramOutputs {

@@ -8,7 +8,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { ExistingNetwork } from "./config";
+import type { ExistingNetwork, NatGateways } from "./config";
 
 export const REDIS_PORT = 6379;
 const HTTPS_PORT = 443;
@@ -18,9 +18,6 @@ const PRIVATE_SUBNET_CIDRS = ["10.0.0.0/20", "10.0.16.0/20"] as const;
 /** One public subnet per NAT gateway: the first serves a single-NAT VPC, both serve one NAT per zone. */
 const PUBLIC_SUBNET_CIDRS = ["10.0.128.0/24", "10.0.129.0/24"] as const;
 const ANYWHERE = "0.0.0.0/0";
-
-/** NAT gateways of a VPC the stack creates. */
-export type NatGateways = "single" | "perAz";
 
 export interface RedisNetwork {
   readonly vpcId: pulumi.Output<string>;
@@ -54,10 +51,23 @@ export function createRedisNetwork(
       }
     : createVpc(name, natGateways, parent);
 
+  const groups = createSecurityGroups(name, base.vpcId, opts);
+  allowFunctionTraffic(name, groups, opts);
+  return { ...base, ...groups };
+}
+
+type SecurityGroups = Pick<RedisNetwork, "functionsSecurityGroup" | "redisSecurityGroup">;
+
+/** The functions' group and Redis's, each empty until {@link allowFunctionTraffic} adds its rules. */
+function createSecurityGroups(
+  name: string,
+  vpcId: pulumi.Input<string>,
+  opts: pulumi.CustomResourceOptions,
+): SecurityGroups {
   const functionsSecurityGroup = new aws.ec2.SecurityGroup(
     `${name}-functions-sg`,
     {
-      vpcId: base.vpcId,
+      vpcId,
       description: "Chat functions that use the Redis store",
       tags: { Name: `${name}-functions` },
     },
@@ -66,13 +76,22 @@ export function createRedisNetwork(
   const redisSecurityGroup = new aws.ec2.SecurityGroup(
     `${name}-redis-sg`,
     {
-      vpcId: base.vpcId,
+      vpcId,
       description: "Redis store: reachable from the chat functions only",
       tags: { Name: `${name}-redis` },
     },
     opts,
   );
 
+  return { functionsSecurityGroup, redisSecurityGroup };
+}
+
+/** Redis accepts the functions only; the functions reach Redis, and HTTPS anywhere through NAT. */
+function allowFunctionTraffic(
+  name: string,
+  { functionsSecurityGroup, redisSecurityGroup }: SecurityGroups,
+  opts: pulumi.CustomResourceOptions,
+): void {
   new aws.vpc.SecurityGroupIngressRule(
     `${name}-redis-from-functions`,
     {
@@ -110,15 +129,27 @@ export function createRedisNetwork(
     },
     opts,
   );
-
-  return { ...base, functionsSecurityGroup, redisSecurityGroup };
 }
 
-function createVpc(
-  name: string,
-  natGateways: NatGateways,
-  parent: pulumi.Resource,
-): Pick<RedisNetwork, "vpcId" | "privateSubnetIds" | "egressReady"> {
+type CreatedVpc = Pick<RedisNetwork, "vpcId" | "privateSubnetIds" | "egressReady">;
+
+/** A zone's way out: its public subnet (routed to the internet gateway), NAT gateway and private route table. */
+interface ZoneEgress {
+  readonly natGateway: aws.ec2.NatGateway;
+  readonly publicAssociation: aws.ec2.RouteTableAssociation;
+  readonly privateRoutes: aws.ec2.RouteTable;
+}
+
+/** What every step of {@link createVpc} builds on. */
+interface VpcContext {
+  readonly name: string;
+  readonly vpc: aws.ec2.Vpc;
+  /** The name of the `index`th available zone of the region. */
+  readonly zone: (index: number) => pulumi.Output<string>;
+  readonly opts: pulumi.CustomResourceOptions;
+}
+
+function createVpc(name: string, natGateways: NatGateways, parent: pulumi.Resource): CreatedVpc {
   const opts = { parent };
   const vpc = new aws.ec2.Vpc(
     `${name}-vpc`,
@@ -131,16 +162,39 @@ function createVpc(
     },
     opts,
   );
+  const context: VpcContext = { name, vpc, zone: availabilityZones(parent), opts };
 
+  const privateSubnets = createPrivateSubnets(context);
+  const { internetGateway, publicRoutes } = createInternetRoute(context);
+  const egressCidrs = natGateways === "perAz" ? PUBLIC_SUBNET_CIDRS : PUBLIC_SUBNET_CIDRS.slice(0, 1);
+  const egress = egressCidrs.map((cidrBlock, index) =>
+    createZoneEgress(context, index, cidrBlock, internetGateway, publicRoutes),
+  );
+  const privateAssociations = routePrivateSubnets(context, privateSubnets, egress);
+
+  return {
+    vpcId: vpc.id,
+    privateSubnetIds: pulumi.all(privateSubnets.map((subnet) => subnet.id)),
+    egressReady: [
+      ...egress.flatMap((zoneEgress) => [zoneEgress.natGateway, zoneEgress.publicAssociation]),
+      ...privateAssociations,
+    ],
+  };
+}
+
+function availabilityZones(parent: pulumi.Resource): (index: number) => pulumi.Output<string> {
   const zones = aws.getAvailabilityZonesOutput({ state: "available" }, { parent });
-  const zone = (index: number) =>
+  return (index) =>
     zones.names.apply((names) => {
       const zoneName = names[index];
       if (!zoneName) throw new Error(`the region has ${names.length} availability zones; Redis needs 2`);
       return zoneName;
     });
+}
 
-  const privateSubnets = PRIVATE_SUBNET_CIDRS.map(
+/** One private subnet per zone, for ElastiCache and the VPC functions. */
+function createPrivateSubnets({ name, vpc, zone, opts }: VpcContext): aws.ec2.Subnet[] {
+  return PRIVATE_SUBNET_CIDRS.map(
     (cidrBlock, index) =>
       new aws.ec2.Subnet(
         `${name}-private-${index + 1}`,
@@ -154,6 +208,13 @@ function createVpc(
         opts,
       ),
   );
+}
+
+/** The internet gateway and the public route table that sends everything to it. */
+function createInternetRoute({ name, vpc, opts }: VpcContext): {
+  readonly internetGateway: aws.ec2.InternetGateway;
+  readonly publicRoutes: aws.ec2.RouteTable;
+} {
   const internetGateway = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: { Name: name } }, opts);
   const publicRoutes = new aws.ec2.RouteTable(
     `${name}-public-rt`,
@@ -164,53 +225,66 @@ function createVpc(
     },
     opts,
   );
+  return { internetGateway, publicRoutes };
+}
 
-  // Zone 1's resources keep the names a single-NAT VPC has, so switching to perAz only adds zone 2's.
-  const suffix = (index: number) => (index === 0 ? "" : `-${index + 1}`);
-  const egress = (natGateways === "perAz" ? PUBLIC_SUBNET_CIDRS : PUBLIC_SUBNET_CIDRS.slice(0, 1)).map(
-    (cidrBlock, index) => {
-      const publicSubnet = new aws.ec2.Subnet(
-        `${name}-public${suffix(index)}`,
-        {
-          vpcId: vpc.id,
-          cidrBlock,
-          availabilityZone: zone(index),
-          mapPublicIpOnLaunch: false,
-          tags: { Name: `${name}-public${suffix(index)}` },
-        },
-        opts,
-      );
-      const publicAssociation = new aws.ec2.RouteTableAssociation(
-        `${name}-public-rta${suffix(index)}`,
-        { subnetId: publicSubnet.id, routeTableId: publicRoutes.id },
-        opts,
-      );
-      const natAddress = new aws.ec2.Eip(
-        `${name}-nat-ip${suffix(index)}`,
-        { domain: "vpc", tags: { Name: `${name}-nat${suffix(index)}` } },
-        opts,
-      );
-      const natGateway = new aws.ec2.NatGateway(
-        `${name}-nat${suffix(index)}`,
-        { allocationId: natAddress.id, subnetId: publicSubnet.id, tags: { Name: `${name}${suffix(index)}` } },
-        // A NAT gateway created before its VPC has an internet gateway never gets a working route out.
-        { parent, dependsOn: [internetGateway] },
-      );
-      const privateRoutes = new aws.ec2.RouteTable(
-        `${name}-private-rt${suffix(index)}`,
-        {
-          vpcId: vpc.id,
-          routes: [{ cidrBlock: ANYWHERE, natGatewayId: natGateway.id }],
-          tags: { Name: `${name}-private${suffix(index)}` },
-        },
-        opts,
-      );
-      return { natGateway, publicAssociation, privateRoutes };
+/** Zone 1's resources keep the names a single-NAT VPC has, so switching to perAz only adds zone 2's. */
+const zoneSuffix = (index: number) => (index === 0 ? "" : `-${index + 1}`);
+
+function createZoneEgress(
+  { name, vpc, zone, opts }: VpcContext,
+  index: number,
+  cidrBlock: string,
+  internetGateway: aws.ec2.InternetGateway,
+  publicRoutes: aws.ec2.RouteTable,
+): ZoneEgress {
+  const suffix = zoneSuffix(index);
+  const publicSubnet = new aws.ec2.Subnet(
+    `${name}-public${suffix}`,
+    {
+      vpcId: vpc.id,
+      cidrBlock,
+      availabilityZone: zone(index),
+      mapPublicIpOnLaunch: false,
+      tags: { Name: `${name}-public${suffix}` },
     },
+    opts,
   );
+  const publicAssociation = new aws.ec2.RouteTableAssociation(
+    `${name}-public-rta${suffix}`,
+    { subnetId: publicSubnet.id, routeTableId: publicRoutes.id },
+    opts,
+  );
+  const natAddress = new aws.ec2.Eip(
+    `${name}-nat-ip${suffix}`,
+    { domain: "vpc", tags: { Name: `${name}-nat${suffix}` } },
+    opts,
+  );
+  const natGateway = new aws.ec2.NatGateway(
+    `${name}-nat${suffix}`,
+    { allocationId: natAddress.id, subnetId: publicSubnet.id, tags: { Name: `${name}${suffix}` } },
+    // A NAT gateway created before its VPC has an internet gateway never gets a working route out.
+    { ...opts, dependsOn: [internetGateway] },
+  );
+  const privateRoutes = new aws.ec2.RouteTable(
+    `${name}-private-rt${suffix}`,
+    {
+      vpcId: vpc.id,
+      routes: [{ cidrBlock: ANYWHERE, natGatewayId: natGateway.id }],
+      tags: { Name: `${name}-private${suffix}` },
+    },
+    opts,
+  );
+  return { natGateway, publicAssociation, privateRoutes };
+}
 
-  // Each private subnet routes through the NAT gateway of its own zone when there is one per zone.
-  const privateAssociations = privateSubnets.map(
+/** Each private subnet routes through the NAT gateway of its own zone when there is one per zone. */
+function routePrivateSubnets(
+  { name, opts }: VpcContext,
+  privateSubnets: readonly aws.ec2.Subnet[],
+  egress: readonly ZoneEgress[],
+): aws.ec2.RouteTableAssociation[] {
+  return privateSubnets.map(
     (subnet, index) =>
       new aws.ec2.RouteTableAssociation(
         `${name}-private-rta-${index + 1}`,
@@ -218,13 +292,4 @@ function createVpc(
         opts,
       ),
   );
-
-  return {
-    vpcId: vpc.id,
-    privateSubnetIds: pulumi.all(privateSubnets.map((subnet) => subnet.id)),
-    egressReady: [
-      ...egress.flatMap((zoneEgress) => [zoneEgress.natGateway, zoneEgress.publicAssociation]),
-      ...privateAssociations,
-    ],
-  };
 }

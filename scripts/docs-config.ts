@@ -1,7 +1,7 @@
 /** Writes what is generated from the config schema: `Pulumi.yaml` and docs/configuration.md. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { renderConfigurationDoc, renderPulumiYaml } from "../infra/config-docs";
+import { renderConfigurationDoc, renderPulumiYaml } from "../infra/config";
 
 const root = join(__dirname, "..");
 writeFileSync(join(root, "Pulumi.yaml"), renderPulumiYaml());

@@ -1,13 +1,12 @@
 /**
  * What is generated from the config schema is committed as generated: `Pulumi.yaml`'s `config:` block and
- * docs/configuration.md. Run `npm run docs:config` after editing infra/config-schema.ts.
+ * docs/configuration.md. Run `npm run docs:config` after editing infra/config/schema.ts.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
 import { load } from "js-yaml";
-import { renderConfigurationDoc, renderPulumiYaml } from "../infra/config-docs";
-import { CONFIG_SCHEMA, PROJECT_NAME } from "../infra/config-schema";
+import { CONFIG_SCHEMA, PROJECT_NAME, renderConfigurationDoc, renderPulumiYaml } from "../infra/config";
 
 const ROOT = join(__dirname, "..");
 const read = (file: string) => readFileSync(join(ROOT, file), "utf8");

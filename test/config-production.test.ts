@@ -5,10 +5,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { ConfigError, loadConfig, parseConfig } from "../infra/config";
-import { PROJECT_NAME } from "../infra/config-schema";
+import { ConfigError, loadConfig, PROJECT_NAME, parseConfig } from "../infra/config";
 import { RecordingMocks } from "./support/pulumi-mocks";
 import { rawConfig, type Settings } from "./support/raw-config";
+
 const CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 /** Stacks other than dev must choose `auth` (another setting); these tests are not about it. */
 const AUTH = { auth: "none" };

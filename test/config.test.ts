@@ -5,9 +5,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { DEFAULT_CONNECTION_TTL_SECONDS } from "../contract/env";
-import { ConfigError, loadConfig, parseConfig, type ChatConfig } from "../infra/config";
-import { LEGACY_KEYS } from "../infra/config-legacy";
-import { CONFIG_SCHEMA, LOG_RETENTION_DAYS, PROJECT_NAME } from "../infra/config-schema";
+import {
+  type ChatConfig,
+  CONFIG_SCHEMA,
+  ConfigError,
+  LEGACY_KEYS,
+  LOG_RETENTION_DAYS,
+  loadConfig,
+  PROJECT_NAME,
+  parseConfig,
+} from "../infra/config";
 import { RecordingMocks } from "./support/pulumi-mocks";
 import { rawConfig, type Settings } from "./support/raw-config";
 
@@ -163,8 +170,11 @@ describe("config: defaults", () => {
   });
 
   it("runs Redis or Valkey", () => {
-    const valkey = parse({ store: "redis", "redis.engine": "valkey", "redis.engineVersion": "8.0" });
-    expect(valkey.redis).to.deep.include({ engine: "valkey", engineVersion: "8.0" });
+    const valkey = parse({ store: "redis", "redis.engine": "valkey", "redis.engineVersion": "8.1" });
+    expect(valkey.redis).to.deep.include({ engine: "valkey", engineVersion: "8.1" });
+    // An empty version is the engine's own default, so choosing valkey alone works.
+    expect(parse({ store: "redis", "redis.engine": "valkey" }).redis.engineVersion).to.equal("8.0");
+    expect(parse({ store: "redis" }).redis.engineVersion).to.equal("7.1");
     rejects({ "redis.engine": "memcached" }, 'websocket-chat:redis.engine: "memcached"', "redis, valkey");
   });
 
@@ -206,9 +216,21 @@ describe("config: defaults", () => {
       expect(parse({ logRetentionDays: String(days) }).logRetentionDays).to.equal(days);
     }
     expect(parse({ memorySize: "128" }).memorySize).to.equal(128);
-    for (const version of ["6.2", "6.x", "7.0", "7.1", "7.x", "7"]) {
+    for (const version of ["6.2", "6.x", "7.0", "7.1"]) {
       expect(parse({ "redis.engineVersion": version }).redis.engineVersion).to.equal(version);
     }
+  });
+
+  it("refuses a Redis token the CLI did not hand over as a secret, and keeps it as set", () => {
+    const token = " abcdefgh12345678 ";
+    const plainText = () =>
+      parseConfig(rawConfig({ redisAuthToken: "abcdefgh12345678" }), "dev", { isSecret: () => false });
+    expect(plainText).to.throw(ConfigError, /redisAuthToken: \[secret, 16 characters\].*--secret/);
+    // Spaces are not trimmed away: the token must be exactly what was set (and these ones are refused).
+    expect(() => parseConfig(rawConfig({ redisAuthToken: token }), "dev", { isSecret: () => true })).to.throw(
+      ConfigError,
+      /redisAuthToken: \[secret, 18 characters\]/,
+    );
   });
 
   it("keeps a configured Redis token secret", async () => {
@@ -334,6 +356,9 @@ describe("config: rejections", () => {
     for (const old of ["6.0", "5.0.6", "5", "4.0.10"]) {
       rejects({ "redis.engineVersion": old }, "websocket-chat:redis.engineVersion", "6.2 or later", "ZRANGE");
     }
+    // From Redis 7 on ElastiCache takes major.minor only.
+    for (const bare of ["7", "7.x", "8"])
+      rejects({ "redis.engineVersion": bare }, "websocket-chat:redis.engineVersion");
     rejects(
       { "redis.engine": "valkey", "redis.engineVersion": "7.1" },
       "websocket-chat:redis.engineVersion",

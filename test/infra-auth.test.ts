@@ -6,13 +6,12 @@
 import { isBuiltin } from "node:module";
 import * as vm from "node:vm";
 import { expect } from "chai";
-import { AUTHORIZER, ROUTES } from "../contract/routes";
 import { DEFAULT_ALGORITHMS } from "../contract/auth-settings";
 import { ENV } from "../contract/env";
-import { LAMBDA_RUNTIME, bundleHandler } from "../infra/bundle";
-import { ConfigError, parseConfig } from "../infra/config";
-import { PROJECT_NAME } from "../infra/config-schema";
-import { runProgram, type ProgramRun, type StackSettings } from "./support/program-run";
+import { AUTHORIZER, ROUTES } from "../contract/routes";
+import { bundleHandler, LAMBDA_RUNTIME } from "../infra/bundle";
+import { ConfigError, PROJECT_NAME, parseConfig } from "../infra/config";
+import { type ProgramRun, runProgram, type StackSettings } from "./support/program-run";
 import { plain, type RecordedResource } from "./support/pulumi-mocks";
 import { rawConfig, type Settings } from "./support/raw-config";
 

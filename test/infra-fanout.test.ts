@@ -5,15 +5,13 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { FANOUT_WORKER, ROUTES } from "../contract/routes";
 import { ENV } from "../contract/env";
+import { FANOUT_WORKER, ROUTES } from "../contract/routes";
 import { bundleHandler } from "../infra/bundle";
-import { ConfigError, parseConfig } from "../infra/config";
-import { DEFAULT_FANOUT_CONFIG } from "../infra/config-fanout";
-import { CONFIG_SCHEMA, PROJECT_NAME, specOf } from "../infra/config-schema";
+import { CONFIG_SCHEMA, ConfigError, DEFAULT_FANOUT_CONFIG, PROJECT_NAME, parseConfig, specOf } from "../infra/config";
 import type { PolicyDocument } from "../infra/iam";
 import { runProgram, type StackSettings } from "./support/program-run";
-import { type RecordingMocks, plain, type RecordedResource } from "./support/pulumi-mocks";
+import { plain, type RecordedResource, type RecordingMocks } from "./support/pulumi-mocks";
 import { rawConfig } from "./support/raw-config";
 
 const NAME = PROJECT_NAME;

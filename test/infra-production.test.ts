@@ -7,20 +7,20 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
-import { AUTHORIZER, ROUTES } from "../contract/routes";
 import { ENV } from "../contract/env";
+import { AUTHORIZER, ROUTES } from "../contract/routes";
 import { API_GATEWAY_ASSUME_ROLE_POLICY } from "../infra/api-account";
-import { PROJECT_NAME } from "../infra/config-schema";
+import { PROJECT_NAME } from "../infra/config";
 import {
   API_METRICS,
-  FUNCTION_METRICS,
-  REDIS_METRICS,
-  dashboardName,
   type DashboardBody,
+  dashboardName,
+  FUNCTION_METRICS,
   type MetricLine,
+  REDIS_METRICS,
 } from "../infra/dashboard";
-import { DYNAMODB_ACTIONS, XRAY_ACTIONS, type PolicyDocument } from "../infra/iam";
-import { runProgram, type ProgramRun, type Registration, type StackSettings } from "./support/program-run";
+import { DYNAMODB_ACTIONS, type PolicyDocument, XRAY_ACTIONS } from "../infra/iam";
+import { type ProgramRun, type Registration, runProgram, type StackSettings } from "./support/program-run";
 import { REGION, type RecordedResource } from "./support/pulumi-mocks";
 
 const NAME = PROJECT_NAME;

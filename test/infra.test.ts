@@ -6,24 +6,25 @@ import { isBuiltin } from "node:module";
 import * as vm from "node:vm";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { ROUTES, ROUTE_SELECTION_EXPRESSION, type RouteDefinition } from "../contract/routes";
 import { ENV } from "../contract/env";
+import { FANOUT_WORKER, ROUTE_SELECTION_EXPRESSION, ROUTES, type RouteDefinition } from "../contract/routes";
+import { BUNDLE_FILE, bundleHandler, LAMBDA_HANDLER, LAMBDA_RUNTIME } from "../infra/bundle";
+import { ACCESS_LOG_FIELDS, CHAT_API_TYPE } from "../infra/chat-api";
+import { CHAT_ROUTE_TYPE } from "../infra/chat-route";
+import { ConfigError, PROJECT_NAME } from "../infra/config";
+import { FANOUT_WORKER_TYPE } from "../infra/fanout-worker";
+import { DYNAMODB_ACTIONS, type PolicyDocument, VPC_NETWORK_INTERFACE_ACTIONS, XRAY_ACTIONS } from "../infra/iam";
+import { createProgram } from "../infra/program";
 import {
   HASH_KEY,
+  localCreateTableInput,
   MEMBER_ATTRIBUTE,
   ROOM_ATTRIBUTE,
   ROOM_INDEX,
   TTL_ATTRIBUTE,
-  localCreateTableInput,
 } from "../stores/dynamodb-table";
-import { BUNDLE_FILE, LAMBDA_HANDLER, LAMBDA_RUNTIME, bundleHandler } from "../infra/bundle";
-import { ACCESS_LOG_FIELDS, CHAT_API_TYPE } from "../infra/chat-api";
-import { ConfigError } from "../infra/config";
-import { PROJECT_NAME } from "../infra/config-schema";
-import { DYNAMODB_ACTIONS, VPC_NETWORK_INTERFACE_ACTIONS, XRAY_ACTIONS, type PolicyDocument } from "../infra/iam";
-import { createProgram } from "../infra/program";
-import { runProgram, type ProgramRun, type StackSettings } from "./support/program-run";
-import { RecordingMocks, REGION, ZONES, containsSecret, plain, type RecordedResource } from "./support/pulumi-mocks";
+import { type ProgramRun, runProgram, type StackSettings } from "./support/program-run";
+import { containsSecret, plain, REGION, type RecordedResource, RecordingMocks, ZONES } from "./support/pulumi-mocks";
 
 const STACK = "dev";
 const NAME = PROJECT_NAME;
@@ -884,8 +885,58 @@ describe("infra: the account's API Gateway CloudWatch Logs role, managed by defa
     expect(r.mocks.ofType(T.role).map((x) => x.name)).not.to.include(`${NAME}-apigateway-logs-role`);
   });
 
+  it("keeps declaring the role it created when the account setting now names it (no churn on the next up)", async () => {
+    const own = `arn:aws:iam::123456789012:role/${NAME}-${STACK}-apigw-logs`;
+    const r = await runProgram({ stack: STACK, settings: {}, accountCloudwatchRoleArn: own });
+    const created = r.mocks.ofType("aws:apigateway/account:Account").filter((a) => !a.read);
+    expect(created.map((a) => a.name)).to.deep.equal([`${NAME}-apigateway-account`]);
+    expect(one(r, T.role, "apigateway-logs-role").inputs.name).to.equal(`${NAME}-${STACK}-apigw-logs`);
+  });
+
   it("never touches the account settings when opted out", async () => {
     const r = await runProgram({ stack: STACK, settings: { apiGatewayAccountRole: "false" } });
     expect(r.mocks.ofType("aws:apigateway/account:Account")).to.deep.equal([]);
+  });
+});
+
+describe("infra: route and worker components keep the state of the resources they took over", function () {
+  this.timeout(120_000);
+  let r: Run;
+  before(async () => {
+    r = await run({});
+  });
+
+  const chatApiUrn = `urn:pulumi:${STACK}::${PROJECT_NAME}::${CHAT_API_TYPE}::${NAME}`;
+  /** The component `name` of `type`, directly under the ChatApi; its URN. */
+  const componentUrn = (type: string, name: string): string => {
+    const component = r.registrations.get(name);
+    expect(component?.type, name).to.equal(type);
+    expect(component?.parent, name).to.equal(chatApiUrn);
+    return `urn:pulumi:${STACK}::${PROJECT_NAME}::${CHAT_API_TYPE}$${type}::${name}`;
+  };
+  /** Each child sits under its component and names the ChatApi, its parent before, as an alias. */
+  const expectMoved = (parentUrn: string, children: readonly string[]): void => {
+    for (const child of children) {
+      const registration = r.registrations.get(child);
+      expect(registration?.parent, child).to.equal(parentUrn);
+      expect(registration?.aliasParents, child).to.deep.equal([chatApiUrn]);
+    }
+  };
+
+  it("puts each route's function, role, policy, log group, permission, integration and route in a ChatRoute", () => {
+    for (const route of ROUTES) {
+      const urn = componentUrn(CHAT_ROUTE_TYPE, `${NAME}-route-${route.name}`);
+      const prefix = `${NAME}-${route.name}`;
+      expectMoved(urn, [
+        prefix,
+        ...["logs", "role", "policy", "invoke", "integration", "route"].map((s) => `${prefix}-${s}`),
+      ]);
+    }
+  });
+
+  it("puts the fan-out worker's function, role, policy, log group and async config in a FanOutWorker", () => {
+    const urn = componentUrn(FANOUT_WORKER_TYPE, `${NAME}-worker`);
+    const prefix = `${NAME}-${FANOUT_WORKER.name}`;
+    expectMoved(urn, [prefix, ...["logs", "role", "policy", "async"].map((s) => `${prefix}-${s}`)]);
   });
 });

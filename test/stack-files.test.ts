@@ -7,10 +7,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
-import { ConfigError } from "../infra/config";
-import { PROJECT_NAME } from "../infra/config-schema";
-import { cliConfig, PulumiCliError } from "./support/pulumi-cli";
+import { ConfigError, PROJECT_NAME } from "../infra/config";
 import { PROJECT_YAML, runProgram } from "./support/program-run";
+import { cliConfig, PulumiCliError } from "./support/pulumi-cli";
 
 const ROOT = join(__dirname, "..");
 const FLAT = join(__dirname, "fixtures", "flat-config");

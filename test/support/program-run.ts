@@ -8,9 +8,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { dump } from "js-yaml";
-import { PROJECT_NAME } from "../../infra/config-schema";
+import { PROJECT_NAME } from "../../infra/config";
 import { createProgram } from "../../infra/program";
-import { cliConfig, type CliConfig } from "./pulumi-cli";
+import { type CliConfig, cliConfig } from "./pulumi-cli";
 import { RecordingMocks, resolve } from "./pulumi-mocks";
 
 const ROOT = join(__dirname, "..", "..");
@@ -65,6 +65,10 @@ export interface Registration {
   readonly retainOnDelete: boolean;
   /** Names (not URNs) of the resources it depends on. */
   readonly dependsOn: readonly string[];
+  /** URN of its parent; empty for a resource without one. */
+  readonly parent: string;
+  /** The parent URNs its aliases name (an alias spec that names none is left out). */
+  readonly aliasParents: readonly string[];
 }
 
 export interface ProgramRun {
@@ -96,6 +100,23 @@ interface RegisterRequest {
   getProtect(): boolean | undefined;
   getRetainondelete(): boolean | undefined;
   getDependenciesList(): string[];
+  getParent(): string;
+  getAliasesList(): { getSpec(): { getParenturn(): string } | undefined }[];
+}
+
+interface MockMonitor {
+  registerResource(req: RegisterRequest, callback: (...args: unknown[]) => void): Promise<void>;
+  newUrn(parent: string, type: string, name: string): string;
+}
+
+/**
+ * A URN as the engine builds it: the parent's whole type chain, then the type (`ChatApi$ChatRoute$…Function`).
+ * The mock monitor keeps only the parent's own type, which would hide where a grandchild sits.
+ */
+function engineUrn(parent: string, type: string, name: string): string {
+  const parentType = parent ? parent.split("::")[2] : undefined;
+  const qualified = parentType && parentType !== "pulumi:pulumi:Stack" ? `${parentType}$${type}` : type;
+  return `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${qualified}::${name}`;
 }
 
 const nameOfUrn = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
@@ -112,9 +133,8 @@ export async function runProgram(options: RunOptions = {}): Promise<ProgramRun> 
   mocks.accountCloudwatchRoleArn = options.accountCloudwatchRoleArn ?? "";
   await pulumi.runtime.setMocks(mocks, PROJECT_NAME, stack, false);
   const registrations = new Map<string, Registration>();
-  const monitor = pulumi.runtime.getMonitor() as unknown as {
-    registerResource(req: RegisterRequest, callback: (...args: unknown[]) => void): Promise<void>;
-  };
+  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
+  monitor.newUrn = engineUrn;
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
     registrations.set(req.getName(), {
@@ -123,6 +143,8 @@ export async function runProgram(options: RunOptions = {}): Promise<ProgramRun> 
       protect: req.getProtect() ?? false,
       retainOnDelete: req.getRetainondelete() ?? false,
       dependsOn: req.getDependenciesList().map(nameOfUrn),
+      parent: req.getParent(),
+      aliasParents: req.getAliasesList().flatMap((alias) => alias.getSpec()?.getParenturn() || []),
     });
     return register(req, callback);
   };

@@ -3,7 +3,7 @@
  * type-checks) and docs/configuration.md (the reference a reader looks up). `npm run docs:config` writes both;
  * test/config-docs.test.ts fails when a committed file differs from what this renders.
  */
-import { CONFIG_SCHEMA, type FieldSpec, type KeySpec, PROJECT_NAME } from "./config-schema";
+import { CONFIG_SCHEMA, type FieldSpec, type KeySpec, PROJECT_NAME } from "./schema";
 
 const WIDTH = 110;
 
@@ -85,7 +85,7 @@ runtime:
   options:
     typescript: true
     packagemanager: npm
-# Generated from infra/config-schema.ts by \`npm run docs:config\`; edit the schema, not this block.
+# Generated from infra/config/schema.ts by \`npm run docs:config\`; edit the schema, not this block.
 # Set values per stack in Pulumi.<stack>.yaml or with \`pulumi config set\` (\`--path\` for a field of an object key).
 `;
 
@@ -114,7 +114,7 @@ export function renderConfigurationDoc(): string {
     rows.push(`| \`${key}\` | map | \`{}\` | ${markdownCell(spec.description)} |`);
     for (const [field, fieldSpec] of Object.entries(spec.fields)) rows.push(settingRow(`${key}.${field}`, fieldSpec));
   }
-  return `<!-- Generated from infra/config-schema.ts by \`npm run docs:config\`; test/config-docs.test.ts checks it. -->
+  return `<!-- Generated from infra/config/schema.ts by \`npm run docs:config\`; test/config-docs.test.ts checks it. -->
 # Configuration reference
 
 Every stack setting, its type, default and meaning. Keys are namespaced by the project (\`${PROJECT_NAME}:store\`).

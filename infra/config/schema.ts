@@ -11,14 +11,14 @@
  * `pulumi config set --path redis.nodeType cache.t4g.small` or written in the stack file as a YAML map; no key
  * name is a path prefix of another.
  */
-import { DEFAULT_ALGORITHMS, DEFAULT_TOKEN_QUERY_PARAM } from "../contract/auth-settings";
+import { DEFAULT_ALGORITHMS, DEFAULT_TOKEN_QUERY_PARAM } from "../../contract/auth-settings";
 import {
   DEFAULT_CONNECTION_TTL_SECONDS,
   DEFAULT_FANOUT,
   DEFAULT_MAX_ROOMS_PER_CONNECTION,
   MAX_ROOMS_PER_CONNECTION_CEILING,
-} from "../contract/env";
-import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING } from "../contract/message-limits";
+} from "../../contract/env";
+import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING } from "../../contract/message-limits";
 
 /** The project name, which is also the namespace of every key below (`websocket-chat:store`). */
 export const PROJECT_NAME = "websocket-chat";
@@ -182,10 +182,10 @@ export const CONFIG_SCHEMA = {
       },
       engineVersion: {
         type: "string",
-        default: "7.1",
+        default: "",
         description:
-          "Engine version: Redis 6.2 or later (the store lists members with ZRANGE … BYLEX, new in 6.2), e.g. 7.1; " +
-          "Valkey 7.2 or later, e.g. 8.0.",
+          "Engine version as major.minor: Redis 6.2 or later (the store lists members with ZRANGE … BYLEX, new in " +
+          "6.2), e.g. 7.1, or 6.x; Valkey 7.2 or later, e.g. 8.0. Empty: 7.1 for redis, 8.0 for valkey.",
       },
       nodeType: { type: "string", default: "cache.t4g.micro", description: "ElastiCache node type." },
       replicas: {

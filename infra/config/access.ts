@@ -3,16 +3,17 @@
  * (`auth`, and the object key `jwt`), the per-connection rate limit (`rateLimit`) and the largest `data` a
  * `sendmessage` may carry (`maxDataBytes`). Problems go to the shared reader's list.
  */
-import type { TokenSource } from "../contract/routes";
+
 import {
-  DEFAULT_ALGORITHMS,
-  SUPPORTED_ALGORITHMS,
   type AuthSettings,
+  DEFAULT_ALGORITHMS,
   type JwsAlgorithm,
-} from "../contract/auth-settings";
-import type { MessageLimits } from "../contract/message-limits";
-import { UNPROTECTED_STACK, fullKey } from "./config-schema";
-import { type ConfigReader, invalid } from "./config-values";
+  SUPPORTED_ALGORITHMS,
+} from "../../contract/auth-settings";
+import type { MessageLimits } from "../../contract/message-limits";
+import type { TokenSource } from "../../contract/routes";
+import { fullKey, UNPROTECTED_STACK } from "./schema";
+import { type ConfigReader, invalid } from "./values";
 
 export const AUTH_MODES = ["none", "jwt"] as const;
 

@@ -1,12 +1,12 @@
 /**
  * The broadcast fan-out part of the stack configuration (the object key `fanout`): how many posts one invocation
  * keeps in flight, the per-post timeout, the memory (hence CPU) of the functions that post, and where a broadcast
- * is split into worker shards. Parsed here, collected into config.ts's problem list; turned into the runtime's
+ * is split into worker shards. Parsed here, collected into parse.ts's problem list; turned into the runtime's
  * FANOUT_* environment by {@link fanOutEnv}.
  */
-import { ENV } from "../contract/env";
-import { CONFIG_SCHEMA } from "./config-schema";
-import type { ConfigReader } from "./config-values";
+import { ENV } from "../../contract/env";
+import { CONFIG_SCHEMA } from "./schema";
+import type { ConfigReader } from "./values";
 
 export interface FanOutConfig {
   /** FANOUT_CONCURRENCY: posts in flight per invocation, and the keep-alive agent's sockets. */

@@ -4,7 +4,7 @@
  * stack file's dotted key as ONE flat key (it never reaches the object key `redis`), so without this check the
  * setting would simply not apply.
  */
-import { type SettingPath, fullKey } from "./config-schema";
+import { fullKey, type SettingPath } from "./schema";
 
 /** Old flat key → the setting that replaced it. */
 export const LEGACY_KEYS: Readonly<Record<string, SettingPath>> = {

@@ -13,12 +13,12 @@ import {
   CONFIG_SCHEMA,
   type ConfigKey,
   type FieldSpec,
+  fullKey,
   type GroupSpec,
   type KeySpec,
   type SettingPath,
-  fullKey,
   specOf,
-} from "./config-schema";
+} from "./schema";
 
 /** Values as `pulumi.runtime.allConfig()` holds them, keys without the project namespace. */
 export type RawConfig = Readonly<Record<string, string | undefined>>;
