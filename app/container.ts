@@ -1,15 +1,17 @@
 /**
- * Per-container dependencies. Lambda reuses a container for many invocations, so the store client and the
- * management API client are created once, at the first invocation, from the environment infra set — never
- * per request.
+ * Per-container dependencies: the composition root. Lambda reuses a container for many invocations, so the store
+ * client and the management API client are created once, at the first invocation, from the environment infra
+ * set — never per request. Two choices are made here, once: the store (from the factories this process was built
+ * with, store-registry.ts) and where fan-out shards run (the worker Lambda when FANOUT_WORKER_FUNCTION is set, else
+ * the registered stand-in: in-process for local runs and tests, worker-fallback.ts).
  */
-import { createStore } from "./store-from-env";
-import { ConnectionsApi } from "../runtime/connections-api";
-import { DEFAULT_FANOUT, ENV, readRuntimeEnv } from "../contract/env";
-import type { HandlerDeps } from "../chat/deps";
 import { LambdaInvoker } from "../broadcast/worker-invoker";
+import type { HandlerDeps } from "../chat/deps";
+import { DEFAULT_FANOUT, ENV, readRuntimeEnv } from "../contract/env";
+import { ConnectionsApi } from "../runtime/connections-api";
 import { Logger } from "../runtime/logger";
-import { resolveRedisAuth } from "../runtime/secrets";
+import { storeFactoryOf } from "./store-registry";
+import { withWorkerFallback } from "./worker-fallback";
 
 let deps: Promise<HandlerDeps> | undefined;
 
@@ -33,19 +35,20 @@ export function containerDeps(): Promise<HandlerDeps> {
 export async function buildContainerDeps(
   source: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<HandlerDeps> {
-  const env = await resolveRedisAuth(readRuntimeEnv(source));
+  const declared = readRuntimeEnv(source);
+  const factory = storeFactoryOf(declared.store);
+  const env = factory.prepare ? await factory.prepare(declared) : declared;
   const fanOut = env.fanOut ?? DEFAULT_FANOUT;
   const connections = env.callbackUrl
     ? ConnectionsApi.forEndpoint(env.callbackUrl, { timeoutMs: fanOut.postTimeoutMs, maxSockets: fanOut.concurrency })
     : undefined;
-  const invoker =
-    fanOut.workerFunction && connections
-      ? new LambdaInvoker(
-          fanOut.workerFunction,
-          () => connections.client.config.credentials(),
-          () => connections.client.config.region(),
-          source[ENV.AWS_ENDPOINT_URL_LAMBDA],
-        )
-      : undefined;
-  return { env, store: createStore(env), connections, log: new Logger(), invokeWorker: invoker?.invoke };
+  const base = { env, store: factory.create(env), connections, log: new Logger() };
+  if (!fanOut.workerFunction || !connections) return withWorkerFallback(base);
+  const invoker = new LambdaInvoker(
+    fanOut.workerFunction,
+    () => connections.client.config.credentials(),
+    () => connections.client.config.region(),
+    source[ENV.AWS_ENDPOINT_URL_LAMBDA],
+  );
+  return { ...base, invokeWorker: invoker.invoke };
 }

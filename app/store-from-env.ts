@@ -1,25 +1,13 @@
-import type { RuntimeEnv } from "../contract/env";
-import type { ConnectionStore } from "../contract/connection-store";
-import { createDynamoDbStore } from "./store-from-env.dynamodb";
-import { createRedisStore } from "./store-from-env.redis";
-import { MemoryConnectionStore } from "../stores/memory";
-
-/** One per process: the local gateway runs every handler in one process, and they must see the same connections. */
-let memoryStore: MemoryConnectionStore | undefined;
+/**
+ * Every store, registered: what the local gateway and tests import so that any STORE works in-process. Lambda
+ * bundles never include this file; each is built with one store's factory instead (app/stores/, infra/bundle.ts).
+ */
+import "./stores/dynamodb";
+import "./stores/memory";
+import "./stores/redis";
 
 /**
- * The store selected by `env.store`: every store, for the local gateway and tests. Lambda bundles are built per
- * store and get `from-env.<store>.ts` in place of this file (infra/bundle.ts), so each carries one store client.
- * DynamoDB and Redis stores are new on every call, each with its own client,
- * so call this once per container and reuse the result.
+ * The store selected by `env.store`. DynamoDB and Redis stores are new on every call, each with its own client, so
+ * call this once per container and reuse the result; memory is one store per process.
  */
-export function createStore(env: RuntimeEnv): ConnectionStore {
-  switch (env.store) {
-    case "dynamodb":
-      return createDynamoDbStore(env);
-    case "redis":
-      return createRedisStore(env);
-    case "memory":
-      return (memoryStore ??= new MemoryConnectionStore());
-  }
-}
+export { createStore } from "./store-registry";

@@ -15,8 +15,8 @@
  *   npm run bench -- --help
  */
 import { BatchWriteItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DEFAULT_FANOUT } from "../contract/env";
 import type { ConnectionStore } from "../contract/connection-store";
+import { DEFAULT_FANOUT } from "../contract/env";
 import { HASH_KEY, TTL_ATTRIBUTE } from "../stores/dynamodb-table";
 import { RedisConnectionStore } from "../stores/redis";
 import {
@@ -27,7 +27,7 @@ import {
 } from "../test/support/dynalite";
 import { startRedis, type TestRedis } from "../test/support/redis-server";
 import { benchId, isStale, staleCount } from "./ids";
-import { runInChild, startEndpointProcess, type EndpointProcess } from "./processes";
+import { type EndpointProcess, runInChild, startEndpointProcess } from "./processes";
 import type { Mode, RunInput, RunOutput, StoreSpec } from "./run-one";
 import type { EndpointParams, EndpointStats } from "./throttled-endpoint";
 

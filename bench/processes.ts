@@ -3,7 +3,7 @@
  * heap never inflates the next one's peak RSS). Both talk to the parent over IPC; both are killed when a run
  * exceeds its time bound or the parent exits.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import * as path from "node:path";
 import type { EndpointParams, EndpointStats, RunIds } from "./throttled-endpoint";
 

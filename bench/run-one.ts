@@ -7,13 +7,14 @@ import { Agent, request } from "node:http";
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { Redis } from "ioredis";
-import { inProcessWorkers, sendMessage } from "../handlers/send-message";
-import { ConnectionsApi, isGone } from "../runtime/connections-api";
 import type { HandlerDeps } from "../chat/deps";
-import { DEFAULT_FANOUT, type FanOutSettings } from "../contract/env";
-import { Logger } from "../runtime/logger";
-import { messageEvent } from "../local/events";
+import { inProcessWorkers, withInProcessWorkers } from "../chat/in-process-workers";
 import type { ConnectionStore } from "../contract/connection-store";
+import { DEFAULT_FANOUT, type FanOutSettings } from "../contract/env";
+import { sendMessage } from "../handlers/send-message";
+import { messageEvent } from "../local/events";
+import { ConnectionsApi, isGone } from "../runtime/connections-api";
+import { Logger } from "../runtime/logger";
 import { DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
@@ -89,7 +90,7 @@ async function countRemaining(store: ConnectionStore): Promise<number> {
 
 async function ours(input: RunInput, store: ConnectionStore, logs: Record<string, unknown>[]): Promise<void> {
   const fanOut: FanOutSettings = { ...DEFAULT_FANOUT, ...input.fanOut };
-  const deps: HandlerDeps = {
+  const deps: HandlerDeps = withInProcessWorkers({
     env: { store: store.kind, callbackUrl: input.callbackUrl, connectionTtlSeconds: 7500, fanOut },
     store,
     connections: ConnectionsApi.forEndpoint(input.callbackUrl, {
@@ -100,7 +101,7 @@ async function ours(input: RunInput, store: ConnectionStore, logs: Record<string
       const entry = JSON.parse(line) as Record<string, unknown>;
       if (String(entry.message).startsWith("broadcast")) logs.push(entry);
     }),
-  };
+  });
   const sender = benchId(input.seed, 0);
   const event = messageEvent(
     {

@@ -16,9 +16,9 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
-import { BUNDLE_FILE, buildBundle, handlerBundle, type Bundle, type SdkMode } from "../infra/bundle";
-import { DEPLOYED_STORES } from "../infra/config-schema";
+import { BUNDLE_FILE, type Bundle, buildBundle, handlerBundle, type SdkMode } from "../infra/bundle";
 import type { DeployedStore } from "../infra/config";
+import { DEPLOYED_STORES } from "../infra/config/schema";
 
 const ROOT = path.resolve(__dirname, "..");
 /** Inside the project (gitignored), so the external-SDK bundles resolve @aws-sdk/* from node_modules. */

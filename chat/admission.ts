@@ -1,36 +1,37 @@
 /**
- * What every message route does before its own work: count the message against the sender's rate limit, then
- * parse the frame. A refused message has already been answered (an error frame to the sender) when this returns,
- * and `result` is what the route returns for it: 200 for the client's mistake, so that API Gateway's
- * `IntegrationError` does not count it (reply.ts says why).
+ * What every message route does before its own work (the admission step of pipeline.ts): count the message
+ * against the sender's rate limit, then parse the frame. A refused message has already been answered (an error
+ * frame to the sender) when this returns, and `result` is what the route returns for it: 200 for the client's
+ * mistake, so that API Gateway's `IntegrationError` does not count it (reply.ts says why).
  */
-import type { HandlerDeps } from "./deps";
-import { invocationLogger, type HandlerResult, type WebSocketEvent } from "../runtime/event";
-import type { Logger } from "../runtime/logger";
-import { MAX_POST_BYTES } from "../runtime/connections-api";
+
 import { encodeData, parseBody } from "../contract/message-body";
 import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
+import { MAX_POST_BYTES } from "../runtime/connections-api";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import type { Logger } from "../runtime/logger";
+import type { HandlerDeps } from "./deps";
 import { enforceRateLimit } from "./rate-limit";
 import { replyError } from "./reply";
 
 export type Admission =
-  | { readonly ok: true; readonly log: Logger; readonly body: Record<string, unknown> }
+  | { readonly ok: true; readonly body: Record<string, unknown> }
   | { readonly ok: false; readonly result: HandlerResult };
 
 /** `parseErrorExtra` is added to the error frame of a body that is not a JSON object. */
 export async function admitMessage(
   event: WebSocketEvent,
   deps: HandlerDeps,
+  log: Logger,
   parseErrorExtra: Record<string, unknown> = {},
 ): Promise<Admission> {
-  const log = invocationLogger(deps.log, event);
   const rate = await enforceRateLimit(event, deps, log);
   if (rate.kind !== "allowed") return { ok: false, result: rate.result };
   const parsed = parseBody(event.body);
   if (!parsed.ok) {
     return { ok: false, result: await replyError(deps, event, log, parsed.code, parsed.message, parseErrorExtra) };
   }
-  return { ok: true, log, body: parsed.value };
+  return { ok: true, body: parsed.value };
 }
 
 export type DataAdmission =

@@ -1,7 +1,8 @@
 /**
  * What every handler gets: the container's store, `@connections` client, logger and worker invoker. Declared
  * here, below the composition root (app/container.ts) that builds it, so the chat modules can take it without
- * importing the layer above them. Tests build one by hand around real servers.
+ * importing the layer above them. Tests build one by hand around real servers (with in-process workers:
+ * chat/in-process-workers.ts).
  */
 import type { InvokeWorker } from "../broadcast/broadcast";
 import type { ConnectionStore } from "../contract/connection-store";
@@ -16,10 +17,10 @@ export interface HandlerDeps {
   readonly connections?: ConnectionsApi;
   readonly log: Logger;
   /**
-   * Hands a shard of a large broadcast to the fan-out worker. Set on AWS (Lambda async invoke, when
-   * FANOUT_WORKER_FUNCTION is set); absent, `sendmessage` runs shards in this process (local runs, tests).
+   * Hands a shard of a large broadcast to the fan-out worker, wherever it runs: chosen once, by whoever builds the
+   * deps (app/container.ts: Lambda's async invoke when FANOUT_WORKER_FUNCTION is set; in this process locally).
    */
-  readonly invokeWorker?: InvokeWorker;
+  readonly invokeWorker: InvokeWorker;
 }
 
 export function requireConnections(d: HandlerDeps): ConnectionsApi {

@@ -11,10 +11,10 @@
  *   store outage must not silence every client; the stage's own throttling still bounds the damage.
  */
 import { rateWindow } from "../contract/connection-store";
-import { requireConnections, type HandlerDeps } from "./deps";
+import { ABUSE_FACTOR, DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
 import type { HandlerResult, WebSocketEvent } from "../runtime/event";
 import type { Logger } from "../runtime/logger";
-import { ABUSE_FACTOR, DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
+import { type HandlerDeps, requireConnections } from "./deps";
 import { ANSWERED, FAULT, replyError } from "./reply";
 
 /** A refused message carries what the route returns for it (reply.ts: 200 once answered, 5xx for our faults). */

@@ -13,17 +13,18 @@
  *
  * `$connect` does not use this: its status decides the handshake.
  */
+
+import { ERROR_ORIGIN, type ErrorCode, errorFrame } from "../contract/frames";
 import type { PostOutcome } from "../runtime/connections-api";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import type { Logger } from "../runtime/logger";
 import type { HandlerDeps } from "./deps";
 import { requireConnections } from "./deps";
-import type { HandlerResult, WebSocketEvent } from "../runtime/event";
-import { ERROR_ORIGIN, errorFrame, type ErrorCode } from "../contract/frames";
-import type { Logger } from "../runtime/logger";
 
 /** The sender has its answer (or has gone, so there is no one left to answer): nothing failed on our side. */
-export const ANSWERED: HandlerResult = Object.freeze({ statusCode: 200 });
+export const ANSWERED: HandlerResult = /* @__PURE__ */ Object.freeze({ statusCode: 200 });
 /** Something of ours failed (`@connections`, the store): the status `IntegrationError` is meant to count. */
-export const FAULT: HandlerResult = Object.freeze({ statusCode: 502 });
+export const FAULT: HandlerResult = /* @__PURE__ */ Object.freeze({ statusCode: 502 });
 
 /** The status to return with an error frame of `code` whose post came to `delivery`. */
 export function answeredWith(code: ErrorCode, delivery: PostOutcome["kind"]): HandlerResult {

@@ -8,21 +8,22 @@
  * those rooms (`RemovedConnection`), so no extra lookup races with the removal. A presence broadcast can itself
  * find gone connections; their departures are announced in turn, up to {@link MAX_PRESENCE_DEPTH} rounds.
  */
-import { isValidRoomName, type RemovedConnection } from "../contract/connection-store";
+
 import {
-  INTEGRATION_TIMEOUT_MS,
+  type BroadcastSummary,
   broadcast,
   deadlineOf,
-  type BroadcastSummary,
+  INTEGRATION_TIMEOUT_MS,
   type InvocationContext,
   type InvokeWorker,
 } from "../broadcast/broadcast";
-import { preparePayload } from "../runtime/connections-api";
-import { requireConnections, type HandlerDeps } from "./deps";
-import type { WebSocketEvent } from "../runtime/event";
+import { isValidRoomName, type RemovedConnection } from "../contract/connection-store";
 import { DEFAULT_FANOUT, DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
 import { presenceFrame, type Who } from "../contract/frames";
+import { preparePayload } from "../runtime/connections-api";
+import type { WebSocketEvent } from "../runtime/event";
 import type { Logger } from "../runtime/logger";
+import { type HandlerDeps, requireConnections } from "./deps";
 
 /** Members listed in the `members` frame a joiner gets, at most (`more: true` beyond). */
 export const MAX_MEMBERS_SHOWN = 100;
@@ -105,11 +106,11 @@ export interface RoomBroadcastContext {
   readonly invokeWorker: InvokeWorker;
 }
 
+/** The context of a route's room broadcasts: shards go wherever the deps send them. */
 export function roomBroadcastContext(
   event: WebSocketEvent,
   deps: HandlerDeps,
   log: Logger,
-  invokeWorker: InvokeWorker,
   context?: InvocationContext,
 ): RoomBroadcastContext {
   return {
@@ -118,7 +119,7 @@ export function roomBroadcastContext(
     requestId: event.requestContext.requestId,
     sender: event.requestContext.connectionId,
     deadline: deadlineOf(context, INTEGRATION_TIMEOUT_MS),
-    invokeWorker,
+    invokeWorker: deps.invokeWorker,
   };
 }
 

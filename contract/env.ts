@@ -4,7 +4,7 @@
  */
 import { STORE_KINDS, type StoreKind } from "./connection-store";
 import { ENV, type Env, EnvError, envInteger, envText } from "./env-vars";
-import { readMessageLimits, type MessageLimits } from "./message-limits";
+import { type MessageLimits, readMessageLimits } from "./message-limits";
 
 export { ENV, EnvError } from "./env-vars";
 

@@ -18,9 +18,9 @@
  * The key set is fetched on the first token and cached per container (jose refreshes it after 10 min, or sooner
  * when a token names a `kid` it has not seen, at most every 30 s).
  */
-import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { type AuthSettings, readAuthSettings } from "../contract/auth-settings";
 import { AUTHORIZER_OUTCOMES } from "../contract/routes";
-import { readAuthSettings, type AuthSettings } from "../contract/auth-settings";
 import { Logger } from "../runtime/logger";
 
 /** The REQUEST authorizer event of a WebSocket `$connect` (only what this authorizer reads is typed). */

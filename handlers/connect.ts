@@ -1,9 +1,11 @@
 /** `$connect`: records the new connection. A non-2xx answer makes API Gateway refuse the handshake. */
-import type { ConnectionRecord } from "../contract/connection-store";
+
 import { containerDeps } from "../app/container";
-import type { HandlerDeps } from "../chat/deps";
-import { invocationLogger, type HandlerResult, type WebSocketEvent } from "../runtime/event";
+import { lambdaHandler } from "../app/lambda-handler";
+import { plainRoute } from "../chat/pipeline";
 import { displayName } from "../chat/rooms";
+import type { ConnectionRecord } from "../contract/connection-store";
+import type { WebSocketEvent } from "../runtime/event";
 
 /** Authorizer context values worth keeping with the connection, flattened to strings as API Gateway does. */
 function authorizerAttributes(authorizer: Record<string, unknown> | undefined): Record<string, string> | undefined {
@@ -32,8 +34,7 @@ export function connectionRecord(event: WebSocketEvent, ttlSeconds: number, now 
   };
 }
 
-export async function connect(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
-  const log = invocationLogger(deps.log, event);
+export const connect = plainRoute(async ({ event, deps, log }) => {
   const started = Date.now();
   try {
     await deps.store.add(connectionRecord(event, deps.env.connectionTtlSeconds));
@@ -44,6 +45,6 @@ export async function connect(event: WebSocketEvent, deps: HandlerDeps): Promise
     log.error("connect failed: store write", { outcome: "error", error, durationMs: Date.now() - started });
     return { statusCode: 500, body: "Failed to connect." };
   }
-}
+});
 
-export const handler = async (event: WebSocketEvent): Promise<HandlerResult> => connect(event, await containerDeps());
+export const handler = lambdaHandler(connect, containerDeps);

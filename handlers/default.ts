@@ -2,29 +2,29 @@
  * `$default`: API Gateway sends here every frame whose `action` matches no route (and every non-JSON frame).
  * The sender learns what was wrong and which actions exist; the invocation itself succeeds (reply.ts).
  */
-import { admitMessage } from "../chat/admission";
-import { CLIENT_ACTIONS } from "../contract/routes";
 import { containerDeps } from "../app/container";
-import type { HandlerDeps } from "../chat/deps";
-import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import { lambdaHandler } from "../app/lambda-handler";
+import { messageRoute } from "../chat/pipeline";
 import { replyError } from "../chat/reply";
+import { CLIENT_ACTIONS } from "../contract/routes";
 
-export async function defaultRoute(event: WebSocketEvent, deps: HandlerDeps): Promise<HandlerResult> {
-  const availableActions = [...CLIENT_ACTIONS];
-  const admitted = await admitMessage(event, deps, { availableActions });
-  if (!admitted.ok) return admitted.result;
-  const { log } = admitted;
-  const { action } = admitted.body;
-  if (action === undefined || action === null || action === "") {
-    return replyError(deps, event, log, "MissingAction", 'The message has no "action" field.', { availableActions });
-  }
-  // Echoed back bounded: a 128 KB action echoed twice would not fit in one post, and the sender would get nothing.
-  const shown = echoable(action);
-  return replyError(deps, event, log, "UnknownAction", `Unknown action ${JSON.stringify(shown)}.`, {
-    action: shown,
-    availableActions,
-  });
-}
+const availableActions = [...CLIENT_ACTIONS];
+
+export const defaultRoute = messageRoute(
+  async ({ event, deps, log, body }) => {
+    const { action } = body;
+    if (action === undefined || action === null || action === "") {
+      return replyError(deps, event, log, "MissingAction", 'The message has no "action" field.', { availableActions });
+    }
+    // Echoed back bounded: a 128 KB action echoed twice would not fit in one post, and the sender would get nothing.
+    const shown = echoable(action);
+    return replyError(deps, event, log, "UnknownAction", `Unknown action ${JSON.stringify(shown)}.`, {
+      action: shown,
+      availableActions,
+    });
+  },
+  { availableActions },
+);
 
 /** Longest action echoed in an `UnknownAction` frame, in UTF-16 units of its text. */
 export const MAX_ECHOED_ACTION = 200;
@@ -41,5 +41,4 @@ function echoable(action: unknown): unknown {
   return `${text.slice(0, MAX_ECHOED_ACTION)}…`;
 }
 
-export const handler = async (event: WebSocketEvent): Promise<HandlerResult> =>
-  defaultRoute(event, await containerDeps());
+export const handler = lambdaHandler(defaultRoute, containerDeps);

@@ -2,19 +2,12 @@
  * `$disconnect`: forgets the connection and its room memberships, and tells the rooms it was in (`left`). Best
  * effort: API Gateway ignores the result and may never call it.
  */
-import type { InvocationContext } from "../broadcast/broadcast";
 import { containerDeps } from "../app/container";
-import type { HandlerDeps } from "../chat/deps";
-import { invocationLogger, type HandlerResult, type WebSocketEvent } from "../runtime/event";
+import { lambdaHandler } from "../app/lambda-handler";
+import { plainRoute } from "../chat/pipeline";
 import { announceDepartures, roomBroadcastContext } from "../chat/rooms";
-import { inProcessWorkers } from "./send-message";
 
-export async function disconnect(
-  event: WebSocketEvent,
-  deps: HandlerDeps,
-  context?: InvocationContext,
-): Promise<HandlerResult> {
-  const log = invocationLogger(deps.log, event);
+export const disconnect = plainRoute(async ({ event, deps, log, context }) => {
   const started = Date.now();
   const { disconnectStatusCode, disconnectReason } = event.requestContext;
   try {
@@ -27,17 +20,13 @@ export async function disconnect(
       durationMs: Date.now() - started,
     });
     if (removed && removed.rooms.length > 0 && deps.connections) {
-      await announceDepartures(
-        roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context),
-        [removed],
-      );
+      await announceDepartures(roomBroadcastContext(event, deps, log, context), [removed]);
     }
   } catch (error) {
     // Not fatal: the record expires on its own, and the next broadcast's 410 removes it.
     log.warn("disconnect cleanup failed", { outcome: "error", error, durationMs: Date.now() - started });
   }
   return { statusCode: 200 };
-}
+});
 
-export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
-  disconnect(event, await containerDeps(), context);
+export const handler = lambdaHandler(disconnect, containerDeps);

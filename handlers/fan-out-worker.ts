@@ -1,98 +1,14 @@
 /**
- * The fan-out worker: posts one shard of a large broadcast (broadcast/broadcast.ts), invoked asynchronously by
- * `sendmessage` — a Lambda of its own on AWS (no API Gateway route, so no 29 s limit), in-process locally.
- *
- * It never throws: Lambda retries a failed asynchronous invocation, which would post the whole shard twice (infra
- * also sets the worker's retry attempts to 0). Everything that went wrong is in its summary log line.
+ * The fan-out worker's Lambda: posts one shard of a large broadcast, invoked asynchronously by the routes that
+ * broadcast. What it does is chat/fan-out-shard.ts (the same code runs in-process locally); here it only gets the
+ * container's dependencies, and never throws, not even when those cannot be built (Lambda would retry the shard).
  */
-import {
-  FANOUT_WORKER_TIMEOUT_SECONDS,
-  deadlineOf,
-  fanOutPolicy,
-  isFanOutShardEvent,
-  shardPayload,
-  type InvocationContext,
-} from "../broadcast/broadcast";
-import { fanOut, type FanOutSummary } from "../broadcast/fan-out";
-import type { RemovedConnection } from "../contract/connection-store";
-import { announceDepartures } from "../chat/rooms";
-import { preparePayload } from "../runtime/connections-api";
 import { containerDeps } from "../app/container";
-import { requireConnections, type HandlerDeps } from "../chat/deps";
-import { DEFAULT_FANOUT } from "../contract/env";
-import { Logger } from "../runtime/logger";
+import { neverThrowingHandler } from "../app/lambda-handler";
+import { FANOUT_WORKER_ROUTE, fanOutWorker } from "../chat/fan-out-shard";
 
-function* pages(ids: readonly string[], size: number): Generator<string[]> {
-  for (let i = 0; i < ids.length; i += size) yield ids.slice(i, i + size);
-}
-
-async function* asAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
-  yield* items;
-}
-
-export async function fanOutWorker(
-  event: unknown,
-  deps: HandlerDeps,
-  context?: InvocationContext,
-): Promise<FanOutSummary | undefined> {
-  if (!isFanOutShardEvent(event)) {
-    deps.log.error("fan-out worker: not a fanout-shard event", { outcome: "error" });
-    return undefined;
-  }
-  const log = deps.log.child({
-    route: "fanout-worker",
-    broadcastId: event.broadcastId,
-    shard: event.shard,
-    connectionId: event.sender,
-  });
-  try {
-    const connections = requireConnections(deps);
-    const settings = deps.env.fanOut ?? DEFAULT_FANOUT;
-    const payload = preparePayload(shardPayload(event));
-    const deadline = deadlineOf(context, FANOUT_WORKER_TIMEOUT_SECONDS * 1000);
-    const departed: RemovedConnection[] = [];
-    const summary = await fanOut({
-      targets: asAsync(pages(event.connectionIds, settings.pageSize)),
-      attempt: (connectionId, timeoutMs) => connections.attempt(connectionId, payload, timeoutMs),
-      store: deps.store,
-      deadline,
-      onRemoved: (removed) => departed.push(...removed),
-      ...fanOutPolicy(connections, settings),
-    });
-    // Members found gone here leave their rooms like anywhere else: the rooms hear `left`. The worker posts those
-    // itself (it may not invoke workers), so nothing it lists is ever handed on.
-    if (departed.length > 0) {
-      await announceDepartures(
-        {
-          deps: { ...deps, env: { ...deps.env, fanOut: { ...settings, inlineMax: Number.POSITIVE_INFINITY } } },
-          log,
-          requestId: event.broadcastId,
-          sender: event.sender ?? "fanout-worker",
-          deadline,
-          invokeWorker: async () => {
-            throw new Error("the fan-out worker posts presence itself");
-          },
-        },
-        departed,
-      );
-    }
-    const outcome = summary.failed === 0 && summary.tooLarge === 0 && !summary.truncated ? "ok" : "partial";
-    log.info("broadcast shard", { outcome, ...summary, bytes: payload.body.byteLength });
-    return summary;
-  } catch (error) {
-    log.error("broadcast shard failed", { outcome: "error", error });
-    return undefined;
-  }
-}
-
-export const handler = async (event: unknown, context?: InvocationContext): Promise<void> => {
-  let deps: HandlerDeps;
-  try {
-    deps = await containerDeps();
-  } catch (error) {
-    // Still no throw (see above): the shard is lost, and says so.
-    new Logger().error("fan-out worker: dependencies unavailable", { outcome: "error", route: "fanout-worker", error });
-    return;
-  }
-  await fanOutWorker(event, deps, context);
-};
+export const handler = neverThrowingHandler(
+  { route: FANOUT_WORKER_ROUTE, name: "fan-out worker" },
+  fanOutWorker,
+  containerDeps,
+);

@@ -3,24 +3,15 @@
  * included); on a first join every member, the joiner too, gets `{"type":"joined",…}`. Joining a room again only
  * answers `members` again.
  */
-import { admitMessage } from "../chat/admission";
 import { containerDeps } from "../app/container";
-import { requireConnections, type HandlerDeps } from "../chat/deps";
-import type { HandlerResult, WebSocketEvent } from "../runtime/event";
-import { membersFrame, presenceFrame } from "../contract/frames";
+import { lambdaHandler } from "../app/lambda-handler";
+import { requireConnections } from "../chat/deps";
+import { messageRoute } from "../chat/pipeline";
 import { replyError } from "../chat/reply";
 import { broadcastToRoom, checkRoom, lookupWho, maxRoomsOf, membersOf, roomBroadcastContext } from "../chat/rooms";
-import type { InvocationContext } from "../broadcast/broadcast";
-import { inProcessWorkers } from "./send-message";
+import { membersFrame, presenceFrame } from "../contract/frames";
 
-export async function joinRoom(
-  event: WebSocketEvent,
-  deps: HandlerDeps,
-  context?: InvocationContext,
-): Promise<HandlerResult> {
-  const admitted = await admitMessage(event, deps);
-  if (!admitted.ok) return admitted.result;
-  const { log, body } = admitted;
+export const joinRoom = messageRoute(async ({ event, deps, log, body, context }) => {
   const check = checkRoom(body.room, "join");
   if (!check.ok) return replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
   const { room } = check;
@@ -52,12 +43,11 @@ export async function joinRoom(
   if (!members.some((m) => m.connectionId === connectionId)) members.unshift(who);
   await requireConnections(deps).post(connectionId, membersFrame(room, members, more));
   if (result === "joined") {
-    const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
+    const ctx = roomBroadcastContext(event, deps, log, context);
     await broadcastToRoom(ctx, room, presenceFrame("joined", room, who, Date.now()), "joined");
   }
   log.info("joined room", { outcome: result, room });
   return { statusCode: 200 };
-}
+});
 
-export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
-  joinRoom(event, await containerDeps(), context);
+export const handler = lambdaHandler(joinRoom, containerDeps);

@@ -4,63 +4,23 @@
  * streamed from the store, bounded and adaptive in concurrency, split across fan-out workers when it is too large
  * for one invocation.
  */
-import { admitData, admitMessage } from "../chat/admission";
-import {
-  INTEGRATION_TIMEOUT_MS,
-  broadcast,
-  deadlineOf,
-  type BroadcastSummary,
-  type InvocationContext,
-  type InvokeWorker,
-} from "../broadcast/broadcast";
-import { fanOutWorker } from "./fan-out-worker";
-import { ConnectionsApi, MAX_POST_BYTES, preparePayload } from "../runtime/connections-api";
 import { containerDeps } from "../app/container";
-import { requireConnections, type HandlerDeps } from "../chat/deps";
-import type { HandlerResult, WebSocketEvent } from "../runtime/event";
-import { DEFAULT_FANOUT } from "../contract/env";
-import { InProcessInvoker } from "../broadcast/worker-invoker";
+import { lambdaHandler } from "../app/lambda-handler";
+import { type BroadcastSummary, broadcast, deadlineOf, INTEGRATION_TIMEOUT_MS } from "../broadcast/broadcast";
+import { admitData } from "../chat/admission";
+import { type HandlerDeps, requireConnections } from "../chat/deps";
+import { type MessageInvocation, messageRoute } from "../chat/pipeline";
 import { FAULT, replyError } from "../chat/reply";
-import { messageFrame } from "../contract/frames";
-import type { Logger } from "../runtime/logger";
 import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "../chat/rooms";
 import type { RemovedConnection } from "../contract/connection-store";
+import { DEFAULT_FANOUT } from "../contract/env";
+import { messageFrame } from "../contract/frames";
+import { MAX_POST_BYTES, preparePayload } from "../runtime/connections-api";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import type { Logger } from "../runtime/logger";
 
-const inProcess = new WeakMap<HandlerDeps, InProcessInvoker>();
-
-/**
- * The in-process stand-in for the worker Lambda used when `deps.invokeWorker` is absent (local runs, tests): shards
- * run one at a time in this process, with their own keep-alive agent, as a separate Lambda would have.
- */
-export function inProcessWorkers(deps: HandlerDeps): InProcessInvoker {
-  let invoker = inProcess.get(deps);
-  if (!invoker) {
-    let workerDeps: HandlerDeps | undefined;
-    invoker = new InProcessInvoker((event) => {
-      if (!workerDeps) {
-        const own = requireConnections(deps);
-        const settings = deps.env.fanOut ?? DEFAULT_FANOUT;
-        const connections = ConnectionsApi.forEndpoint(deps.env.callbackUrl ?? "", {
-          ...own.postOptions,
-          maxSockets: Math.min(settings.concurrency, own.maxSockets),
-        });
-        workerDeps = { ...deps, connections };
-      }
-      return fanOutWorker(event, workerDeps);
-    });
-    inProcess.set(deps, invoker);
-  }
-  return invoker;
-}
-
-export async function sendMessage(
-  event: WebSocketEvent,
-  deps: HandlerDeps,
-  context?: InvocationContext,
-): Promise<HandlerResult> {
-  const admitted = await admitMessage(event, deps);
-  if (!admitted.ok) return admitted.result;
-  const { log, body } = admitted;
+export const sendMessage = messageRoute(async (invocation) => {
+  const { event, deps, log, body, context } = invocation;
   const admittedData = await admitData(
     event,
     deps,
@@ -72,10 +32,9 @@ export async function sendMessage(
   const { data, wire } = admittedData;
   const payload = preparePayload(wire);
   // With a room: an envelope to that room's members (chat/rooms.ts). Without: `data` to everyone, as is.
-  if (body.room !== undefined && body.room !== null) return sendToRoom(event, deps, log, body.room, data, context);
+  if (body.room !== undefined && body.room !== null) return sendToRoom(invocation, body.room, data);
 
   const connections = requireConnections(deps);
-  const invokeWorker: InvokeWorker = deps.invokeWorker ?? inProcessWorkers(deps).invoke;
   // Connections found gone are removed; the rooms they were in hear `left` once the broadcast is done.
   const departed: RemovedConnection[] = [];
   const summary = await broadcast({
@@ -86,11 +45,10 @@ export async function sendMessage(
     broadcastId: event.requestContext.requestId,
     sender: event.requestContext.connectionId,
     deadline: deadlineOf(context, INTEGRATION_TIMEOUT_MS),
-    invokeWorker,
+    invokeWorker: deps.invokeWorker,
     onRemoved: (removed) => departed.push(...removed),
   });
-  if (departed.length > 0)
-    await announceDepartures(roomBroadcastContext(event, deps, log, invokeWorker, context), departed);
+  if (departed.length > 0) await announceDepartures(roomBroadcastContext(event, deps, log, context), departed);
   const { listed, ...rest } = summary;
   const complete =
     summary.failed === 0 &&
@@ -109,7 +67,7 @@ export async function sendMessage(
       summary.durationMs > 0 ? Math.round(((summary.delivered + summary.gone) * 1000) / summary.durationMs) : undefined,
   });
   return afterBroadcast(deps, event, log, summary, payload.body.byteLength);
-}
+});
 
 /**
  * What `sendmessage` returns once its broadcast (of `bytes`) is done. If API Gateway refused the payload itself
@@ -137,12 +95,9 @@ async function afterBroadcast(
  * gets `{"type":"message","room","from","userId"?,"name"?,"data","ts"}`.
  */
 async function sendToRoom(
-  event: WebSocketEvent,
-  deps: HandlerDeps,
-  log: Logger,
+  { event, deps, log, context }: MessageInvocation,
   roomField: unknown,
   data: unknown,
-  context?: InvocationContext,
 ): Promise<HandlerResult> {
   const check = checkRoom(roomField, "sendmessage");
   if (!check.ok) return replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
@@ -170,10 +125,9 @@ async function sendToRoom(
       { limit: MAX_POST_BYTES },
     );
   }
-  const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
+  const ctx = roomBroadcastContext(event, deps, log, context);
   const summary = await broadcastToRoom(ctx, room, frame, "message");
   return afterBroadcast(deps, event, log, summary, Buffer.byteLength(frame));
 }
 
-export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
-  sendMessage(event, await containerDeps(), context);
+export const handler = lambdaHandler(sendMessage, containerDeps);

@@ -4,30 +4,24 @@
  * `RecipientGone` when the recipient is gone (it is then removed, and its rooms hear `left`), `DeliveryFailed`
  * otherwise.
  */
-import { admitData, admitMessage } from "../chat/admission";
-import { MAX_POST_BYTES, preparePayload } from "../runtime/connections-api";
 import { containerDeps } from "../app/container";
-import { requireConnections, type HandlerDeps } from "../chat/deps";
-import type { HandlerResult, WebSocketEvent } from "../runtime/event";
-import { directFrame } from "../contract/frames";
+import { lambdaHandler } from "../app/lambda-handler";
+import { admitData } from "../chat/admission";
+import { requireConnections } from "../chat/deps";
+import { type MessageInvocation, messageRoute } from "../chat/pipeline";
 import { replyError } from "../chat/reply";
 import { announceDepartures, lookupWho, roomBroadcastContext } from "../chat/rooms";
-import type { InvocationContext } from "../broadcast/broadcast";
-import { inProcessWorkers } from "./send-message";
+import { directFrame } from "../contract/frames";
+import { MAX_POST_BYTES, type PostOutcome, preparePayload } from "../runtime/connections-api";
+import type { HandlerResult } from "../runtime/event";
 
 /** What a connection id may contain. */
 const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_=+-]+$/;
 /** Longest `to` accepted (API Gateway's ids are 16 characters). */
 export const MAX_CONNECTION_ID_LENGTH = 128;
 
-export async function sendTo(
-  event: WebSocketEvent,
-  deps: HandlerDeps,
-  context?: InvocationContext,
-): Promise<HandlerResult> {
-  const admitted = await admitMessage(event, deps);
-  if (!admitted.ok) return admitted.result;
-  const { log, body } = admitted;
+export const sendTo = messageRoute(async (invocation) => {
+  const { event, deps, log, body } = invocation;
   const { to } = body;
   // API Gateway's ids are base64-like; anything else (`..`, lone surrogates, separators) can only be a mistake and
   // must never reach the `@connections/{id}` path.
@@ -65,6 +59,16 @@ export async function sendTo(
   }
   const outcome = await requireConnections(deps).post(to, payload);
   log.info("direct message", { outcome: outcome.kind, to, bytes: payload.body.byteLength });
+  return answerDelivery(invocation, to, outcome, payload.body.byteLength);
+});
+
+/** What `sendto` answers once the post to `to` (of `bytes`) came to `outcome`. */
+async function answerDelivery(
+  { event, deps, log, context }: MessageInvocation,
+  to: string,
+  outcome: PostOutcome,
+  bytes: number,
+): Promise<HandlerResult> {
   switch (outcome.kind) {
     case "delivered":
       return { statusCode: 200 };
@@ -72,8 +76,7 @@ export async function sendTo(
       const answered = await replyError(deps, event, log, "RecipientGone", `Connection ${to} is gone.`, { to });
       try {
         const removed = await deps.store.removeMany([to]);
-        const ctx = roomBroadcastContext(event, deps, log, deps.invokeWorker ?? inProcessWorkers(deps).invoke, context);
-        await announceDepartures(ctx, removed);
+        await announceDepartures(roomBroadcastContext(event, deps, log, context), removed);
       } catch (error) {
         log.warn("could not remove a gone recipient", { outcome: "error", to, error });
       }
@@ -85,10 +88,8 @@ export async function sendTo(
         event,
         log,
         "PayloadTooLarge",
-        `API Gateway refused the message as too large (${payload.body.byteLength} bytes).`,
-        {
-          bytes: payload.body.byteLength,
-        },
+        `API Gateway refused the message as too large (${bytes} bytes).`,
+        { bytes },
       );
     case "failed":
       // Ours (throttled past the retries, a 5xx): a fault, whatever became of the frame telling the sender.
@@ -96,5 +97,4 @@ export async function sendTo(
   }
 }
 
-export const handler = async (event: WebSocketEvent, context?: InvocationContext): Promise<HandlerResult> =>
-  sendTo(event, await containerDeps(), context);
+export const handler = lambdaHandler(sendTo, containerDeps);

@@ -12,7 +12,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
-import { SigV4Signer, escapeUri, sha256Hex, type AwsCredentials } from "./sigv4";
+import { type AwsCredentials, escapeUri, SigV4Signer, sha256Hex } from "./sigv4";
 
 /** `PostToConnection`'s documented maximum `Data` size. */
 export const MAX_POST_BYTES = 131_072;

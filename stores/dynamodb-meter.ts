@@ -12,7 +12,7 @@
  * gets a TTL a window after the current one ends, so DynamoDB deletes it. An existing record keeps its TTL.
  * A later `add` (PutItem) replaces the item, counters included.
  */
-import { UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { type DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { rateWindow } from "../contract/connection-store";
 import { HASH_KEY, TTL_ATTRIBUTE } from "./dynamodb-table";
 

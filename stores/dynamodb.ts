@@ -1,22 +1,22 @@
 import {
+  type AttributeValue,
   BatchWriteItemCommand,
   DeleteItemCommand,
   DescribeTableCommand,
   DynamoDBClient,
+  type DynamoDBClientConfig,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
   UpdateItemCommand,
-  type AttributeValue,
-  type DynamoDBClientConfig,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import {
-  DEFAULT_PAGE_SIZE,
   assertRoomName,
   type ConnectionRecord,
   type ConnectionStore,
+  DEFAULT_PAGE_SIZE,
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
@@ -25,11 +25,11 @@ import { countMessageOnItem } from "./dynamodb-meter";
 import {
   HASH_KEY,
   MEMBER_ATTRIBUTE,
-  ROOMS_ATTRIBUTE,
+  membershipKey,
   ROOM_ATTRIBUTE,
   ROOM_INDEX,
+  ROOMS_ATTRIBUTE,
   TTL_ATTRIBUTE,
-  membershipKey,
 } from "./dynamodb-table";
 
 /** BatchWriteItem's hard limit on requests per call. */

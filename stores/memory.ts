@@ -1,12 +1,12 @@
 import {
-  DEFAULT_PAGE_SIZE,
   assertRoomName,
-  rateWindow,
   type ConnectionRecord,
   type ConnectionStore,
+  DEFAULT_PAGE_SIZE,
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
+  rateWindow,
 } from "../contract/connection-store";
 
 /**

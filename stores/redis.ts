@@ -1,15 +1,15 @@
 import { Redis, type RedisOptions } from "ioredis";
-import type { RedisEnv } from "../contract/env";
 import {
-  DEFAULT_PAGE_SIZE,
   assertRoomName,
-  rateWindow,
   type ConnectionRecord,
   type ConnectionStore,
+  DEFAULT_PAGE_SIZE,
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
+  rateWindow,
 } from "../contract/connection-store";
+import type { RedisEnv } from "../contract/env";
 
 /** Ids per ZREM/DEL command in `removeMany`, so no single command carries an unbounded argument list. */
 const REMOVE_CHUNK = 500;

@@ -4,20 +4,20 @@
  * container, and its environment contract.
  */
 import { expect } from "chai";
+import { authSettingsEnv, DEFAULT_ALGORITHMS, parseAlgorithms, readAuthSettings } from "../contract/auth-settings";
+import { ENV, EnvError } from "../contract/env";
+import { AUTHORIZER_OUTCOMES } from "../contract/routes";
 import {
+  type AuthorizerEvent,
+  type AuthorizerResult,
   allow,
   authorize,
   createVerifier,
   handler,
   tokenOf,
-  type AuthorizerEvent,
-  type AuthorizerResult,
 } from "../handlers/authorizer";
-import { AUTHORIZER_OUTCOMES } from "../contract/routes";
-import { ENV, EnvError } from "../contract/env";
-import { DEFAULT_ALGORITHMS, authSettingsEnv, parseAlgorithms, readAuthSettings } from "../contract/auth-settings";
 import { Logger } from "../runtime/logger";
-import { AUDIENCE, ISSUER, startTestIdp, tamper, type TestIdp } from "./support/jwks";
+import { AUDIENCE, ISSUER, startTestIdp, type TestIdp, tamper } from "./support/jwks";
 
 const METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcd1234ef/dev/$connect";
 

@@ -1,7 +1,7 @@
 /**
- * Lambda bundles per function AND per store (infra/bundle.ts): a DynamoDB stack's functions carry no ioredis and
- * no Secrets Manager client, a Redis stack's no DynamoDB client; what each bundle contains is read from esbuild's
- * metafile, not grepped from minified text. Each store's bundles also run: loaded from a directory with no
+ * Lambda bundles per function AND per store (infra/bundle.ts: the handler plus one store's factory module): a
+ * DynamoDB stack's functions carry no ioredis and no Secrets Manager client, a Redis stack's no DynamoDB client;
+ * what each bundle contains is read from esbuild's metafile, not grepped from minified text. Each store's bundles also run: loaded from a directory with no
  * node_modules, in a fresh `node`, against dynalite / a real redis-server and a loopback `@connections` server.
  */
 import { execFile } from "node:child_process";
@@ -11,17 +11,16 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as vm from "node:vm";
 import { expect } from "chai";
-import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
+import { type StoreFactory, storeFactoryOf } from "../app/store-registry";
+import { createDynamoDbStore } from "../app/stores/dynamodb";
+import { createRedisStore } from "../app/stores/redis";
 import { ENV } from "../contract/env";
-import { STORE_EXCLUDED_PACKAGES, buildBundle, bundleHandler, bundledPackages, handlerBundle } from "../infra/bundle";
-import type { DeployedStore } from "../infra/config";
-import { DEPLOYED_STORES } from "../infra/config-schema";
-import { connectEvent, messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
-import * as fromEnv from "../app/store-from-env";
-import * as fromEnvDynamoDb from "../app/store-from-env.dynamodb";
-import * as fromEnvRedis from "../app/store-from-env.redis";
+import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
+import { buildBundle, bundledPackages, bundleHandler, handlerBundle, STORE_EXCLUDED_PACKAGES } from "../infra/bundle";
+import { DEPLOYED_STORES, type DeployedStore } from "../infra/config";
+import { type ConnectionContext, connectEvent, messageEvent, newConnectionId } from "../local/events";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";
-import { startManagementServer, type ManagementServer } from "./support/management-server";
+import { type ManagementServer, startManagementServer } from "./support/management-server";
 import { startRedis, type TestRedis } from "./support/redis-server";
 
 const MODULES = [...ROUTES.map((r) => r.module), FANOUT_WORKER.module];
@@ -54,10 +53,12 @@ describe("infra: per-store bundles", function () {
     expect(
       files.filter((f) => /node_modules\/(ioredis|@ioredis|redis-errors|denque|cluster-key-slot)\//.test(f)),
     ).to.deep.equal([]);
-    expect(files).to.include("app/store-from-env.dynamodb.ts").and.include("runtime/secrets.dynamodb.ts");
+    expect(files).to.include("app/stores/dynamodb.ts").and.include("stores/dynamodb.ts");
     expect(files).to.not.include.members([
       "stores/redis.ts",
       "stores/memory.ts",
+      "app/stores/redis.ts",
+      "app/stores/memory.ts",
       "app/store-from-env.ts",
       "runtime/secrets.ts",
     ]);
@@ -69,11 +70,13 @@ describe("infra: per-store bundles", function () {
     expect(packages).to.include("ioredis").and.include("@aws-sdk/client-secrets-manager");
     expect(packages).to.not.include("@aws-sdk/client-dynamodb");
     expect(files.filter((f) => f.includes("node_modules/@aws-sdk/client-dynamodb/"))).to.deep.equal([]);
-    expect(files).to.include("app/store-from-env.redis.ts").and.include("runtime/secrets.ts");
+    expect(files).to.include("app/stores/redis.ts").and.include("runtime/secrets.ts");
     expect(files).to.not.include.members([
       "stores/dynamodb.ts",
       "stores/dynamodb-meter.ts",
       "stores/memory.ts",
+      "app/stores/dynamodb.ts",
+      "app/stores/memory.ts",
       "app/store-from-env.ts",
     ]);
   });
@@ -101,16 +104,20 @@ describe("infra: per-store bundles", function () {
     for (const store of DEPLOYED_STORES) expect(bundleHandler("send-message", store).length).to.be.lessThan(all);
   });
 
-  it("the per-store createStore substitutes export what app/store-from-env.ts exports", () => {
-    expect(Object.keys(fromEnvDynamoDb)).to.include.members(Object.keys(fromEnv));
-    expect(Object.keys(fromEnvRedis)).to.include.members(Object.keys(fromEnv));
+  it("a process built with one store's factory refuses any other store plainly", () => {
     const base = { connectionTtlSeconds: 60 } as const;
-    expect(() =>
-      fromEnvDynamoDb.createStore({ ...base, store: "redis", redis: { url: "redis://x", keyPrefix: "k" } } as never),
-    ).to.throw(/bundled for the dynamodb store, but STORE is redis/);
-    expect(() => fromEnvRedis.createStore({ ...base, store: "dynamodb", tableName: "t" } as never)).to.throw(
-      /bundled for the redis store, but STORE is dynamodb/,
-    );
+    const dynamodbOnly = new Map<DeployedStore, StoreFactory>([["dynamodb", { create: createDynamoDbStore }]]);
+    const redisOnly = new Map<DeployedStore, StoreFactory>([["redis", { create: createRedisStore }]]);
+    expect(() => storeFactoryOf("redis", dynamodbOnly)).to.throw(/bundled for the dynamodb store, but STORE is redis/);
+    expect(() => storeFactoryOf("dynamodb", redisOnly)).to.throw(/bundled for the redis store, but STORE is dynamodb/);
+    expect(() => storeFactoryOf("memory", new Map())).to.throw(/no store is registered/);
+    // The factories themselves still refuse an environment without their settings.
+    expect(() => createDynamoDbStore({ ...base, store: "dynamodb" } as never)).to.throw(/tableName is required/);
+  });
+
+  it("a function that builds no store (the authorizer) gets no store's factory", () => {
+    const files = Object.keys(handlerBundle(AUTHORIZER.module, { store: "redis" }).metafile.inputs);
+    expect(files.filter((f) => f.startsWith("app/") || f.startsWith("stores/"))).to.deep.equal([]);
   });
 
   it("fails the build when a store's bundle would contain an excluded package", () => {

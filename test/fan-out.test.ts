@@ -1,5 +1,5 @@
 /**
- * The broadcast hot path (issue 4), correctness only — speed is `npm run bench`'s job:
+ * The broadcast hot path, correctness only — speed is `npm run bench`'s job:
  * - every connection gets the message exactly once, with pages of several sizes, every store, and when the
  *   broadcast is split into worker shards;
  * - throttled posts (a real token bucket) are retried and delivered, none dropped;
@@ -11,32 +11,33 @@
  */
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { expect } from "chai";
 import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { expect } from "chai";
 import {
   broadcast,
+  type FanOutShardEvent,
   PartialDispatchError,
   shardData,
   shardDispatcher,
   shardPayload,
   splitListing,
-  type FanOutShardEvent,
 } from "../broadcast/broadcast";
 import { AimdWindow, fanOut, readAhead } from "../broadcast/fan-out";
-import { fanOutWorker } from "../handlers/fan-out-worker";
-import { inProcessWorkers, sendMessage } from "../handlers/send-message";
-import { ConnectionsApi, preparePayload, type Attempt } from "../runtime/connections-api";
-import type { HandlerDeps } from "../chat/deps";
-import { DEFAULT_FANOUT, readRuntimeEnv, type FanOutSettings } from "../contract/env";
 import { InProcessInvoker, LambdaInvoker } from "../broadcast/worker-invoker";
-import { messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
+import type { HandlerDeps } from "../chat/deps";
+import { fanOutWorker } from "../chat/fan-out-shard";
+import { inProcessWorkers, withInProcessWorkers } from "../chat/in-process-workers";
 import type { ConnectionStore } from "../contract/connection-store";
+import { DEFAULT_FANOUT, type FanOutSettings, readRuntimeEnv } from "../contract/env";
+import { sendMessage } from "../handlers/send-message";
+import { type ConnectionContext, messageEvent, newConnectionId } from "../local/events";
+import { type Attempt, ConnectionsApi, preparePayload } from "../runtime/connections-api";
 import { DynamoDbConnectionStore, mergePages } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";
-import { testDeps, type TestDeps } from "./support/handler-deps";
-import { startManagementServer, type ManagementServer } from "./support/management-server";
+import { type TestDeps, testDeps } from "./support/handler-deps";
+import { type ManagementServer, startManagementServer } from "./support/management-server";
 import { startRedis, type TestRedis } from "./support/redis-server";
 
 const HOUR = 3_600_000;
@@ -83,7 +84,8 @@ function depsWith(
 ): TestDeps {
   const base = testDeps(store, server.endpoint, post);
   const settings = { ...DEFAULT_FANOUT, ...fanOut };
-  return {
+  // Workers built again: the base's would run shards with the base's settings and client.
+  return withInProcessWorkers({
     ...base,
     env: { ...base.env, fanOut: settings },
     connections: ConnectionsApi.forEndpoint(server.endpoint, {
@@ -93,7 +95,7 @@ function depsWith(
       ...post,
       maxSockets: settings.concurrency,
     }),
-  };
+  });
 }
 
 /** Sends a broadcast through the real handler and waits for the shards it handed to in-process workers. */

@@ -1,25 +1,25 @@
 import { expect } from "chai";
+import { fanOut } from "../broadcast/fan-out";
+import type { HandlerDeps } from "../chat/deps";
+import type { ConnectionStore } from "../contract/connection-store";
+import { ERROR_ORIGIN, type ErrorCode } from "../contract/frames";
+import { ABUSE_FACTOR, DEFAULT_MESSAGE_LIMITS, type MessageLimits } from "../contract/message-limits";
+import { CLIENT_ACTIONS } from "../contract/routes";
 import { connect } from "../handlers/connect";
 import { defaultRoute } from "../handlers/default";
 import { disconnect } from "../handlers/disconnect";
-import { fanOut } from "../broadcast/fan-out";
-import { sendMessage } from "../handlers/send-message";
 import { joinRoom } from "../handlers/join";
 import { leaveRoom } from "../handlers/leave";
-import { whoami } from "../handlers/whoami";
+import { sendMessage } from "../handlers/send-message";
 import { sendTo } from "../handlers/send-to";
-import { CLIENT_ACTIONS } from "../contract/routes";
+import { whoami } from "../handlers/whoami";
+import { type ConnectionContext, connectEvent, disconnectEvent, messageEvent, newConnectionId } from "../local/events";
 import { ConnectionsApi, preparePayload } from "../runtime/connections-api";
-import type { HandlerDeps } from "../chat/deps";
 import type { HandlerResult } from "../runtime/event";
-import { ERROR_ORIGIN, type ErrorCode } from "../contract/frames";
-import { ABUSE_FACTOR, DEFAULT_MESSAGE_LIMITS, type MessageLimits } from "../contract/message-limits";
-import { connectEvent, disconnectEvent, messageEvent, newConnectionId, type ConnectionContext } from "../local/events";
-import type { ConnectionStore } from "../contract/connection-store";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
-import { startManagementServer, type ManagementServer } from "./support/management-server";
-import { testDeps, type TestDeps } from "./support/handler-deps";
+import { type TestDeps, testDeps } from "./support/handler-deps";
+import { type ManagementServer, startManagementServer } from "./support/management-server";
 
 function conn(overrides: Partial<ConnectionContext> = {}): ConnectionContext {
   return {

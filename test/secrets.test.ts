@@ -9,11 +9,13 @@ import * as path from "node:path";
 import { expect } from "chai";
 import { Redis } from "ioredis";
 import { buildContainerDeps } from "../app/container";
-import { ENV, EnvError, readRuntimeEnv, type RuntimeEnv } from "../contract/env";
-import { SecretFetchError, fetchSecretString, resolveRedisAuth } from "../runtime/secrets";
+// The container builds the stores this process registered: here the Redis store, as in a Redis stack's bundle.
+import "../app/stores/redis";
+import { ENV, EnvError, type RuntimeEnv, readRuntimeEnv } from "../contract/env";
+import { fetchSecretString, resolveRedisAuth, SecretFetchError } from "../runtime/secrets";
 import { useDummyAwsCredentials } from "./support/aws-env";
 import { startRedis, type TestRedis } from "./support/redis-server";
-import { startSecretsManager, type FakeSecretsManager } from "./support/secrets-manager-server";
+import { type FakeSecretsManager, startSecretsManager } from "./support/secrets-manager-server";
 
 const ROOT = path.resolve(__dirname, "..");
 const SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:websocket-chat-redis-auth-secret-AbCdEf";
@@ -231,6 +233,8 @@ describe("runtime: the fetched token is the Redis password", function () {
     // The first cold start meets a Secrets Manager that keeps failing (every attempt of the SDK's three).
     sm.failNext("internal", 3);
     const script = `
+      // What the Redis stack's bundle is: the handler plus the Redis store's factory (infra/bundle.ts).
+      require("./app/stores/redis");
       const { handler } = require("./handlers/connect");
       const event = (i) => ({
         requestContext: {

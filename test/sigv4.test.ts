@@ -6,10 +6,10 @@
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { expect } from "chai";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { expect } from "chai";
 import { ConnectionsApi, preparePayload } from "../runtime/connections-api";
-import { SigV4Signer, amzDate, canonicalPath, escapeUri, sha256Hex } from "../runtime/sigv4";
+import { amzDate, canonicalPath, escapeUri, SigV4Signer, sha256Hex } from "../runtime/sigv4";
 
 /** The SDK's `Checksum` shape over node:crypto: a hash, or an HMAC when constructed with a secret. */
 class Sha256 {

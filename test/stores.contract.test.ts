@@ -4,12 +4,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
+import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { expect } from "chai";
 import { Redis } from "ioredis";
-import { GetItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { ConnectionRecord, ConnectionStore } from "../contract/connection-store";
-import { DynamoDbConnectionStore, createDynamoDbClient } from "../stores/dynamodb";
 import { createStore } from "../app/store-from-env";
+import type { ConnectionRecord, ConnectionStore } from "../contract/connection-store";
+import { createDynamoDbClient, DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./support/dynalite";

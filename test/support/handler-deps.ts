@@ -1,7 +1,12 @@
-/** Builds handler dependencies around real servers, with a logger whose lines the test can read. */
+/**
+ * Builds handler dependencies around real servers, with a logger whose lines the test can read, and fan-out
+ * shards run in-process (chat/in-process-workers.ts: `inProcessWorkers(deps).idle()` waits for them).
+ */
+
+import type { HandlerDeps } from "../../chat/deps";
+import { withInProcessWorkers } from "../../chat/in-process-workers";
 import type { ConnectionStore } from "../../contract/connection-store";
 import { ConnectionsApi, type PostOptions } from "../../runtime/connections-api";
-import type { HandlerDeps } from "../../chat/deps";
 import { Logger } from "../../runtime/logger";
 import { useDummyAwsCredentials } from "./aws-env";
 
@@ -13,7 +18,7 @@ export interface TestDeps extends HandlerDeps {
 export function testDeps(store: ConnectionStore, callbackUrl: string, post: PostOptions = {}): TestDeps {
   useDummyAwsCredentials();
   const logs: Record<string, unknown>[] = [];
-  return {
+  return withInProcessWorkers({
     env: { store: store.kind, callbackUrl, connectionTtlSeconds: 7500 },
     store,
     connections: ConnectionsApi.forEndpoint(callbackUrl, {
@@ -24,5 +29,5 @@ export function testDeps(store: ConnectionStore, callbackUrl: string, post: Post
     }),
     log: new Logger({}, "debug", (line) => logs.push(JSON.parse(line) as Record<string, unknown>)),
     logs,
-  };
+  });
 }

@@ -2,8 +2,8 @@
  * A throwaway Redis for tests: its own `redis-server` on a free loopback port, or the server named by REDIS_URL.
  * Never the machine's default 6379 implicitly, so tests cannot touch a developer's data.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, createConnection } from "node:net";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createConnection, createServer } from "node:net";
 
 export interface TestRedis {
   /** Includes the password when the server requires one. */

@@ -1,0 +1,86 @@
+/**
+ * The one pipeline every WebSocket route runs through, so a route's module holds only what is its own (after
+ * AWS Powertools for Lambda: thin handlers, shared middleware). In order:
+ *
+ * 1. parse: the event is read into an invocation logger, whose every line carries the route, the connection id
+ *    and the request id;
+ * 2. admission, as the route asks: none (`$connect`, `$disconnect`), the rate limit alone (`whoami`), or the rate
+ *    limit and then the body parsed as a JSON object (every other message route; admission.ts). A refused
+ *    message is answered there and never reaches the route;
+ * 3. the route's own handler;
+ * 4. error mapping: a client's mistake is answered in-band with its error frame and 200, a fault of ours is 5xx
+ *    (the rule and its reasons live in reply.ts). An error the route throws is a fault: logged here and thrown
+ *    on, so Lambda counts it as a function error and API Gateway answers 5xx;
+ * 5. one log line per invocation with its `outcome`: the route's (or admission's) own on every path it returns
+ *    from, the pipeline's for a fault the route did not catch.
+ *
+ * What comes out is the deps-taking form tests and bench call; app/lambda-handler.ts gives it the container's.
+ */
+import type { InvocationContext } from "../broadcast/broadcast";
+import { type HandlerResult, invocationLogger, type WebSocketEvent } from "../runtime/event";
+import type { Logger } from "../runtime/logger";
+import { admitMessage } from "./admission";
+import type { HandlerDeps } from "./deps";
+import { enforceRateLimit } from "./rate-limit";
+
+/** What a route's own handler gets: the invocation, its deps and its logger. */
+export interface RouteInvocation {
+  readonly event: WebSocketEvent;
+  readonly deps: HandlerDeps;
+  readonly log: Logger;
+  readonly context?: InvocationContext;
+}
+
+/** A message route's invocation once admitted: the frame's body, a JSON object. */
+export interface MessageInvocation extends RouteInvocation {
+  readonly body: Record<string, unknown>;
+}
+
+/** A route in its deps-taking form: what tests, bench and app/lambda-handler.ts call. */
+export type Route = (event: WebSocketEvent, deps: HandlerDeps, context?: InvocationContext) => Promise<HandlerResult>;
+
+/** Step 2's outcome: the route's input, or the result a refused message is answered with. */
+type Admitted<I> = { readonly ok: true; readonly input: I } | { readonly ok: false; readonly result: HandlerResult };
+
+type Admit<I> = (invocation: RouteInvocation) => Promise<Admitted<I>>;
+
+/** A route that takes every event as it comes (`$connect`, `$disconnect`). */
+export function plainRoute(handle: (invocation: RouteInvocation) => Promise<HandlerResult>): Route {
+  return pipeline(async (invocation) => ({ ok: true, input: invocation }), handle);
+}
+
+/** A message route that reads no body: only the rate limit stands before it (`whoami`). */
+export function rateLimitedRoute(handle: (invocation: RouteInvocation) => Promise<HandlerResult>): Route {
+  return pipeline(async (invocation) => {
+    const rate = await enforceRateLimit(invocation.event, invocation.deps, invocation.log);
+    return rate.kind === "allowed" ? { ok: true, input: invocation } : { ok: false, result: rate.result };
+  }, handle);
+}
+
+/**
+ * A message route: rate limit, then the body parsed as a JSON object. `parseErrorExtra` is added to the error frame
+ * of a body that is not one.
+ */
+export function messageRoute(
+  handle: (invocation: MessageInvocation) => Promise<HandlerResult>,
+  parseErrorExtra: Record<string, unknown> = {},
+): Route {
+  return pipeline(async (invocation) => {
+    const admitted = await admitMessage(invocation.event, invocation.deps, invocation.log, parseErrorExtra);
+    return admitted.ok ? { ok: true, input: { ...invocation, body: admitted.body } } : admitted;
+  }, handle);
+}
+
+function pipeline<I>(admit: Admit<I>, handle: (input: I) => Promise<HandlerResult>): Route {
+  return async (event, deps, context) => {
+    const started = Date.now();
+    const log = invocationLogger(deps.log, event);
+    try {
+      const admitted = await admit({ event, deps, log, context });
+      return admitted.ok ? await handle(admitted.input) : admitted.result;
+    } catch (error) {
+      log.error("route failed", { outcome: "error", error, durationMs: Date.now() - started });
+      throw error;
+    }
+  };
+}
