@@ -61,7 +61,7 @@ export const ENV = {
   FANOUT_PAGE_SIZE: "FANOUT_PAGE_SIZE",
   /**
    * Ids the `sendmessage` invocation posts itself at most; a broadcast to more connections hands the rest to
-   * fan-out worker invocations. Default 40,000 (what one invocation posts within its budget; see the README).
+   * fan-out worker invocations. Default 40,000 (what one invocation posts within its budget; see docs/fan-out.md).
    */
   FANOUT_INLINE_MAX: "FANOUT_INLINE_MAX",
   /** Ids per fan-out worker invocation (capped further by Lambda's 256 KB async payload). Default 5,000. */

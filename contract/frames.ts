@@ -62,7 +62,7 @@ export function errorFrame(code: ErrorCode, message: string, extra: Record<strin
 }
 
 /**
- * Frames the server sends besides errors, one builder each (the README's protocol section shows every one). All are
+ * Frames the server sends besides errors, one builder each (docs/protocol.md shows every one). All are
  * JSON objects with a `type`; `ts` is the server's epoch ms. A connection is described by {@link Who}: its id, and
  * the `userId` (from the `$connect` authorizer) and `name` (the authorizer's, else `?name=` at connect) when known.
  * The no-room `sendmessage` is the exception: it delivers `data` as is, without any envelope.
