@@ -12,13 +12,13 @@
  * self-contained bundle, so ts-node need not be installed; the vendored TypeScript 3.8 cannot parse this program,
  * so `typescript` must be a dependency.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import * as path from "node:path";
 import { expect } from "chai";
 import * as ts from "typescript";
 import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
-import { STORE_SUBSTITUTES } from "../infra/bundle";
+import { STORE_FACTORIES } from "../infra/bundle";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -136,14 +136,13 @@ function programPackages(): Map<string, string[]> {
 
 /**
  * What esbuild resolves from node_modules while the program runs (infra/bundle.ts): the imports of every deployed
- * function and of each store's substitute modules.
+ * function and of each store's factory module.
  */
 function bundledPackages(): Map<string, string[]> {
   const modules = [...ROUTES.map((r) => r.module), FANOUT_WORKER.module, AUTHORIZER.module];
-  const substitutes = Object.values(STORE_SUBSTITUTES).flatMap((s) => Object.values(s));
   bundleScan ??= runtimePackages([
     ...modules.map((module) => path.join(ROOT, "handlers", `${module}.ts`)),
-    ...substitutes.map((file) => path.join(ROOT, file)),
+    ...Object.values(STORE_FACTORIES).map((file) => path.join(ROOT, file)),
   ]);
   return bundleScan;
 }
@@ -211,5 +210,18 @@ describe("deploy install: `pulumi up` from `npm ci --omit=dev`", function () {
 
   it("lists no package both as a dependency and a devDependency", () => {
     expect(Object.keys(pkg.devDependencies ?? {}).filter((name) => name in dependencies)).to.deep.equal([]);
+  });
+
+  it("every type package tsconfig.json names is installed under --omit=dev (ts-node type-checks at pulumi up)", () => {
+    // Pulumi's ts-node runs with type checking on and reports a `types` entry it cannot find (TS2688), so a
+    // dev-only entry such as mocha would stop every production deploy before the program runs.
+    const tsconfig = JSON.parse(readFileSync(path.join(ROOT, "tsconfig.json"), "utf8")) as {
+      compilerOptions: { types?: string[] };
+    };
+    const missing = (tsconfig.compilerOptions.types ?? []).filter((name) => {
+      const entry = lock.packages[`node_modules/@types/${name}`];
+      return entry === undefined || entry.dev === true || entry.devOptional === true;
+    });
+    expect(missing, "declare dev-only globals in a test file instead").to.deep.equal([]);
   });
 });
