@@ -4,7 +4,7 @@
  * hands to every later event of the connection as `requestContext.authorizer` (`$connect` stores it with the
  * connection).
  *
- * Outcomes, as API Gateway maps them (apigw-websocket-semantics.md §3.2):
+ * Outcomes, as API Gateway maps them (docs/local-gateway.md):
  * - a valid token: `Allow execute-api:Invoke` on the event's `methodArn` → the handshake goes on to `$connect`;
  * - no token, or a token that fails any check: `throw new Error("Unauthorized")`, which API Gateway (and only for
  *   exactly that message) turns into 401;

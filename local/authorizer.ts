@@ -1,6 +1,6 @@
 /**
- * The `$connect` Lambda REQUEST authorizer as API Gateway runs it (apigw-websocket-semantics.md §3.2, §3.3 and
- * Appendix A 1.2), for the local gateway:
+ * The `$connect` Lambda REQUEST authorizer as API Gateway runs it (docs/local-gateway.md),
+ * for the local gateway:
  *
  * 1. Every identity source must be present and non-empty, else 401 without calling the authorizer.
  * 2. The authorizer gets the REQUEST event: `type`, `methodArn`

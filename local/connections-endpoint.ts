@@ -1,5 +1,5 @@
 /**
- * The `@connections` management API (apigw-websocket-semantics.md §5) as the real
+ * The `@connections` management API (docs/local-gateway.md) as the real
  * `@aws-sdk/client-apigatewaymanagementapi` client sees it, on the gateway's HTTP port:
  *
  * - `POST   /{stage}/@connections/{id}`: the raw body becomes a text frame; 200. Over 131072 bytes: 413.

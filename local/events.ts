@@ -1,6 +1,6 @@
 /**
- * Builds Lambda proxy events exactly as API Gateway shapes them for WebSocket routes (see
- * shared/docs/apigw-websocket-semantics.md §1), for the local gateway and for tests.
+ * Builds Lambda proxy events exactly as API Gateway shapes them for WebSocket routes (see docs/local-gateway.md),
+ * for the local gateway and for tests.
  */
 import { randomBytes } from "node:crypto";
 import type { WebSocketEvent, WebSocketRequestContext } from "../runtime/event";

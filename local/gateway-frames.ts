@@ -1,5 +1,5 @@
 /**
- * The error frames API Gateway itself sends on the socket (apigw-websocket-semantics.md §2.2), byte for byte as
+ * The error frames API Gateway itself sends on the socket (docs/local-gateway.md), byte for byte as
  * captured: a space after `"message":` and after each comma, none after `"connectionId":` / `"requestId":`.
  * They are distinct from this backend's own frames (contract/frames.ts), which carry `"type":"error"`.
  */

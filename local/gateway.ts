@@ -1,6 +1,6 @@
 /**
  * LocalGateway: API Gateway's WebSocket API on one machine, invoking the same handlers as Lambda, in process.
- * Behaviour follows API Gateway's documented and observed semantics (apigw-websocket-semantics.md). This file is
+ * Behaviour follows API Gateway's documented and observed semantics (docs/local-gateway.md). This file is
  * the lifecycle (start, stop) and the composition of its parts, each of which documents its share:
  *
  * - http-server.ts: one port; `ws://HOST:PORT/{stage}` upgrades, `/{stage}/@connections/{id}` (the management

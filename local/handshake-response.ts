@@ -1,5 +1,5 @@
 /**
- * What the handshake answers (apigw-websocket-semantics.md §3.1): the status semantics of `$connect`'s
+ * What the handshake answers (docs/local-gateway.md): the status semantics of `$connect`'s
  * outcome, the headers of its result that reach the 101, and the HTTP refusals written on the upgrade socket.
  */
 import { randomUUID } from "node:crypto";

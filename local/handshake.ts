@@ -1,5 +1,5 @@
 /**
- * The WebSocket handshake as API Gateway runs it (apigw-websocket-semantics.md §3): an upgrade request for
+ * The WebSocket handshake as API Gateway runs it (docs/local-gateway.md): an upgrade request for
  * another path is refused with 403, a malformed one by `ws` itself (400 and friends, `$connect` never runs);
  * then the authorizer, if any (401 / 403 / 500 refuse); then `$connect`, while the request waits: 2xx sends
  * the 101 with the headers it returned, another status refuses with that status, a throw gives 502 and the

@@ -1,5 +1,5 @@
 /**
- * API Gateway WebSocket limits the local gateway enforces (apigw-websocket-semantics.md §6). Every value can be
+ * API Gateway WebSocket limits the local gateway enforces (docs/local-gateway.md). Every value can be
  * overridden (tests use tiny timeouts); the defaults are AWS's, none of which AWS lets you raise.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Route selection as API Gateway does it for WebSocket messages (apigw-websocket-semantics.md §2.1): evaluate
+ * Route selection as API Gateway does it for WebSocket messages (docs/local-gateway.md): evaluate
  * the API's route selection expression (`$request.body.action`) against the frame's JSON, stringify the result,
  * pick the route whose key matches exactly (case-sensitive), else `$default`, else nothing (the caller sends the
  * `Forbidden` frame).

@@ -1,6 +1,6 @@
 /**
  * What the gateway reads from a WebSocket upgrade request: the CONNECT event's headers and query string
- * (apigw-websocket-semantics.md §1.1), the caller's identity, and whether the request is for the stage.
+ * (docs/local-gateway.md), the caller's identity, and whether the request is for the stage.
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
