@@ -14,7 +14,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { AUTHORIZER } from "../contract/routes";
-import { REJECTION_PATTERN, rejectionMetric } from "./authorizer";
+import { FAULT_PATTERN, faultMetric, REJECTION_PATTERN, rejectionMetric } from "./authorizer";
 import type { AlarmNotifications } from "./config";
 import type { MetricTargets } from "./dashboard";
 
@@ -23,6 +23,8 @@ export const ALARM_PERIOD_SECONDS = 300;
 const ALARM_PERIOD_MINUTES = ALARM_PERIOD_SECONDS / 60;
 /** The metric-math expression of the authorizer's alarm: its Lambda errors that were not token rejections. */
 export const AUTHORIZER_FAILURES_EXPRESSION = "FILL(errors, 0) - FILL(rejected, 0)";
+/** Periods in a row the authorizer's Errors minus rejections must stay positive before it pages. */
+export const PERSISTENT_PERIODS = 3;
 /** Redis CPU or memory above this (percent, any node) is saturation. */
 export const REDIS_SATURATION_PERCENT = 90;
 /** Consecutive periods Redis CPU must stay saturated: a short spike during a large broadcast is normal. */
@@ -54,6 +56,7 @@ export function createAlarms(
   const common = commonAlarmArgs(topicArn);
   const alarms = [
     ...shape.functionLabels.map((label, index) => functionAlarm(name, label, index, targets, common, opts)),
+    ...(shape.functionLabels.includes(AUTHORIZER.name) ? [authorizerFaultsAlarm(name, common, opts)] : []),
     integrationErrorsAlarm(name, targets, common, opts),
     ...(shape.store === "dynamodb"
       ? [storeThrottlesAlarm(name, targets, common, opts)]
@@ -295,12 +298,17 @@ function authorizerAlarm(
     `${name}-${label}-errors-alarm`,
     {
       ...common,
+      // Three periods in a row: a rejection whose error and log line fall into two periods makes one +1, which
+      // must not page; crashes at start-up and timeouts (which log no line) persist. The faults alarm pages at once
+      // on the failures that do log.
+      evaluationPeriods: PERSISTENT_PERIODS,
+      datapointsToAlarm: PERSISTENT_PERIODS,
       alarmDescription: functionName.apply(
         (fn) =>
           `The $connect authorizer ${fn} failed (a crash, a timeout, the key set unreachable: API Gateway answered ` +
           `500): AWS/Lambda Errors minus the token rejections it logged (${rejected.namespace} ` +
           `${rejected.metricName}, its log lines ${REJECTION_PATTERN}; each rejection is a Lambda error too) >= 1 ` +
-          `in ${ALARM_PERIOD_MINUTES} min. Rejected tokens (401) do not count.`,
+          `in each of ${PERSISTENT_PERIODS} periods of ${ALARM_PERIOD_MINUTES} min in a row. Rejected tokens (401) do not count.`,
       ),
       comparisonOperator: "GreaterThanOrEqualToThreshold",
       threshold: 1,
@@ -328,6 +336,32 @@ function authorizerAlarm(
         },
         { id: "failures", expression: AUTHORIZER_FAILURES_EXPRESSION, label: "Errors - Rejected", returnData: true },
       ],
+    },
+    opts,
+  );
+}
+
+/** The authorizer's own failures, from its decision lines: pages on the first one (API Gateway answered 500). */
+function authorizerFaultsAlarm(
+  name: string,
+  common: CommonAlarmArgs,
+  opts: pulumi.CustomResourceOptions,
+): aws.cloudwatch.MetricAlarm {
+  const faults = faultMetric(name);
+  return new aws.cloudwatch.MetricAlarm(
+    `${name}-${AUTHORIZER.name}-faults-alarm`,
+    {
+      ...common,
+      alarmDescription:
+        `The $connect authorizer failed (the key set unreachable, a bug: API Gateway answered 500): ` +
+        `${faults.namespace} ${faults.metricName} (Sum, its log lines ${FAULT_PATTERN}) >= 1 in ` +
+        `${ALARM_PERIOD_MINUTES} min.`,
+      period: ALARM_PERIOD_SECONDS,
+      namespace: faults.namespace,
+      metricName: faults.metricName,
+      statistic: "Sum",
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      threshold: 1,
     },
     opts,
   );

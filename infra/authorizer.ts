@@ -33,6 +33,8 @@ export interface ConnectAuthorizer {
   readonly logGroup: aws.cloudwatch.LogGroup;
   /** Counts the authorizer's rejections into {@link rejectionMetric}. */
   readonly rejections: aws.cloudwatch.LogMetricFilter;
+  /** Counts the authorizer's own failures into {@link faultMetric}. */
+  readonly faults: aws.cloudwatch.LogMetricFilter;
 }
 
 /**
@@ -47,6 +49,18 @@ export function rejectionMetric(name: string): { readonly namespace: string; rea
 
 /** The filter pattern of {@link rejectionMetric}: the authorizer's JSON decision lines that rejected a token. */
 export const REJECTION_PATTERN = `{ $.outcome = "${AUTHORIZER_OUTCOMES.unauthorized}" }`;
+
+/**
+ * The metric of the authorizer's own failures (it answered 500: the key set unreachable, a bug), one per
+ * `outcome: "fault"` line. One source for the count, so unlike Errors minus rejections it cannot be thrown off
+ * by an error and its log line falling into different periods.
+ */
+export function faultMetric(name: string): { readonly namespace: string; readonly metricName: string } {
+  return { namespace: `${name}/${pulumi.getStack()}`, metricName: "AuthorizerFaults" };
+}
+
+/** The filter pattern of {@link faultMetric}. */
+export const FAULT_PATTERN = `{ $.outcome = "${AUTHORIZER_OUTCOMES.fault}" }`;
 
 /**
  * The authorizer's application log level: the configured one, but never above INFO. Lambda drops JSON lines
@@ -153,5 +167,15 @@ export function createConnectAuthorizer(
     },
     { parent },
   );
-  return { authorizer, fn, role, logGroup, rejections };
+  const failures = faultMetric(name);
+  const faults = new aws.cloudwatch.LogMetricFilter(
+    `${prefix}-faults`,
+    {
+      logGroupName: logGroup.name,
+      pattern: FAULT_PATTERN,
+      metricTransformation: { namespace: failures.namespace, name: failures.metricName, value: "1", unit: "Count" },
+    },
+    { parent },
+  );
+  return { authorizer, fn, role, logGroup, rejections, faults };
 }

@@ -50,6 +50,8 @@ const T = {
 
 /** What the authorizer's rejections are counted as, and from which log lines. */
 const REJECTIONS = { metricName: "AuthorizerRejections", pattern: '{ $.outcome = "unauthorized" }' } as const;
+/** What the authorizer's own failures are counted as, and from which log lines. */
+const FAULTS = { metricName: "AuthorizerFaults", pattern: '{ $.outcome = "fault" }' } as const;
 const AUTHORIZER_EXPRESSION = "FILL(errors, 0) - FILL(rejected, 0)";
 
 // waitForRPCs is exported at runtime but marked internal; it is the only way to know every registration ran.
@@ -133,6 +135,8 @@ interface Counted {
   readonly comparisonOperator: string;
   readonly threshold: number;
   readonly evaluationPeriods: number;
+  /** Breaching periods needed; unset in an expectation means all of evaluationPeriods. */
+  readonly datapointsToAlarm?: number;
   readonly treatMissingData: string;
 }
 
@@ -142,6 +146,8 @@ function counted(alarm: RecordedResource): Counted {
     comparisonOperator: a.comparisonOperator,
     threshold: a.threshold,
     evaluationPeriods: a.evaluationPeriods,
+    // How many of those periods must breach; unset means all of them.
+    datapointsToAlarm: a.datapointsToAlarm ?? a.evaluationPeriods,
     treatMissingData: a.treatMissingData,
   };
   if (a.metricQueries === undefined) {
@@ -203,14 +209,34 @@ function expectedAlarms(r: Run, store: "dynamodb" | "redis", auth: boolean): Map
       ...fires,
       threshold: 1,
       evaluationPeriods: 1,
+      datapointsToAlarm: 1,
       metrics: [lambdaErrors(fnName(r, label))],
     });
   }
   if (auth) {
-    expected.set(`${NAME}-${AUTHORIZER.name}-errors-alarm`, {
+    // The failures the authorizer logs page at once, from one source (no period straddle possible).
+    expected.set(`${NAME}-${AUTHORIZER.name}-faults-alarm`, {
       ...fires,
       threshold: 1,
       evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      metrics: [
+        {
+          namespace: `${PROJECT_NAME}/${r.stack}`,
+          metricName: FAULTS.metricName,
+          dimensions: {},
+          stat: "Sum",
+          period: FIVE_MINUTES,
+        },
+      ],
+    });
+    // Errors no decision line explains (start-up crashes, timeouts) page only when they persist: a rejection
+    // whose error and log line fall into two periods makes a single +1.
+    expected.set(`${NAME}-${AUTHORIZER.name}-errors-alarm`, {
+      ...fires,
+      threshold: 1,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
       metrics: [
         lambdaErrors(fnName(r, AUTHORIZER.name), "errors"),
         {
@@ -287,7 +313,7 @@ function expectEveryAlarmAsExpected(r: Run, expected: Map<string, Counted>): voi
   expect(alarms.map((a) => a.name).sort(), "the alarms registered").to.deep.equal([...expected.keys()].sort());
   for (const alarm of alarms) {
     const want = expected.get(alarm.name)!;
-    expect(counted(alarm), alarm.name).to.deep.equal(want);
+    expect(counted(alarm), alarm.name).to.deep.equal({ datapointsToAlarm: want.evaluationPeriods, ...want });
     // The description says what it counts: every metric it reads, and (math) how they combine.
     const description = String(alarm.inputs.alarmDescription);
     for (const metric of want.metrics) expect(description, alarm.name).to.include(metric.metricName);
@@ -295,11 +321,21 @@ function expectEveryAlarmAsExpected(r: Run, expected: Map<string, Counted>): voi
   }
 }
 
-/** The authorizer's metric filter: on its own log group, counting exactly the rejection lines. */
+/** The authorizer's metric filters: on its own log group, counting exactly the rejection and the fault lines. */
 function expectRejectionFilter(r: Run): void {
   const filters = r.mocks.ofType(T.filter);
-  expect(filters.map((f) => f.name)).to.deep.equal([`${NAME}-${AUTHORIZER.name}-rejections`]);
-  const filter = filters[0]!;
+  expect(filters.map((f) => f.name).sort()).to.deep.equal([
+    `${NAME}-${AUTHORIZER.name}-faults`,
+    `${NAME}-${AUTHORIZER.name}-rejections`,
+  ]);
+  const faults = filters.find((f) => f.name.endsWith("-faults"))!;
+  expect(faults.inputs.pattern).to.equal(FAULTS.pattern);
+  expect(faults.inputs.metricTransformation).to.deep.include({
+    namespace: `${PROJECT_NAME}/${r.stack}`,
+    name: FAULTS.metricName,
+    value: "1",
+  });
+  const filter = filters.find((f) => f.name.endsWith("-rejections"))!;
   const logGroup = r.mocks.named(`${NAME}-${AUTHORIZER.name}-logs`);
   const fn = r.mocks.named(`${NAME}-${AUTHORIZER.name}`).inputs as any;
   expect(fn.loggingConfig.logGroup, "the authorizer logs to the group the filter reads").to.equal(logGroup.inputs.name);
