@@ -157,25 +157,17 @@ export function createConnectAuthorizer(
     },
     { parent },
   );
-  const metric = rejectionMetric(name);
-  const rejections = new aws.cloudwatch.LogMetricFilter(
-    `${prefix}-rejections`,
-    {
-      logGroupName: logGroup.name,
-      pattern: REJECTION_PATTERN,
-      metricTransformation: { namespace: metric.namespace, name: metric.metricName, value: "1", unit: "Count" },
-    },
-    { parent },
-  );
-  const failures = faultMetric(name);
-  const faults = new aws.cloudwatch.LogMetricFilter(
-    `${prefix}-faults`,
-    {
-      logGroupName: logGroup.name,
-      pattern: FAULT_PATTERN,
-      metricTransformation: { namespace: failures.namespace, name: failures.metricName, value: "1", unit: "Count" },
-    },
-    { parent },
-  );
+  const countLines = (suffix: string, pattern: string, metric: { namespace: string; metricName: string }) =>
+    new aws.cloudwatch.LogMetricFilter(
+      `${prefix}-${suffix}`,
+      {
+        logGroupName: logGroup.name,
+        pattern,
+        metricTransformation: { namespace: metric.namespace, name: metric.metricName, value: "1", unit: "Count" },
+      },
+      { parent },
+    );
+  const rejections = countLines("rejections", REJECTION_PATTERN, rejectionMetric(name));
+  const faults = countLines("faults", FAULT_PATTERN, faultMetric(name));
   return { authorizer, fn, role, logGroup, rejections, faults };
 }
