@@ -79,6 +79,17 @@ export interface BroadcastSummary extends FanOutSummary {
   dropped: number;
 }
 
+/** Whether every listed connection got the message: nothing failed, was too large, dropped or cut short. */
+export function isComplete(summary: BroadcastSummary): boolean {
+  return (
+    summary.failed === 0 &&
+    summary.tooLarge === 0 &&
+    !summary.truncated &&
+    !summary.listingFailed &&
+    summary.dropped === 0
+  );
+}
+
 export async function broadcast(options: BroadcastOptions): Promise<BroadcastSummary> {
   const split = splitAudience(options);
   const summary = await fanOut(inlineLane(options, split));

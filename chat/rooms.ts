@@ -16,6 +16,7 @@ import {
   INTEGRATION_TIMEOUT_MS,
   type InvocationContext,
   type InvokeWorker,
+  isComplete,
 } from "../broadcast/broadcast";
 import { isValidRoomName, type RemovedConnection } from "../contract/connection-store";
 import { DEFAULT_FANOUT, DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
@@ -149,12 +150,7 @@ export async function broadcastToRoom(
     onRemoved: (removed) => departed.push(...removed),
   });
   const { listed, ...rest } = summary;
-  const complete =
-    summary.failed === 0 &&
-    summary.tooLarge === 0 &&
-    !summary.truncated &&
-    !summary.listingFailed &&
-    summary.dropped === 0;
+  const complete = isComplete(summary);
   ctx.log.info("room broadcast", {
     outcome: complete ? "ok" : "partial",
     kind,

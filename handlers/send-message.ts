@@ -6,7 +6,13 @@
  */
 import { containerDeps } from "../app/container";
 import { lambdaHandler } from "../app/lambda-handler";
-import { type BroadcastSummary, broadcast, deadlineOf, INTEGRATION_TIMEOUT_MS } from "../broadcast/broadcast";
+import {
+  type BroadcastSummary,
+  broadcast,
+  deadlineOf,
+  INTEGRATION_TIMEOUT_MS,
+  isComplete,
+} from "../broadcast/broadcast";
 import { admitData } from "../chat/admission";
 import { type HandlerDeps, requireConnections } from "../chat/deps";
 import { type MessageInvocation, messageRoute } from "../chat/pipeline";
@@ -50,12 +56,7 @@ export const sendMessage = messageRoute(async (invocation) => {
   });
   if (departed.length > 0) await announceDepartures(roomBroadcastContext(event, deps, log, context), departed);
   const { listed, ...rest } = summary;
-  const complete =
-    summary.failed === 0 &&
-    summary.tooLarge === 0 &&
-    !summary.truncated &&
-    !summary.listingFailed &&
-    summary.dropped === 0;
+  const complete = isComplete(summary);
   log.info("broadcast", {
     outcome: complete ? "ok" : "partial",
     ...rest,
