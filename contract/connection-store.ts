@@ -1,3 +1,14 @@
+import type {
+  HistoryAfterQuery,
+  HistoryBeforeQuery,
+  HistoryBounds,
+  HistoryMessage,
+  HistoryPage,
+  ResumePage,
+  SendClaim,
+  SendOutcome,
+} from "./room-history";
+
 /**
  * The store contract. Every handler talks to connections through this interface only; the DynamoDB, Redis and
  * in-memory implementations all pass the same contract suite (test/stores.contract.test.ts).
@@ -22,6 +33,11 @@ export interface ConnectionRecord {
    * string-valued so every backend stores them natively.
    */
   readonly attributes?: Readonly<Record<string, string>>;
+  /**
+   * Epoch ms of the connection's last heartbeat ({@link ConnectionStore.touch}); absent until the first. `add` does
+   * not store it: a record starts unseen.
+   */
+  readonly lastSeenAt?: number;
 }
 
 /** Options for {@link ConnectionStore.list}. New optional fields may be added without breaking callers. */
@@ -111,6 +127,47 @@ export interface ConnectionStore {
   countMessage(connectionId: string, windowMs: number, now?: number): Promise<number>;
   /** Releases network resources (sockets); the store is unusable afterwards. */
   close(): Promise<void>;
+
+  // Room history, idempotent sends and the heartbeat (types and bounds: contract/room-history.ts; design:
+  // docs/history.md). Every `now` is epoch ms, default the current time; tests inject it.
+
+  /**
+   * Appends a message to `room`'s history and returns its sequence number: the room's previous one plus 1 (1 for a
+   * room without one), assigned atomically, so concurrent appenders from any number of containers get distinct,
+   * increasing numbers, without gaps while appends succeed. Then trims the history to `bounds`: the newest
+   * `maxEntries`, none older than `maxAgeMs`. A room's history expires once it has been silent for `maxAgeMs`,
+   * its counter after {@link HISTORY_SEQ_RETENTION_MS}.
+   */
+  appendHistory(room: string, message: HistoryMessage, bounds: HistoryBounds, now?: number): Promise<number>;
+  /**
+   * Entries with a seq greater than `after`, oldest first, at most `limit`: what a client that saw `after` missed.
+   * `reachesBack` says whether history still holds everything after `after`; `more`, whether entries remain
+   * after the page.
+   */
+  historyAfter(room: string, query: HistoryAfterQuery, bounds: HistoryBounds, now?: number): Promise<ResumePage>;
+  /** The newest `limit` entries with a seq smaller than `before` (default: all), oldest first: one page backwards. */
+  historyBefore(room: string, query: HistoryBeforeQuery, bounds: HistoryBounds, now?: number): Promise<HistoryPage>;
+  /** The room's latest sequence number; 0 when it has none. One round trip. */
+  latestSeq(room: string): Promise<number>;
+  /**
+   * Claims a client's send reference `ref` in `scope` (the user id, or the connection id) for `windowMs`, recording
+   * the message id `id` the first claim will deliver. The first claim within the window wins (`claimed`); every
+   * other, concurrent ones included, gets `duplicate` with what the first recorded. After the window the reference
+   * may be claimed again.
+   */
+  claimSend(scope: string, ref: string, id: string, windowMs: number, now?: number): Promise<SendClaim>;
+  /**
+   * Records how the claimed send ended: its seq (a repeat is then acknowledged with it), or `released` when it was
+   * not delivered, which frees the reference for the client's retry. Does nothing unless the claim is still the one
+   * with this id. The window runs on from the settlement.
+   */
+  settleSend(scope: string, ref: string, outcome: SendOutcome, windowMs: number, now?: number): Promise<void>;
+  /**
+   * The heartbeat: records `now` as the connection's `lastSeenAt`, in one round trip. Does not move `expiresAt`: API
+   * Gateway closes every connection 2 h after its handshake however active, so the record's lifetime stays
+   * connectedAt + TTL. Resolves `false`, writing nothing, when there is no live record of the connection.
+   */
+  touch(connectionId: string, now?: number): Promise<boolean>;
 }
 
 /** The fixed window `now` falls in, for {@link ConnectionStore.countMessage}; throws on a bad `windowMs`. */

@@ -58,3 +58,25 @@ export function localCreateTableInput(tableName: string): CreateTableCommandInpu
     BillingMode: "PAY_PER_REQUEST",
   };
 }
+
+// Room history, send claims (contract/room-history.ts; docs/history.md). Items of their own under the same partition
+// key, read and written by key only. None carries `expiresAt` or `room`, so the connection Scan and the room index
+// never return them.
+
+/** Key of a room's sequence counter item (`seq`, `ttl`). */
+export function historySeqKey(room: string): string {
+  return `seq#${room}`;
+}
+
+/** Key of the history entry numbered `seq` of `room` (`seq`, `ts`, `messageId`, `frame`, `ttl`). */
+export function historyEntryKey(room: string, seq: number): string {
+  return `hist#${room}#${seq}`;
+}
+
+/**
+ * Key of a send claim (`sendId`, `until`, `seq` once settled, `ttl`). A reference never contains `#`, so the key
+ * splits at its last `#`: no two (scope, ref) pairs share a key.
+ */
+export function sendClaimKey(scope: string, ref: string): string {
+  return `send#${scope}#${ref}`;
+}

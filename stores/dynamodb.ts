@@ -21,6 +21,22 @@ import {
   type ListOptions,
   type RemovedConnection,
 } from "../contract/connection-store";
+import {
+  assertHistoryBounds,
+  assertHistoryMessage,
+  assertHistoryQuery,
+  assertSendKey,
+  assertWindowMs,
+  type HistoryAfterQuery,
+  type HistoryBeforeQuery,
+  type HistoryBounds,
+  type HistoryMessage,
+  type HistoryPage,
+  type ResumePage,
+  type SendClaim,
+  type SendOutcome,
+} from "../contract/room-history";
+import { DynamoDbHistory } from "./dynamodb-history";
 import { countMessageOnItem } from "./dynamodb-meter";
 import {
   HASH_KEY,
@@ -121,7 +137,12 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     if (!item?.connectedAt?.N || !item.expiresAt?.N) return undefined;
     const expiresAt = Number(item.expiresAt.N);
     if (expiresAt <= Date.now()) return undefined;
-    const record = { connectionId, connectedAt: Number(item.connectedAt.N), expiresAt };
+    const record = {
+      connectionId,
+      connectedAt: Number(item.connectedAt.N),
+      expiresAt,
+      ...(item.lastSeenAt?.N !== undefined ? { lastSeenAt: Number(item.lastSeenAt.N) } : {}),
+    };
     const map = item.attributes?.M;
     if (!map || Object.keys(map).length === 0) return record;
     return { ...record, attributes: Object.fromEntries(Object.entries(map).map(([k, v]) => [k, v.S ?? ""])) };
@@ -418,6 +439,72 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   async close(): Promise<void> {
     if (this.ownsClient) this.client.destroy();
+  }
+
+  // Room history, idempotent sends and the heartbeat (stores/dynamodb-history.ts).
+
+  private historyItems: DynamoDbHistory | undefined;
+  private get history(): DynamoDbHistory {
+    this.historyItems ??= new DynamoDbHistory(this.client, this.tableName);
+    return this.historyItems;
+  }
+
+  async appendHistory(room: string, message: HistoryMessage, bounds: HistoryBounds, now = Date.now()): Promise<number> {
+    assertRoomName(room);
+    assertHistoryMessage(message);
+    assertHistoryBounds(bounds);
+    return this.history.append(room, message, bounds, now);
+  }
+
+  async historyAfter(
+    room: string,
+    query: HistoryAfterQuery,
+    bounds: HistoryBounds,
+    now = Date.now(),
+  ): Promise<ResumePage> {
+    assertRoomName(room);
+    assertHistoryQuery(query);
+    assertHistoryBounds(bounds);
+    return this.history.after(room, query, bounds, now);
+  }
+
+  async historyBefore(
+    room: string,
+    query: HistoryBeforeQuery,
+    bounds: HistoryBounds,
+    now = Date.now(),
+  ): Promise<HistoryPage> {
+    assertRoomName(room);
+    assertHistoryQuery(query);
+    assertHistoryBounds(bounds);
+    return this.history.before(room, query, bounds, now);
+  }
+
+  async latestSeq(room: string): Promise<number> {
+    assertRoomName(room);
+    return this.history.latestSeq(room);
+  }
+
+  async claimSend(scope: string, ref: string, id: string, windowMs: number, now = Date.now()): Promise<SendClaim> {
+    assertSendKey(scope, ref);
+    assertWindowMs(windowMs);
+    return this.history.claim(scope, ref, id, windowMs, now);
+  }
+
+  async settleSend(
+    scope: string,
+    ref: string,
+    outcome: SendOutcome,
+    windowMs: number,
+    now = Date.now(),
+  ): Promise<void> {
+    assertSendKey(scope, ref);
+    assertWindowMs(windowMs);
+    return this.history.settle(scope, ref, outcome, windowMs, now);
+  }
+
+  touch(connectionId: string, now = Date.now()): Promise<boolean> {
+    return this.history.touch(connectionId, now);
   }
 
   private async deleteBatch(ids: readonly string[]): Promise<void> {

@@ -8,6 +8,24 @@ import {
   type RemovedConnection,
   rateWindow,
 } from "../contract/connection-store";
+import {
+  assertHistoryBounds,
+  assertHistoryMessage,
+  assertHistoryQuery,
+  assertSendKey,
+  assertWindowMs,
+  type HistoryAfterQuery,
+  type HistoryBeforeQuery,
+  type HistoryBounds,
+  type HistoryEntry,
+  type HistoryMessage,
+  type HistoryPage,
+  pageRange,
+  type ResumePage,
+  type SendClaim,
+  type SendOutcome,
+  seqRetentionMs,
+} from "../contract/room-history";
 
 /**
  * A {@link ConnectionStore} kept in a `Map`, for local runs and tests only: nothing survives the process and
@@ -24,17 +42,25 @@ export class MemoryConnectionStore implements ConnectionStore {
   private readonly members = new Map<string, Set<string>>();
   private readonly roomsByConnection = new Map<string, Set<string>>();
 
+  /** Room history (see the end of the class): room → its counter and entries; heartbeats; send claims. */
+  private readonly histories = new Map<string, RoomHistory>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly claims = new Map<string, { id: string; seq?: number; until: number }>();
+
   /** @param now clock, injectable so tests can move time. */
   constructor(private readonly now: () => number = Date.now) {}
 
   async add(record: ConnectionRecord): Promise<void> {
     // Copied so a caller mutating its object afterwards cannot change what is stored.
     this.records.set(record.connectionId, toRecord(record));
+    this.lastSeen.delete(record.connectionId);
   }
 
   async get(connectionId: string): Promise<ConnectionRecord | undefined> {
     const record = this.records.get(connectionId);
-    return record && record.expiresAt > this.now() ? toRecord(record) : undefined;
+    if (!record || record.expiresAt <= this.now()) return undefined;
+    const lastSeenAt = this.lastSeen.get(connectionId);
+    return lastSeenAt === undefined ? toRecord(record) : { ...toRecord(record), lastSeenAt };
   }
 
   async remove(connectionId: string): Promise<RemovedConnection | undefined> {
@@ -84,6 +110,7 @@ export class MemoryConnectionStore implements ConnectionStore {
     const rooms = [...(this.roomsByConnection.get(connectionId) ?? [])].sort();
     this.records.delete(connectionId);
     this.meters.delete(connectionId);
+    this.lastSeen.delete(connectionId);
     this.roomsByConnection.delete(connectionId);
     for (const room of rooms) this.dropMember(room, connectionId);
     if (!record && rooms.length === 0) return undefined;
@@ -137,6 +164,117 @@ export class MemoryConnectionStore implements ConnectionStore {
   async close(): Promise<void> {
     // Nothing to release; the local gateway shares one instance between handlers, so it must stay usable.
   }
+
+  // Room history, idempotent sends and the heartbeat: the reference semantics the other stores follow.
+
+  async appendHistory(room: string, message: HistoryMessage, bounds: HistoryBounds, now = this.now()): Promise<number> {
+    assertRoomName(room);
+    assertHistoryMessage(message);
+    assertHistoryBounds(bounds);
+    const history = this.liveHistory(room, now) ?? { seq: 0, lastAppendAt: now, retentionMs: 0, entries: [] };
+    history.seq += 1;
+    history.lastAppendAt = now;
+    history.retentionMs = seqRetentionMs(bounds);
+    history.entries.push({ seq: history.seq, id: message.id, ts: now, frame: message.frame });
+    history.entries = keptEntries(history, bounds, now);
+    this.histories.set(room, history);
+    return history.seq;
+  }
+
+  async historyAfter(
+    room: string,
+    query: HistoryAfterQuery,
+    bounds: HistoryBounds,
+    now = this.now(),
+  ): Promise<ResumePage> {
+    const { entries, latest, range } = this.page(room, query, bounds, now);
+    return { entries, latestSeq: latest, more: range.more, reachesBack: range.reachesBack };
+  }
+
+  async historyBefore(
+    room: string,
+    query: HistoryBeforeQuery,
+    bounds: HistoryBounds,
+    now = this.now(),
+  ): Promise<HistoryPage> {
+    const { entries, latest, range } = this.page(room, query, bounds, now);
+    return { entries, latestSeq: latest, more: range.more };
+  }
+
+  async latestSeq(room: string): Promise<number> {
+    assertRoomName(room);
+    return this.liveHistory(room, this.now())?.seq ?? 0;
+  }
+
+  async claimSend(scope: string, ref: string, id: string, windowMs: number, now = this.now()): Promise<SendClaim> {
+    assertSendKey(scope, ref);
+    assertWindowMs(windowMs);
+    const key = `${scope}#${ref}`;
+    const claim = this.claims.get(key);
+    if (claim && claim.until > now)
+      return { status: "duplicate", id: claim.id, ...(claim.seq !== undefined ? { seq: claim.seq } : {}) };
+    this.sweepClaims(now);
+    this.claims.set(key, { id, until: now + windowMs });
+    return { status: "claimed" };
+  }
+
+  async settleSend(
+    scope: string,
+    ref: string,
+    outcome: SendOutcome,
+    windowMs: number,
+    now = this.now(),
+  ): Promise<void> {
+    assertSendKey(scope, ref);
+    assertWindowMs(windowMs);
+    const key = `${scope}#${ref}`;
+    const claim = this.claims.get(key);
+    if (!claim || claim.id !== outcome.id || claim.until <= now) return;
+    if ("released" in outcome) this.claims.delete(key);
+    else
+      this.claims.set(key, {
+        id: claim.id,
+        ...(outcome.seq !== undefined ? { seq: outcome.seq } : {}),
+        until: now + windowMs,
+      });
+  }
+
+  async touch(connectionId: string, now = this.now()): Promise<boolean> {
+    const record = this.records.get(connectionId);
+    if (!record || record.expiresAt <= now) return false;
+    this.lastSeen.set(connectionId, now);
+    return true;
+  }
+
+  /** The room's history, or `undefined` once its counter has outlived its retention (like a Redis key's expiry). */
+  private liveHistory(room: string, now: number): RoomHistory | undefined {
+    const history = this.histories.get(room);
+    if (history && now - history.lastAppendAt >= history.retentionMs) {
+      this.histories.delete(room);
+      return undefined;
+    }
+    return history;
+  }
+
+  private page(room: string, query: HistoryAfterQuery | HistoryBeforeQuery, bounds: HistoryBounds, now: number) {
+    assertRoomName(room);
+    assertHistoryQuery(query);
+    assertHistoryBounds(bounds);
+    const history = this.liveHistory(room, now);
+    const latest = history?.seq ?? 0;
+    const kept = history ? keptEntries(history, bounds, now) : [];
+    const range = pageRange(query, kept[0]?.seq ?? latest + 1, latest);
+    const entries = kept
+      .filter((entry) => entry.seq >= range.from && entry.seq <= range.to)
+      .map((entry) => ({ ...entry }));
+    return { entries, latest, range };
+  }
+
+  /** Drops expired claims once the map has grown, so a long local run does not keep every reference ever sent. */
+  private sweepClaims(now: number): void {
+    if (this.claims.size < CLAIM_SWEEP_SIZE) return;
+    for (const [key, claim] of this.claims) if (claim.until <= now) this.claims.delete(key);
+  }
 }
 
 function toRecord(record: ConnectionRecord): ConnectionRecord {
@@ -144,4 +282,27 @@ function toRecord(record: ConnectionRecord): ConnectionRecord {
   return attributes && Object.keys(attributes).length > 0
     ? { connectionId, connectedAt, expiresAt, attributes: { ...attributes } }
     : { connectionId, connectedAt, expiresAt };
+}
+
+/** A room's counter and its kept entries, oldest first. */
+interface RoomHistory {
+  seq: number;
+  lastAppendAt: number;
+  /** How long the counter outlives `lastAppendAt` ({@link seqRetentionMs}). */
+  retentionMs: number;
+  entries: HistoryEntry[];
+}
+
+/** Local runs only; a sweep is O(claims), so it runs once the map holds this many. */
+const CLAIM_SWEEP_SIZE = 10_000;
+
+/**
+ * What `bounds` keep of a history at `now`: the newest `maxEntries` numbers, and of those, the first one younger than
+ * `maxAgeMs` and everything after it. Entries are appended in seq order but stamped by the appending container's
+ * clock, so an age cut at the first young entry (rather than a filter) can never leave a gap inside what is kept.
+ */
+function keptEntries(history: RoomHistory, bounds: HistoryBounds, now: number): HistoryEntry[] {
+  const byCount = history.entries.filter((entry) => entry.seq > history.seq - bounds.maxEntries);
+  const firstYoung = byCount.findIndex((entry) => entry.ts > now - bounds.maxAgeMs);
+  return firstYoung === -1 ? [] : byCount.slice(firstYoung);
 }

@@ -10,6 +10,24 @@ import {
   rateWindow,
 } from "../contract/connection-store";
 import type { RedisEnv } from "../contract/env";
+import {
+  assertHistoryBounds,
+  assertHistoryMessage,
+  assertHistoryQuery,
+  assertSendKey,
+  assertWindowMs,
+  type HistoryAfterQuery,
+  type HistoryBeforeQuery,
+  type HistoryBounds,
+  type HistoryEntry,
+  type HistoryMessage,
+  type HistoryPage,
+  pageRange,
+  type ResumePage,
+  type SendClaim,
+  type SendOutcome,
+  seqRetentionMs,
+} from "../contract/room-history";
 
 /** Ids per ZREM/DEL command in `removeMany`, so no single command carries an unbounded argument list. */
 const REMOVE_CHUNK = 500;
@@ -69,6 +87,103 @@ return {existed, attributes or ''}`;
 
 /** Rounds of read-rooms-then-remove before `remove` gives up on a connection whose rooms keep changing. */
 const REMOVE_ROUNDS = 5;
+
+/**
+ * Appends one history entry and trims, atomically: the next number (INCR), the entry in the room's sorted set scored
+ * by it (member `seq|ts|[id, frame]`, unique by its seq), then the count bound (every score at or below seq -
+ * maxEntries) and the age bound (oldest first while older than the cutoff: entries are stamped by their appender's
+ * clock, so the cut stops at the first young one and never leaves a gap). Both keys expire when the room is silent:
+ * the entries after the history age, the counter after its longer retention. KEYS: counter, entries; ARGV: ts,
+ * [id, frame] JSON, maxEntries, age cutoff (ms), entries' expiry (ms), counter's expiry (ms).
+ */
+const APPEND_SCRIPT = `
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], seq, seq .. '|' .. ARGV[1] .. '|' .. ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq - tonumber(ARGV[3]))
+local cutoff = tonumber(ARGV[4])
+while true do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)
+  if #oldest == 0 or tonumber(string.match(oldest[1], '^%d+|(%d+)|')) > cutoff then break end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, 0)
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return seq`;
+
+/**
+ * Reads a page of history in one snapshot: the latest seq, the oldest kept one (the first entry within both bounds;
+ * latest + 1 if none), and the entries of the page's range, computed as contract/room-history.ts's pageRange does.
+ * Read-only: trimming is the appends' job. KEYS: counter, entries; ARGV: age cutoff, maxEntries, 'after' | 'before',
+ * the after / before seq (0: no before), limit. Returns {latest, oldest, members}.
+ */
+const READ_SCRIPT = `
+local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
+local countFloor = latest - tonumber(ARGV[2])
+local cutoff = tonumber(ARGV[1])
+local oldest = latest + 1
+local rank = 0
+while true do
+  local e = redis.call('ZRANGE', KEYS[2], rank, rank)
+  if #e == 0 then break end
+  local seq, ts = string.match(e[1], '^(%d+)|(%d+)|')
+  if tonumber(seq) > countFloor and tonumber(ts) > cutoff then
+    oldest = tonumber(seq)
+    break
+  end
+  rank = rank + 1
+end
+local arg, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local from, to
+if ARGV[3] == 'after' then
+  if arg > latest then arg = 0 end
+  from = math.max(arg + 1, oldest)
+  to = math.min(latest, from + limit - 1)
+else
+  to = latest
+  if arg > 0 then to = math.min(latest, arg - 1) end
+  from = math.max(oldest, to - limit + 1)
+end
+local members = {}
+if to >= from then members = redis.call('ZRANGE', KEYS[2], from, to, 'BYSCORE') end
+return {latest, oldest, members}`;
+
+/**
+ * Claims a send reference: the stored claim (`until|seq|id`) is returned while it is within its window; otherwise
+ * the new one is written. Its own `until` decides, not the key's expiry, so a caller's clock (and a test's) is what
+ * counts; the key expires a margin later. KEYS: the claim; ARGV: now, the new claim, its expiry (ms). Returns '' when
+ * claimed.
+ */
+const CLAIM_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if v and tonumber(string.match(v, '^(%d+)|')) > tonumber(ARGV[1]) then return v end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return ''`;
+
+/**
+ * Settles a claim that is still live and still this send's (same id): records the outcome or releases it.
+ * KEYS: the claim; ARGV: id, now, 'settle' | 'release', the settled claim, its expiry (ms).
+ */
+const SETTLE_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local untilMs, id = string.match(v, '^(%d+)|%d*|(.*)$')
+if id ~= ARGV[1] or tonumber(untilMs) <= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == 'release' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+end
+return 1`;
+
+/** The heartbeat: `lastSeenAt` on a live connection's hash, which keeps its expiry. KEYS: the hash; ARGV: now. */
+const TOUCH_SCRIPT = `
+local expiresAt = redis.call('HGET', KEYS[1], 'expiresAt')
+if not expiresAt or tonumber(expiresAt) <= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'lastSeenAt', ARGV[1])
+return 1`;
+
+/** How long after its logical end a history or claim key lives: covers clock skew between Lambda and Redis. */
+const EXPIRY_MARGIN_MS = 60_000;
 
 /**
  * Builds an ioredis client that fails fast: a handler must get an error within about a second rather than hang
@@ -142,6 +257,8 @@ export class RedisConnectionStore implements ConnectionStore {
   private readonly ratePrefix: string;
   private readonly roomPrefix: string;
   private readonly roomsPrefix: string;
+  private readonly historyKeys: (room: string) => [seq: string, entries: string];
+  private readonly sendPrefix: string;
 
   constructor(options: RedisStoreOptions) {
     const { keyPrefix } = options;
@@ -155,6 +272,8 @@ export class RedisConnectionStore implements ConnectionStore {
     this.ratePrefix = `{${keyPrefix}}:rate:`;
     this.roomPrefix = `{${keyPrefix}}:room:`;
     this.roomsPrefix = `{${keyPrefix}}:rooms:`;
+    this.historyKeys = (room) => [`{${keyPrefix}}:seq:${room}`, `{${keyPrefix}}:hist:${room}`];
+    this.sendPrefix = `{${keyPrefix}}:send:`;
   }
 
   async add(record: ConnectionRecord): Promise<void> {
@@ -181,7 +300,12 @@ export class RedisConnectionStore implements ConnectionStore {
     const expiresAt = Number(hash.expiresAt);
     // Redis expires keys lazily to the millisecond already; this only guards against a skewed server clock.
     if (expiresAt <= Date.now()) return undefined;
-    const record = { connectionId, connectedAt: Number(hash.connectedAt), expiresAt };
+    const record = {
+      connectionId,
+      connectedAt: Number(hash.connectedAt),
+      expiresAt,
+      ...(hash.lastSeenAt !== undefined ? { lastSeenAt: Number(hash.lastSeenAt) } : {}),
+    };
     return hash.attributes ? { ...record, attributes: JSON.parse(hash.attributes) as Record<string, string> } : record;
   }
 
@@ -306,6 +430,123 @@ export class RedisConnectionStore implements ConnectionStore {
     }
   }
 
+  // Room history, idempotent sends and the heartbeat: one script each, so each is atomic and one round trip.
+
+  async appendHistory(room: string, message: HistoryMessage, bounds: HistoryBounds, now = Date.now()): Promise<number> {
+    assertRoomName(room);
+    assertHistoryMessage(message);
+    assertHistoryBounds(bounds);
+    const keys = this.historyKeys(room);
+    const seq = await this.client.eval(
+      APPEND_SCRIPT,
+      keys.length,
+      ...keys,
+      String(now),
+      JSON.stringify([message.id, message.frame]),
+      String(bounds.maxEntries),
+      String(now - bounds.maxAgeMs),
+      String(bounds.maxAgeMs + EXPIRY_MARGIN_MS),
+      String(seqRetentionMs(bounds)),
+    );
+    return Number(seq);
+  }
+
+  async historyAfter(
+    room: string,
+    query: HistoryAfterQuery,
+    bounds: HistoryBounds,
+    now = Date.now(),
+  ): Promise<ResumePage> {
+    const { entries, latest, oldest } = await this.readHistory(room, query, bounds, now);
+    const range = pageRange(query, oldest, latest);
+    return { entries, latestSeq: latest, more: range.more, reachesBack: range.reachesBack };
+  }
+
+  async historyBefore(
+    room: string,
+    query: HistoryBeforeQuery,
+    bounds: HistoryBounds,
+    now = Date.now(),
+  ): Promise<HistoryPage> {
+    const { entries, latest, oldest } = await this.readHistory(room, query, bounds, now);
+    return { entries, latestSeq: latest, more: pageRange(query, oldest, latest).more };
+  }
+
+  async latestSeq(room: string): Promise<number> {
+    assertRoomName(room);
+    return Number((await this.client.get(this.historyKeys(room)[0])) ?? 0);
+  }
+
+  async claimSend(scope: string, ref: string, id: string, windowMs: number, now = Date.now()): Promise<SendClaim> {
+    assertSendKey(scope, ref);
+    assertWindowMs(windowMs);
+    const found = (await this.client.eval(
+      CLAIM_SCRIPT,
+      1,
+      this.sendKey(scope, ref),
+      String(now),
+      claimValue(now + windowMs, id),
+      String(windowMs + EXPIRY_MARGIN_MS),
+    )) as string;
+    if (found === "") return { status: "claimed" };
+    const claim = parseClaim(found);
+    return { status: "duplicate", id: claim.id, ...(claim.seq !== undefined ? { seq: claim.seq } : {}) };
+  }
+
+  async settleSend(
+    scope: string,
+    ref: string,
+    outcome: SendOutcome,
+    windowMs: number,
+    now = Date.now(),
+  ): Promise<void> {
+    assertSendKey(scope, ref);
+    assertWindowMs(windowMs);
+    const released = "released" in outcome;
+    await this.client.eval(
+      SETTLE_SCRIPT,
+      1,
+      this.sendKey(scope, ref),
+      outcome.id,
+      String(now),
+      released ? "release" : "settle",
+      released ? "" : claimValue(now + windowMs, outcome.id, outcome.seq),
+      String(windowMs + EXPIRY_MARGIN_MS),
+    );
+  }
+
+  async touch(connectionId: string, now = Date.now()): Promise<boolean> {
+    return Number(await this.client.eval(TOUCH_SCRIPT, 1, this.connKey(connectionId), String(now))) === 1;
+  }
+
+  private async readHistory(
+    room: string,
+    query: HistoryAfterQuery | HistoryBeforeQuery,
+    bounds: HistoryBounds,
+    now: number,
+  ): Promise<{ entries: HistoryEntry[]; latest: number; oldest: number }> {
+    assertRoomName(room);
+    assertHistoryQuery(query);
+    assertHistoryBounds(bounds);
+    const keys = this.historyKeys(room);
+    const [latest, oldest, members] = (await this.client.eval(
+      READ_SCRIPT,
+      keys.length,
+      ...keys,
+      String(now - bounds.maxAgeMs),
+      String(bounds.maxEntries),
+      "after" in query ? "after" : "before",
+      String("after" in query ? query.after : (query.before ?? 0)),
+      String(query.limit),
+    )) as [number, number, string[]];
+    return { entries: members.map(parseEntry), latest: Number(latest), oldest: Number(oldest) };
+  }
+
+  private sendKey(scope: string, ref: string): string {
+    // The reference never contains `#`, so the key splits at its last `#`: no two (scope, ref) pairs share a key.
+    return `${this.sendPrefix}${scope}#${ref}`;
+  }
+
   private connKey(connectionId: string): string {
     return this.connPrefix + connectionId;
   }
@@ -323,4 +564,24 @@ export class RedisConnectionStore implements ConnectionStore {
 function throwOnFailure(replies: [error: Error | null, result: unknown][] | null): void {
   if (replies === null) throw new Error("redis: transaction aborted");
   for (const [error] of replies) if (error) throw error;
+}
+
+/** A history member `seq|ts|[id, frame]` as an entry. */
+function parseEntry(member: string): HistoryEntry {
+  const first = member.indexOf("|");
+  const second = member.indexOf("|", first + 1);
+  const [id, frame] = JSON.parse(member.slice(second + 1)) as [string, string];
+  return { seq: Number(member.slice(0, first)), ts: Number(member.slice(first + 1, second)), id, frame };
+}
+
+/** A send claim's value: `until|seq|id` (seq empty until settled with one); the id last, as it may hold `|`. */
+function claimValue(until: number, id: string, seq?: number): string {
+  return `${until}|${seq ?? ""}|${id}`;
+}
+
+function parseClaim(value: string): { id: string; seq?: number } {
+  const first = value.indexOf("|");
+  const second = value.indexOf("|", first + 1);
+  const seq = value.slice(first + 1, second);
+  return { id: value.slice(second + 1), ...(seq !== "" ? { seq: Number(seq) } : {}) };
 }

@@ -747,6 +747,13 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
         countMessage: down,
         list: () => ({ [Symbol.asyncIterator]: () => ({ next: down }) }),
         close: async () => {},
+        appendHistory: down,
+        historyAfter: down,
+        historyBefore: down,
+        latestSeq: down,
+        claimSend: down,
+        settleSend: down,
+        touch: down,
       };
     };
     /** An invocation's status as API Gateway has it: a throw is a Lambda function error, 5xx for the integration. */

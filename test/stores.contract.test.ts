@@ -842,3 +842,365 @@ describe("createStore", () => {
     await Promise.all([redis.close(), dynamo.close()]);
   });
 });
+
+/**
+ * Room history, idempotent sends and the heartbeat (contract/room-history.ts): one suite for the three stores, with
+ * `now` injected wherever time matters, as the countMessage suite does.
+ */
+function roomHistoryContract(newStore: () => Promise<ConnectionStore>): void {
+  const opened: ConnectionStore[] = [];
+  const fresh = async () => {
+    const store = await newStore();
+    opened.push(store);
+    return store;
+  };
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((store) => store.close()));
+  });
+  // Far from the real clock, so that nothing of it interferes.
+  const T0 = 1_900_000_000_000;
+  const bounds = { maxEntries: 100, maxAgeMs: HOUR_MS };
+  const message = (i: number) => ({ id: `m-${i}`, frame: JSON.stringify({ type: "message", data: `hello ${i}` }) });
+  const seqsOf = (page: { entries: readonly { seq: number }[] }) => page.entries.map((entry) => entry.seq);
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  it("numbers appends 1, 2, 3… per room, and keeps id, ts and frame as given", async () => {
+    const store = await fresh();
+    expect(await store.latestSeq("lobby")).to.equal(0);
+    expect(await store.appendHistory("lobby", message(1), bounds, T0)).to.equal(1);
+    expect(await store.appendHistory("lobby", message(2), bounds, T0 + 5)).to.equal(2);
+    expect(await store.appendHistory("other", message(3), bounds, T0 + 6)).to.equal(1);
+    expect(await store.latestSeq("lobby")).to.equal(2);
+    const page = await store.historyAfter("lobby", { after: 0, limit: 10 }, bounds, T0 + 10);
+    expect(page).to.deep.equal({
+      entries: [
+        { seq: 1, id: "m-1", ts: T0, frame: message(1).frame },
+        { seq: 2, id: "m-2", ts: T0 + 5, frame: message(2).frame },
+      ],
+      latestSeq: 2,
+      more: false,
+      reachesBack: true,
+    });
+  });
+
+  it("gives 20 concurrent appenders x 25 each the numbers 1..500 exactly once, every page in order", async function () {
+    this.timeout(60_000);
+    const store = await fresh();
+    const big = { maxEntries: 1_000, maxAgeMs: HOUR_MS };
+    const seqs = (
+      await Promise.all(
+        Array.from({ length: 20 }, async (_, worker) => {
+          const mine: number[] = [];
+          for (let i = 0; i < 25; i++)
+            mine.push(await store.appendHistory("busy", message(worker * 100 + i), big, T0 + i));
+          // Each appender's own numbers increase: an append is numbered after the previous one it made.
+          expect(mine, `appender ${worker}`).to.deep.equal([...mine].sort((a, b) => a - b));
+          return mine;
+        }),
+      )
+    ).flat();
+    expect([...seqs].sort((a, b) => a - b)).to.deep.equal(range(1, 500));
+    const read: number[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await store.historyAfter("busy", { after, limit: 64 }, big, T0 + 100);
+      expect(seqsOf(page), "page in order").to.deep.equal(range(after + 1, after + page.entries.length));
+      read.push(...seqsOf(page));
+      if (!page.more) break;
+      after = page.entries[page.entries.length - 1]!.seq;
+    }
+    expect(read).to.deep.equal(range(1, 500));
+    const ids = (await store.historyBefore("busy", { limit: 1_000 }, big, T0 + 100)).entries.map((e) => e.id);
+    expect(new Set(ids).size).to.equal(500);
+  });
+
+  it("keeps the newest maxEntries only, and says when history no longer reaches back", async () => {
+    const store = await fresh();
+    const small = { maxEntries: 5, maxAgeMs: HOUR_MS };
+    for (let i = 1; i <= 12; i++) await store.appendHistory("r", message(i), small, T0 + i);
+    const all = await store.historyAfter("r", { after: 0, limit: 100 }, small, T0 + 20);
+    expect(seqsOf(all)).to.deep.equal([8, 9, 10, 11, 12]);
+    expect(all.reachesBack).to.equal(false);
+    expect(all.latestSeq).to.equal(12);
+    const fromSeven = await store.historyAfter("r", { after: 7, limit: 100 }, small, T0 + 20);
+    expect([seqsOf(fromSeven), fromSeven.reachesBack]).to.deep.equal([[8, 9, 10, 11, 12], true]);
+    const fromSix = await store.historyAfter("r", { after: 6, limit: 100 }, small, T0 + 20);
+    expect([seqsOf(fromSix), fromSix.reachesBack]).to.deep.equal([[8, 9, 10, 11, 12], false]);
+    const upToDate = await store.historyAfter("r", { after: 12, limit: 100 }, small, T0 + 20);
+    expect(upToDate).to.deep.equal({ entries: [], latestSeq: 12, more: false, reachesBack: true });
+  });
+
+  it("drops entries older than maxAgeMs, on read and on the next append", async () => {
+    const store = await fresh();
+    const minute = { maxEntries: 100, maxAgeMs: 60_000 };
+    await store.appendHistory("aging", message(1), minute, T0);
+    await store.appendHistory("aging", message(2), minute, T0 + 30_000);
+    const read = (now: number) => store.historyAfter("aging", { after: 0, limit: 10 }, minute, now);
+    expect(seqsOf(await read(T0 + 59_999))).to.deep.equal([1, 2]);
+    const later = await read(T0 + 60_000);
+    expect([seqsOf(later), later.reachesBack]).to.deep.equal([[2], false]);
+    expect((await read(T0 + 90_001)).entries).to.deep.equal([]);
+    // The counter outlives the entries: numbering goes on, and a client that saw 2 has missed nothing.
+    expect(await store.latestSeq("aging")).to.equal(2);
+    expect((await store.historyAfter("aging", { after: 2, limit: 10 }, minute, T0 + 90_001)).reachesBack).to.equal(
+      true,
+    );
+    expect(await store.appendHistory("aging", message(3), minute, T0 + 120_000)).to.equal(3);
+    const afterAppend = await store.historyBefore("aging", { limit: 10 }, minute, T0 + 120_000);
+    expect([seqsOf(afterAppend), afterAppend.more]).to.deep.equal([[3], false]);
+  });
+
+  it("pages forwards and backwards", async () => {
+    const store = await fresh();
+    for (let i = 1; i <= 10; i++) await store.appendHistory("p", message(i), bounds, T0 + i);
+    const now = T0 + 100;
+    const forward = await store.historyAfter("p", { after: 2, limit: 3 }, bounds, now);
+    expect([seqsOf(forward), forward.more, forward.reachesBack]).to.deep.equal([[3, 4, 5], true, true]);
+    const last = await store.historyAfter("p", { after: 7, limit: 3 }, bounds, now);
+    expect([seqsOf(last), last.more]).to.deep.equal([[8, 9, 10], false]);
+    const newest = await store.historyBefore("p", { limit: 4 }, bounds, now);
+    expect([seqsOf(newest), newest.more, newest.latestSeq]).to.deep.equal([[7, 8, 9, 10], true, 10]);
+    const older = await store.historyBefore("p", { before: 7, limit: 4 }, bounds, now);
+    expect([seqsOf(older), older.more]).to.deep.equal([[3, 4, 5, 6], true]);
+    const oldest = await store.historyBefore("p", { before: 3, limit: 4 }, bounds, now);
+    expect([seqsOf(oldest), oldest.more]).to.deep.equal([[1, 2], false]);
+    expect((await store.historyBefore("p", { before: 1, limit: 4 }, bounds, now)).entries).to.deep.equal([]);
+    expect((await store.historyBefore("empty", { limit: 4 }, bounds, now)).entries).to.deep.equal([]);
+    // Backwards through a count-trimmed history stops at the oldest entry kept.
+    const trimmed = { maxEntries: 4, maxAgeMs: HOUR_MS };
+    const tail = await store.historyBefore("p", { before: 9, limit: 10 }, trimmed, now);
+    expect([seqsOf(tail), tail.more]).to.deep.equal([[7, 8], false]);
+  });
+
+  it("answers an `after` beyond the latest (numbering started again) from the start, not reaching back", async () => {
+    const store = await fresh();
+    for (let i = 1; i <= 3; i++) await store.appendHistory("reset", message(i), bounds, T0 + i);
+    const page = await store.historyAfter("reset", { after: 40, limit: 10 }, bounds, T0 + 10);
+    expect([seqsOf(page), page.reachesBack, page.latestSeq]).to.deep.equal([[1, 2, 3], false, 3]);
+  });
+
+  it("refuses bad rooms, bounds, queries and frames over 128 KB", async () => {
+    const store = await fresh();
+    const refused = async (operation: () => Promise<unknown>, label: string) => {
+      let error: unknown;
+      try {
+        await operation();
+      } catch (e) {
+        error = e;
+      }
+      expect(error, label).to.be.instanceOf(RangeError);
+    };
+    await refused(() => store.appendHistory("bad room", message(1), bounds, T0), "room");
+    await refused(() => store.appendHistory("r", message(1), { maxEntries: 0, maxAgeMs: HOUR_MS }, T0), "entries");
+    await refused(() => store.appendHistory("r", message(1), { maxEntries: 5, maxAgeMs: 0 }, T0), "age");
+    await refused(() => store.appendHistory("r", { id: "", frame: "x" }, bounds, T0), "id");
+    await refused(() => store.appendHistory("r", { id: "a", frame: "é".repeat(65_537) }, bounds, T0), "frame");
+    await refused(() => store.historyAfter("r", { after: -1, limit: 5 }, bounds, T0), "after");
+    await refused(() => store.historyAfter("r", { after: 0, limit: 0 }, bounds, T0), "limit");
+    await refused(() => store.historyBefore("r", { before: 0, limit: 5 }, bounds, T0), "before");
+    await refused(() => store.claimSend("s", "has#hash", "m", 1_000, T0), "ref");
+    await refused(() => store.claimSend("s".repeat(257), "ref", "m", 1_000, T0), "scope");
+    expect(await store.latestSeq("r")).to.equal(0);
+    // The largest frame allowed goes in and comes back whole.
+    const largest = { id: "big", frame: "x".repeat(131_072) };
+    await store.appendHistory("r", largest, bounds, T0);
+    const [entry] = (await store.historyAfter("r", { after: 0, limit: 1 }, bounds, T0)).entries;
+    expect(entry?.frame).to.equal(largest.frame);
+  });
+
+  describe("send references (idempotency)", () => {
+    const WINDOW = 60_000;
+
+    it("lets the first claim win and answers a repeat with what it recorded", async () => {
+      const store = await fresh();
+      expect(await store.claimSend("user-1", "ref-1", "m-1", WINDOW, T0)).to.deep.equal({ status: "claimed" });
+      expect(await store.claimSend("user-1", "ref-1", "m-2", WINDOW, T0 + 1)).to.deep.equal({
+        status: "duplicate",
+        id: "m-1",
+      });
+      await store.settleSend("user-1", "ref-1", { id: "m-1", seq: 7 }, WINDOW, T0 + 2);
+      expect(await store.claimSend("user-1", "ref-1", "m-3", WINDOW, T0 + 3)).to.deep.equal({
+        status: "duplicate",
+        id: "m-1",
+        seq: 7,
+      });
+      // Scopes and references are apart.
+      expect((await store.claimSend("user-2", "ref-1", "m-4", WINDOW, T0)).status).to.equal("claimed");
+      expect((await store.claimSend("user-1", "ref-2", "m-5", WINDOW, T0)).status).to.equal("claimed");
+    });
+
+    it("gives exactly one of 30 concurrent claims the win", async () => {
+      const store = await fresh();
+      const claims = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => store.claimSend("conn-a", "same", `m-${i}`, WINDOW, T0)),
+      );
+      const winners = claims.flatMap((claim, i) => (claim.status === "claimed" ? [i] : []));
+      expect(winners).to.have.length(1);
+      for (const claim of claims) if (claim.status === "duplicate") expect(claim.id).to.equal(`m-${winners[0]}`);
+    });
+
+    it("frees a reference after its window, and when the send is released", async () => {
+      const store = await fresh();
+      await store.claimSend("u", "r1", "m-1", WINDOW, T0);
+      expect((await store.claimSend("u", "r1", "m-2", WINDOW, T0 + WINDOW - 1)).status).to.equal("duplicate");
+      expect((await store.claimSend("u", "r1", "m-3", WINDOW, T0 + WINDOW)).status).to.equal("claimed");
+      await store.claimSend("u", "r2", "m-4", WINDOW, T0);
+      // Settling with another send's id changes nothing.
+      await store.settleSend("u", "r2", { id: "m-other", released: true }, WINDOW, T0 + 1);
+      expect((await store.claimSend("u", "r2", "m-5", WINDOW, T0 + 2)).status).to.equal("duplicate");
+      await store.settleSend("u", "r2", { id: "m-4", released: true }, WINDOW, T0 + 3);
+      expect((await store.claimSend("u", "r2", "m-6", WINDOW, T0 + 4)).status).to.equal("claimed");
+    });
+
+    it("runs the window on from the settlement", async () => {
+      const store = await fresh();
+      await store.claimSend("u", "r", "m-1", WINDOW, T0);
+      await store.settleSend("u", "r", { id: "m-1", seq: 3 }, WINDOW, T0 + 30_000);
+      expect(await store.claimSend("u", "r", "m-2", WINDOW, T0 + WINDOW + 1)).to.deep.equal({
+        status: "duplicate",
+        id: "m-1",
+        seq: 3,
+      });
+      expect((await store.claimSend("u", "r", "m-2", WINDOW, T0 + WINDOW + 30_000)).status).to.equal("claimed");
+    });
+  });
+
+  describe("touch (heartbeat)", () => {
+    it("records lastSeenAt on a live record without moving its expiry", async () => {
+      const store = await fresh();
+      const added = record("hb-a", { attributes: { userId: "u" } });
+      await store.add(added);
+      expect(await store.get("hb-a")).to.not.have.property("lastSeenAt");
+      const seen = Date.now();
+      expect(await store.touch("hb-a", seen)).to.equal(true);
+      expect(await store.get("hb-a")).to.deep.equal({ ...added, lastSeenAt: seen });
+      expect(await store.touch("hb-a", seen + 10)).to.equal(true);
+      expect((await store.get("hb-a"))?.lastSeenAt).to.equal(seen + 10);
+      expectExactlyOnce(await listAll(store), ["hb-a"]);
+      // A new record of the same id starts unseen.
+      await store.add(added);
+      expect(await store.get("hb-a")).to.deep.equal(added);
+    });
+
+    it("answers false, creating nothing, for an unknown or expired connection", async () => {
+      const store = await fresh();
+      expect(await store.touch("hb-ghost")).to.equal(false);
+      expect(await store.get("hb-ghost")).to.equal(undefined);
+      await store.add(record("hb-old", { expiresAt: Date.now() + 1_000 }));
+      expect(await store.touch("hb-old", Date.now() + 2_000)).to.equal(false);
+      expect(await listAll(store)).to.deep.equal(["hb-old"]);
+    });
+  });
+}
+
+describe("room history, send references and heartbeat (every store)", () => {
+  describe("MemoryConnectionStore", () => {
+    roomHistoryContract(async () => new MemoryConnectionStore());
+  });
+
+  describe("RedisConnectionStore", () => {
+    let redis: TestRedis;
+    let admin: Redis;
+    const runPrefix = `test-history-${randomUUID()}`;
+    before(async function () {
+      this.timeout(10_000);
+      redis = await startRedis();
+      admin = new Redis(redis.url);
+    });
+    after(async () => {
+      if (admin) {
+        for await (const keys of admin.scanStream({ match: `{${runPrefix}*`, count: 1_000 })) {
+          if ((keys as string[]).length > 0) await admin.unlink(...(keys as string[]));
+        }
+        await admin.quit();
+      }
+      await redis?.stop();
+    });
+    roomHistoryContract(
+      async () => new RedisConnectionStore({ url: redis.url, keyPrefix: `${runPrefix}-${randomUUID()}` }),
+    );
+
+    it("keeps history, counter and claims under the store's one hash tag, each expiring", async () => {
+      const prefix = `${runPrefix}-${randomUUID()}`;
+      const store = new RedisConnectionStore({ url: redis.url, keyPrefix: prefix });
+      try {
+        const bounds = { maxEntries: 3, maxAgeMs: 60_000 };
+        const now = Date.now();
+        for (let i = 1; i <= 5; i++) await store.appendHistory("lobby", { id: `m-${i}`, frame: `f|${i}` }, bounds, now);
+        await store.claimSend("user|1", "ref-1", "m-1", 10_000, now);
+        expect((await admin.keys(`*${prefix}*`)).sort()).to.deep.equal([
+          `{${prefix}}:hist:lobby`,
+          `{${prefix}}:send:user|1#ref-1`,
+          `{${prefix}}:seq:lobby`,
+        ]);
+        expect(await admin.get(`{${prefix}}:seq:lobby`)).to.equal("5");
+        expect(await admin.zrange(`{${prefix}}:hist:lobby`, "0", "-1", "WITHSCORES")).to.deep.equal([
+          `3|${now}|["m-3","f|3"]`,
+          "3",
+          `4|${now}|["m-4","f|4"]`,
+          "4",
+          `5|${now}|["m-5","f|5"]`,
+          "5",
+        ]);
+        // Entries expire a minute after the history age, the counter after 30 days, a claim after its window.
+        expect(await admin.pttl(`{${prefix}}:hist:lobby`)).to.be.within(110_000, 120_000);
+        expect(await admin.pttl(`{${prefix}}:seq:lobby`)).to.be.within(30 * 86_400_000 - 10_000, 30 * 86_400_000);
+        expect(await admin.pttl(`{${prefix}}:send:user|1#ref-1`)).to.be.within(60_000, 70_000);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  describe("DynamoDbConnectionStore", () => {
+    let dynamo: TestDynamoDb;
+    let client: DynamoDBClient;
+    before(async () => {
+      dynamo = await startDynalite();
+      client = localDynamoDbClient(dynamo.endpoint);
+    });
+    after(async () => {
+      client?.destroy();
+      await dynamo?.stop();
+    });
+    const freshTable = async () => {
+      const tableName = `history-${randomUUID()}`;
+      await createConnectionsTable(client, tableName);
+      return tableName;
+    };
+    roomHistoryContract(async () => new DynamoDbConnectionStore({ tableName: await freshTable(), client }));
+
+    it("keeps the counter, the entries (the one past the count bound deleted) and claims as items no listing returns", async () => {
+      const tableName = await freshTable();
+      const store = new DynamoDbConnectionStore({ tableName, client });
+      const bounds = { maxEntries: 2, maxAgeMs: 60_000 };
+      const now = 1_900_000_000_000;
+      for (let i = 1; i <= 3; i++) await store.appendHistory("lobby", { id: `m-${i}`, frame: `f${i}` }, bounds, now);
+      await store.claimSend("u", "r", "m-3", 10_000, now);
+      const raw = async (id: string) =>
+        (await client.send(new GetItemCommand({ TableName: tableName, Key: { connectionId: { S: id } } }))).Item;
+      expect(await raw("seq#lobby")).to.deep.equal({
+        connectionId: { S: "seq#lobby" },
+        seq: { N: "3" },
+        ttl: { N: String((now + 30 * 86_400_000) / 1000) },
+      });
+      expect(await raw("hist#lobby#1"), "deleted by the third append").to.equal(undefined);
+      expect(await raw("hist#lobby#3")).to.deep.equal({
+        connectionId: { S: "hist#lobby#3" },
+        seq: { N: "3" },
+        ts: { N: String(now) },
+        messageId: { S: "m-3" },
+        frame: { S: "f3" },
+        ttl: { N: String((now + 60_000) / 1000) },
+      });
+      expect(await raw("send#u#r")).to.deep.equal({
+        connectionId: { S: "send#u#r" },
+        sendId: { S: "m-3" },
+        until: { N: String(now + 10_000) },
+        ttl: { N: String((now + 10_000) / 1000) },
+      });
+      await store.add(record("a"));
+      expect(await listAll(store)).to.deep.equal(["a"]);
+    });
+  });
+});
