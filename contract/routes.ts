@@ -11,7 +11,22 @@
  * `listRoom` lists one room's members (on DynamoDB: Query on the room index only); `delete` removes connections
  * with their memberships.
  */
-export type StoreAccess = "read" | "lookup" | "write" | "delete" | "meter" | "membership" | "listRoom";
+export type StoreAccess =
+  | "read"
+  | "lookup"
+  | "write"
+  | "delete"
+  | "meter"
+  | "membership"
+  | "listRoom"
+  /** Reads a room's history and latest seq (`historyAfter`, `historyBefore`, `latestSeq`). */
+  | "history"
+  /** Appends to a room's history (`appendHistory`). */
+  | "append"
+  /** Claims and settles idempotent send references (`claimSend`, `settleSend`). */
+  | "sendRef"
+  /** The heartbeat (`touch`). */
+  | "touch";
 
 export interface RouteDefinition {
   /** API Gateway route key (`$connect`, `$disconnect`, `$default` or a custom action). */

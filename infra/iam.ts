@@ -38,6 +38,14 @@ export const DYNAMODB_ACTIONS: Readonly<Record<StoreAccess, readonly string[]>> 
   meter: ["dynamodb:UpdateItem"],
   membership: ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:GetItem"],
   listRoom: ["dynamodb:Query"],
+  // Room history (stores/dynamodb-history.ts), all by key: a consistent GetItem of the counter, then BatchGetItem of
+  // the page's entries; an append is the counter's UpdateItem ADD and one BatchWriteItem (the entry, and the entry
+  // that fell out of the count bound); a claim is a conditional PutItem, re-read with GetItem when it loses, settled
+  // with a conditional UpdateItem or DeleteItem; the heartbeat is one conditional UpdateItem.
+  history: ["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+  append: ["dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
+  sendRef: ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+  touch: ["dynamodb:UpdateItem"],
 };
 
 /** Store accesses whose actions apply to the room index (`{tableArn}/index/{ROOM_INDEX}`), not to the table. */

@@ -13,7 +13,13 @@ import { ACCESS_LOG_FIELDS, CHAT_API_TYPE } from "../infra/chat-api";
 import { CHAT_ROUTE_TYPE } from "../infra/chat-route";
 import { ConfigError, PROJECT_NAME } from "../infra/config";
 import { FANOUT_WORKER_TYPE } from "../infra/fanout-worker";
-import { DYNAMODB_ACTIONS, type PolicyDocument, VPC_NETWORK_INTERFACE_ACTIONS, XRAY_ACTIONS } from "../infra/iam";
+import {
+  DYNAMODB_ACTIONS,
+  functionPolicy,
+  type PolicyDocument,
+  VPC_NETWORK_INTERFACE_ACTIONS,
+  XRAY_ACTIONS,
+} from "../infra/iam";
 import { createProgram } from "../infra/program";
 import {
   HASH_KEY,
@@ -938,5 +944,44 @@ describe("infra: route and worker components keep the state of the resources the
     const urn = componentUrn(FANOUT_WORKER_TYPE, `${NAME}-worker`);
     const prefix = `${NAME}-${FANOUT_WORKER.name}`;
     expectMoved(urn, [prefix, ...["logs", "role", "policy", "async"].map((s) => `${prefix}-${s}`)]);
+  });
+});
+
+describe("infra: room-history store access (history, append, sendRef, touch)", () => {
+  const tableArn = "arn:aws:dynamodb:us-east-1:123456789012:table/chat";
+  const targets = {
+    store: "dynamodb" as const,
+    tableArn,
+    apiExecutionArn: "arn:aws:execute-api:us-east-1:123456789012:abc",
+    stage: "dev",
+    logGroupArn: "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f",
+  };
+  const storeActions = (storeAccess: RouteDefinition["storeAccess"]) => {
+    const doc = functionPolicy({ name: "f", module: "f", storeAccess, manageConnections: false }, targets);
+    expect(
+      doc.Statement.find((st) => st.Sid === "RoomIndex"),
+      "no index access",
+    ).to.equal(undefined);
+    const table = doc.Statement.find((st) => st.Sid === "ConnectionStore");
+    expect(table?.Resource).to.deep.equal([tableArn]);
+    return [...(table?.Action ?? [])].sort();
+  };
+
+  it("grants reading history GetItem and BatchGetItem only: no Query, no Scan, no write", () => {
+    expect(storeActions(["history"])).to.deep.equal(["dynamodb:BatchGetItem", "dynamodb:GetItem"]);
+  });
+
+  it("grants appending the counter's UpdateItem and one BatchWriteItem, and reading nothing", () => {
+    expect(storeActions(["append"])).to.deep.equal(["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]);
+  });
+
+  it("grants send references and the heartbeat what their conditional writes need", () => {
+    expect(storeActions(["sendRef"])).to.deep.equal([
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]);
+    expect(storeActions(["touch"])).to.deep.equal(["dynamodb:UpdateItem"]);
   });
 });
