@@ -75,6 +75,12 @@ export const ENV = {
   AWS_ENDPOINT_URL_LAMBDA: "AWS_ENDPOINT_URL_LAMBDA",
   /** Rooms one connection may be in at once (default 10, at most {@link MAX_ROOMS_PER_CONNECTION_CEILING}). */
   MAX_ROOMS_PER_CONNECTION: "MAX_ROOMS_PER_CONNECTION",
+  /** Messages kept in each room's history (default 100, at most 1,000): resume and the history action read them. */
+  HISTORY_MAX_ENTRIES: "HISTORY_MAX_ENTRIES",
+  /** Age after which a room's history entry is gone, seconds (default 86,400: a day; at most a week). */
+  HISTORY_MAX_AGE_SECONDS: "HISTORY_MAX_AGE_SECONDS",
+  /** How long a client's send reference is remembered, seconds (default 600; at most 86,400): a repeat is not delivered. */
+  SEND_REF_WINDOW_SECONDS: "SEND_REF_WINDOW_SECONDS",
 } as const;
 
 /** Thrown when the environment does not satisfy the contract; the message names the variable. */

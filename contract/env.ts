@@ -5,6 +5,7 @@
 import { STORE_KINDS, type StoreKind } from "./connection-store";
 import { ENV, type Env, EnvError, envInteger, envText } from "./env-vars";
 import { type MessageLimits, readMessageLimits } from "./message-limits";
+import { type HistorySettings, readHistorySettings } from "./room-history";
 
 export { ENV, EnvError } from "./env-vars";
 
@@ -59,6 +60,8 @@ export interface RuntimeEnv {
   readonly fanOut?: FanOutSettings;
   /** Rooms one connection may be in at once. Absent: {@link DEFAULT_MAX_ROOMS_PER_CONNECTION}. */
   readonly maxRoomsPerConnection?: number;
+  /** Room history bounds and the send-reference window (contract/room-history.ts). Absent: the defaults. */
+  readonly history?: HistorySettings;
 }
 
 const nonEmpty = envText;
@@ -102,7 +105,12 @@ export function readRuntimeEnv(env: Env = process.env): RuntimeEnv {
       `${ENV.MAX_ROOMS_PER_CONNECTION} must be at most ${MAX_ROOMS_PER_CONNECTION_CEILING}, got ${maxRoomsPerConnection}`,
     );
   }
-  return { ...readStoreEnv(env), limits: readMessageLimits(env), maxRoomsPerConnection };
+  return {
+    ...readStoreEnv(env),
+    limits: readMessageLimits(env),
+    maxRoomsPerConnection,
+    history: readHistorySettings(env),
+  };
 }
 
 function readStoreEnv(env: Env): RuntimeEnv {

@@ -4,6 +4,7 @@
  * idempotent send references and the connection heartbeat. The design, and how the handlers use it for resume,
  * history paging and acknowledgements: docs/history.md.
  */
+import { ENV, type Env, envInteger } from "./env-vars";
 /** How much of a room's history is kept: the newest `maxEntries`, none older than `maxAgeMs`. */
 export interface HistoryBounds {
   /** Entries kept per room, 1 to {@link MAX_HISTORY_ENTRIES}. */
@@ -238,4 +239,52 @@ export function pageRange(query: HistoryAfterQuery | HistoryBeforeQuery, oldest:
   const to = Math.min(latest, (query.before ?? latest + 1) - 1);
   const from = Math.max(oldest, to - query.limit + 1);
   return { from, to, more: from > oldest && to >= from, reachesBack: true };
+}
+
+/** The room-history settings of the runtime environment (env.ts reads them with the rest). */
+export interface HistorySettings {
+  readonly maxEntries: number;
+  readonly maxAgeSeconds: number;
+  /** How long a send reference is remembered. */
+  readonly sendRefWindowSeconds: number;
+}
+
+export const DEFAULT_HISTORY_SETTINGS: HistorySettings = Object.freeze({
+  maxEntries: DEFAULT_HISTORY_MAX_ENTRIES,
+  maxAgeSeconds: DEFAULT_HISTORY_MAX_AGE_SECONDS,
+  sendRefWindowSeconds: DEFAULT_SEND_REF_WINDOW_SECONDS,
+});
+
+export function readHistorySettings(env: Env = process.env): HistorySettings {
+  return {
+    maxEntries: envInteger(env, ENV.HISTORY_MAX_ENTRIES, DEFAULT_HISTORY_MAX_ENTRIES, 1, MAX_HISTORY_ENTRIES),
+    maxAgeSeconds: envInteger(
+      env,
+      ENV.HISTORY_MAX_AGE_SECONDS,
+      DEFAULT_HISTORY_MAX_AGE_SECONDS,
+      1,
+      MAX_HISTORY_AGE_SECONDS,
+    ),
+    sendRefWindowSeconds: envInteger(
+      env,
+      ENV.SEND_REF_WINDOW_SECONDS,
+      DEFAULT_SEND_REF_WINDOW_SECONDS,
+      1,
+      MAX_SEND_REF_WINDOW_SECONDS,
+    ),
+  };
+}
+
+/** The environment variables for `settings` (what infra sets). */
+export function historySettingsEnv(settings: HistorySettings): Record<string, string> {
+  return {
+    [ENV.HISTORY_MAX_ENTRIES]: String(settings.maxEntries),
+    [ENV.HISTORY_MAX_AGE_SECONDS]: String(settings.maxAgeSeconds),
+    [ENV.SEND_REF_WINDOW_SECONDS]: String(settings.sendRefWindowSeconds),
+  };
+}
+
+/** The store's {@link HistoryBounds} of `settings`. */
+export function historyBounds(settings: HistorySettings): HistoryBounds {
+  return { maxEntries: settings.maxEntries, maxAgeMs: settings.maxAgeSeconds * 1000 };
 }

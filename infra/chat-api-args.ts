@@ -6,6 +6,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
 import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
+import { DEFAULT_HISTORY_SETTINGS } from "../contract/room-history";
 import { type ChatConfig, DEFAULT_FANOUT_CONFIG, type RedisConfig } from "./config";
 
 /** Top-level fields a caller may leave out. */
@@ -20,7 +21,8 @@ type DefaultedField =
   | "alarms"
   | "auth"
   | "limits"
-  | "fanOut";
+  | "fanOut"
+  | "history";
 
 /** Redis fields a caller may leave out. */
 type DefaultedRedisField = "engine" | "replicas" | "natGateways";
@@ -79,6 +81,7 @@ export function withDefaults(args: ChatApiArgs): ChatApiSettings {
     auth: args.auth ?? { mode: "none" },
     limits: args.limits ?? DEFAULT_MESSAGE_LIMITS,
     fanOut: args.fanOut ?? DEFAULT_FANOUT_CONFIG,
+    history: args.history ?? DEFAULT_HISTORY_SETTINGS,
     redis: {
       ...args.redis,
       engine: args.redis.engine ?? "redis",

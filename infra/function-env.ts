@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ENV } from "../contract/env";
 import { messageLimitsEnv } from "../contract/message-limits";
+import { historySettingsEnv } from "../contract/room-history";
 import type { ChatApiSettings } from "./chat-api-args";
 import type { StoreResources } from "./chat-store";
 import { fanOutEnv } from "./config";
@@ -28,6 +29,7 @@ export function sharedFunctionEnv(
     [ENV.MAX_ROOMS_PER_CONNECTION]: String(settings.maxRoomsPerConnection),
     ...messageLimitsEnv(settings.limits),
     ...fanOutEnv(settings.fanOut),
+    ...historySettingsEnv(settings.history),
     ...(store.kind === "dynamodb"
       ? { [ENV.TABLE_NAME]: store.table.name }
       : {

@@ -78,6 +78,8 @@ describe("config: defaults", () => {
       limits: { messages: 20, windowSeconds: 10, maxDataBytes: 32_768 },
       // Broadcast fan-out (test/infra-fanout.test.ts covers these keys).
       fanOut: { concurrency: 256, postTimeoutMs: 3_000, memorySize: 1769, inlineMax: 40_000, shardSize: 5_000 },
+      // Room history and the send-reference window.
+      history: { maxEntries: 100, maxAgeSeconds: 86_400, sendRefWindowSeconds: 600 },
     });
     expect(redis).to.deep.equal({
       engine: "redis",

@@ -11,7 +11,7 @@ import { FANOUT_WORKER, ROUTE_SELECTION_EXPRESSION, ROUTES, type RouteDefinition
 import { BUNDLE_FILE, bundleHandler, LAMBDA_HANDLER, LAMBDA_RUNTIME } from "../infra/bundle";
 import { ACCESS_LOG_FIELDS, CHAT_API_TYPE } from "../infra/chat-api";
 import { CHAT_ROUTE_TYPE } from "../infra/chat-route";
-import { ConfigError, PROJECT_NAME } from "../infra/config";
+import { ConfigError, PROJECT_NAME, parseConfig } from "../infra/config";
 import { FANOUT_WORKER_TYPE } from "../infra/fanout-worker";
 import {
   DYNAMODB_ACTIONS,
@@ -31,6 +31,7 @@ import {
 } from "../stores/dynamodb-table";
 import { type ProgramRun, runProgram, type StackSettings } from "./support/program-run";
 import { containsSecret, plain, REGION, type RecordedResource, RecordingMocks, ZONES } from "./support/pulumi-mocks";
+import { rawConfig } from "./support/raw-config";
 
 const STACK = "dev";
 const NAME = PROJECT_NAME;
@@ -983,5 +984,51 @@ describe("infra: room-history store access (history, append, sendRef, touch)", (
       "dynamodb:UpdateItem",
     ]);
     expect(storeActions(["touch"])).to.deep.equal(["dynamodb:UpdateItem"]);
+  });
+
+  it("passes the history.* settings to every function (defaults: 100 entries, a day, 600 s)", async function () {
+    this.timeout(120_000);
+    const variables = (run: ProgramRun) =>
+      run.mocks.ofType(T.fn).map((fn) => plain<{ variables: Record<string, string> }>(fn.inputs.environment).variables);
+    for (const env of variables(await runProgram({ settings: { store: "dynamodb" } }))) {
+      expect(env).to.include({
+        [ENV.HISTORY_MAX_ENTRIES]: "100",
+        [ENV.HISTORY_MAX_AGE_SECONDS]: "86400",
+        [ENV.SEND_REF_WINDOW_SECONDS]: "600",
+      });
+    }
+    const set = {
+      store: "redis",
+      "history.maxEntries": "250",
+      "history.maxAgeSeconds": "3600",
+      "history.sendRefWindowSeconds": "120",
+    };
+    const functions = variables(await runProgram({ settings: set }));
+    expect(functions).to.have.length(ROUTES.length + 1);
+    for (const env of functions) {
+      expect(env).to.include({
+        [ENV.HISTORY_MAX_ENTRIES]: "250",
+        [ENV.HISTORY_MAX_AGE_SECONDS]: "3600",
+        [ENV.SEND_REF_WINDOW_SECONDS]: "120",
+      });
+    }
+  });
+
+  it("refuses history.* values out of bounds, naming the key", () => {
+    for (const [key, bad] of [
+      ["history.maxEntries", "0"],
+      ["history.maxEntries", "1001"],
+      ["history.maxAgeSeconds", "604801"],
+      ["history.sendRefWindowSeconds", "0"],
+    ] as const) {
+      let error: unknown;
+      try {
+        parseConfig(rawConfig({ [key]: bad }), "dev");
+      } catch (e) {
+        error = e;
+      }
+      expect(error, `${key}=${bad}`).to.be.instanceOf(ConfigError);
+      expect((error as ConfigError).problems[0], `${key}=${bad}`).to.include(`${PROJECT_NAME}:${key}`);
+    }
   });
 });

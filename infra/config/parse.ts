@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseAccess } from "./access";
 import { ConfigError } from "./error";
 import { parseFanOut } from "./fanout";
+import { parseHistory } from "./history";
 import { LEGACY_KEYS, legacyKeyProblem } from "./legacy";
 import { parseProduction } from "./production";
 import { parseRedis } from "./redis";
@@ -33,6 +34,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
   const production = parseProduction(read, stackName, context);
   const access = parseAccess(read, stackName);
   const fanOut = parseFanOut(read);
+  const history = parseHistory(read);
 
   if (read.problems.length > 0) throw new ConfigError(read.problems);
 
@@ -48,6 +50,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
     ...production,
     ...access,
     ...fanOut,
+    ...history,
   });
 }
 

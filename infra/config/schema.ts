@@ -19,6 +19,12 @@ import {
   MAX_ROOMS_PER_CONNECTION_CEILING,
 } from "../../contract/env";
 import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING } from "../../contract/message-limits";
+import {
+  DEFAULT_HISTORY_SETTINGS,
+  MAX_HISTORY_AGE_SECONDS,
+  MAX_HISTORY_ENTRIES,
+  MAX_SEND_REF_WINDOW_SECONDS,
+} from "../../contract/room-history";
 
 /** The project name, which is also the namespace of every key below (`websocket-chat:store`). */
 export const PROJECT_NAME = "websocket-chat";
@@ -157,6 +163,39 @@ export const CONFIG_SCHEMA = {
     min: 1,
     max: MAX_ROOMS_PER_CONNECTION_CEILING,
     description: "Rooms one connection may be in at once; one more join gets a TooManyRooms error frame.",
+  },
+  history: {
+    type: "object",
+    description:
+      "Per-room message history (what a resuming client is sent, and the history action pages through) and the " +
+      "window of acknowledged, idempotent sends.",
+    fields: {
+      maxEntries: {
+        type: "integer",
+        default: DEFAULT_HISTORY_SETTINGS.maxEntries,
+        min: 1,
+        max: MAX_HISTORY_ENTRIES,
+        why: "every kept message may be up to 128 KB of the store's memory or storage",
+        description:
+          "Messages kept per room, the newest; older ones are gone for a client that resumes from before them.",
+      },
+      maxAgeSeconds: {
+        type: "integer",
+        default: DEFAULT_HISTORY_SETTINGS.maxAgeSeconds,
+        min: 1,
+        max: MAX_HISTORY_AGE_SECONDS,
+        description: "Seconds a room's message stays in its history (default a day, at most a week).",
+      },
+      sendRefWindowSeconds: {
+        type: "integer",
+        default: DEFAULT_HISTORY_SETTINGS.sendRefWindowSeconds,
+        min: 1,
+        max: MAX_SEND_REF_WINDOW_SECONDS,
+        description:
+          "Seconds a client's send reference is remembered: the same reference sent again within it (after a " +
+          "reconnect, say) is acknowledged again, not delivered twice.",
+      },
+    },
   },
   connectionTtlSeconds: {
     type: "integer",

@@ -6,6 +6,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { StoreKind } from "../../contract/connection-store";
 import type { MessageLimits } from "../../contract/message-limits";
+import type { HistorySettings } from "../../contract/room-history";
 import type { AuthConfig } from "./access";
 import type { FanOutConfig } from "./fanout";
 import type { DEPLOYED_STORES, LOG_LEVELS, REDIS_ENGINES } from "./schema";
@@ -175,6 +176,11 @@ export interface ChatConfig {
    * @default DEFAULT_FANOUT_CONFIG (infra/config/fanout.ts)
    */
   readonly fanOut: FanOutConfig;
+  /**
+   * Per-room history bounds and the send-reference window.
+   * @default DEFAULT_HISTORY_SETTINGS (contract/room-history.ts)
+   */
+  readonly history: HistorySettings;
 }
 
 /** What else about the stack validation may use. */
