@@ -144,7 +144,8 @@ export function isValidSendRef(ref: unknown): ref is string {
 }
 
 /** Throws a RangeError naming what is wrong; handlers validate first and answer the client. */
-export function assertSendKey(scope: string, ref: string): void {
+export function assertSendKey(scope: string, ref: string, id?: string): void {
+  if (id !== undefined) assertMessageId(id);
   if (typeof scope !== "string" || scope.length < 1 || scope.length > SEND_SCOPE_MAX_LENGTH)
     throw new RangeError(`send scope must be 1-${SEND_SCOPE_MAX_LENGTH} characters`);
   if (!isValidSendRef(ref)) throw new RangeError(`invalid send reference ${JSON.stringify(ref)}`);

@@ -486,7 +486,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   }
 
   async claimSend(scope: string, ref: string, id: string, windowMs: number, now = Date.now()): Promise<SendClaim> {
-    assertSendKey(scope, ref);
+    assertSendKey(scope, ref, id);
     assertWindowMs(windowMs);
     return this.history.claim(scope, ref, id, windowMs, now);
   }
@@ -498,7 +498,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     windowMs: number,
     now = Date.now(),
   ): Promise<void> {
-    assertSendKey(scope, ref);
+    assertSendKey(scope, ref, outcome.id);
     assertWindowMs(windowMs);
     return this.history.settle(scope, ref, outcome, windowMs, now);
   }

@@ -207,7 +207,7 @@ export class MemoryConnectionStore implements ConnectionStore {
   }
 
   async claimSend(scope: string, ref: string, id: string, windowMs: number, now = this.now()): Promise<SendClaim> {
-    assertSendKey(scope, ref);
+    assertSendKey(scope, ref, id);
     assertWindowMs(windowMs);
     const key = `${scope}#${ref}`;
     const claim = this.claims.get(key);
@@ -225,7 +225,7 @@ export class MemoryConnectionStore implements ConnectionStore {
     windowMs: number,
     now = this.now(),
   ): Promise<void> {
-    assertSendKey(scope, ref);
+    assertSendKey(scope, ref, outcome.id);
     assertWindowMs(windowMs);
     const key = `${scope}#${ref}`;
     const claim = this.claims.get(key);

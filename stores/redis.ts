@@ -478,7 +478,7 @@ export class RedisConnectionStore implements ConnectionStore {
   }
 
   async claimSend(scope: string, ref: string, id: string, windowMs: number, now = Date.now()): Promise<SendClaim> {
-    assertSendKey(scope, ref);
+    assertSendKey(scope, ref, id);
     assertWindowMs(windowMs);
     const found = (await this.client.eval(
       CLAIM_SCRIPT,
@@ -500,7 +500,7 @@ export class RedisConnectionStore implements ConnectionStore {
     windowMs: number,
     now = Date.now(),
   ): Promise<void> {
-    assertSendKey(scope, ref);
+    assertSendKey(scope, ref, outcome.id);
     assertWindowMs(windowMs);
     const released = "released" in outcome;
     await this.client.eval(

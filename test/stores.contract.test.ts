@@ -1000,6 +1000,8 @@ function roomHistoryContract(newStore: () => Promise<ConnectionStore>): void {
     await refused(() => store.historyBefore("r", { before: 0, limit: 5 }, bounds, T0), "before");
     await refused(() => store.claimSend("s", "has#hash", "m", 1_000, T0), "ref");
     await refused(() => store.claimSend("s".repeat(257), "ref", "m", 1_000, T0), "scope");
+    await refused(() => store.claimSend("s", "ref", "", 1_000, T0), "claimed id");
+    await refused(() => store.claimSend("s", "ref", "m", 0, T0), "window");
     expect(await store.latestSeq("r")).to.equal(0);
     // The largest frame allowed goes in and comes back whole.
     const largest = { id: "big", frame: "x".repeat(131_072) };
