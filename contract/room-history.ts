@@ -167,7 +167,9 @@ export function assertHistoryBounds(bounds: HistoryBounds): void {
 /** Validates what is appended (stores check the room name themselves, with `assertRoomName`). */
 export function assertHistoryMessage(message: HistoryMessage): void {
   assertMessageId(message.id);
-  if (typeof message.frame !== "string") throw new RangeError("history frame must be a string");
+  // Never empty: DynamoDB refused empty strings until 2020, and a frame always has content.
+  if (typeof message.frame !== "string" || message.frame === "")
+    throw new RangeError("history frame must be a non-empty string");
   const bytes = utf8Length(message.frame);
   if (bytes > HISTORY_FRAME_MAX_BYTES)
     throw new RangeError(`history frame is ${bytes} bytes, more than ${HISTORY_FRAME_MAX_BYTES}`);

@@ -994,6 +994,7 @@ function roomHistoryContract(newStore: () => Promise<ConnectionStore>): void {
     await refused(() => store.appendHistory("r", message(1), { maxEntries: 0, maxAgeMs: HOUR_MS }, T0), "entries");
     await refused(() => store.appendHistory("r", message(1), { maxEntries: 5, maxAgeMs: 0 }, T0), "age");
     await refused(() => store.appendHistory("r", { id: "", frame: "x" }, bounds, T0), "id");
+    await refused(() => store.appendHistory("r", { id: "a", frame: "" }, bounds, T0), "empty frame");
     await refused(() => store.appendHistory("r", { id: "a", frame: "é".repeat(65_537) }, bounds, T0), "frame");
     await refused(() => store.historyAfter("r", { after: -1, limit: 5 }, bounds, T0), "after");
     await refused(() => store.historyAfter("r", { after: 0, limit: 0 }, bounds, T0), "limit");
