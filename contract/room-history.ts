@@ -5,6 +5,7 @@
  * history paging and acknowledgements: docs/history.md.
  */
 import { ENV, type Env, envInteger } from "./env-vars";
+
 /** How much of a room's history is kept: the newest `maxEntries`, none older than `maxAgeMs`. */
 export interface HistoryBounds {
   /** Entries kept per room, 1 to {@link MAX_HISTORY_ENTRIES}. */
