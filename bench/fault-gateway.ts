@@ -8,6 +8,7 @@
  * gateway's open connections and running invocations; `{type: "stop"}` stops the gateway (every client closed,
  * `$disconnect` run) and exits. The process exits when the bench goes away.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { startLocalGateway } from "../local/gateway";
 import { installHandlerEnv, lambdaEnv, sdkDefaults } from "../local/handler-env";
 import { loadRouteTableHandlers } from "../local/route-handlers";
@@ -26,9 +27,14 @@ const STOP_TIMEOUT_MS = 10_000;
 if (require.main === module) {
   let gateway: Awaited<ReturnType<typeof startLocalGateway>> | undefined;
   const send = (message: unknown) => process.send?.(message);
+  // How long this process's event loop stalled: a stalled gateway delays every post and frame.
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  lag.enable();
   process.on("message", (message: GatewayStart | { type: "stop" } | { type: "tracked" }) => {
     if (message.type === "tracked") {
-      send({ type: "tracked", ...(gateway?.tracked ?? { connections: 0, invocations: 0, handshakes: 0 }) });
+      const maxLagMs = lag.max / 1e6;
+      lag.reset();
+      send({ type: "tracked", maxLagMs, ...(gateway?.tracked ?? { connections: 0, invocations: 0, handshakes: 0 }) });
       return;
     }
     if (message.type === "start") {

@@ -28,10 +28,12 @@ import { type ChildProcess, fork } from "node:child_process";
 import { appendFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import * as path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { ENV } from "../contract/env";
-import { type BenchClient, openBenchClient, PHASES, type Phase, type SentMessage, Tally } from "./fault-clients";
+import { type BenchClient, openBenchClient, type Phase, type SentMessage, Tally } from "./fault-clients";
 import type { GatewayStart } from "./fault-gateway";
 import { ConnectionsFaultProxy, type ConnectionsFaultProxy as ConnectionsProxy, TcpFaultProxy } from "./fault-proxies";
+import { detail, type PhaseFigures, type RunResult, TABLE_HEAD, tableRow } from "./fault-report";
 import { children, DynaliteProcess, killAllChildren, RedisProcess, stopChild, track } from "./fault-stores";
 
 type StoreName = "memory" | "redis" | "dynamodb";
@@ -183,6 +185,8 @@ interface GatewayChild {
   logs: HandlerLogTally;
   /** Resolves once the gateway has no connection and no running invocation, or after `maxMs`; false then. */
   idle(maxMs: number): Promise<boolean>;
+  /** The longest stall of the gateway process's event loop since the last call, ms. */
+  maxLagMs(): Promise<number | undefined>;
   stop(): Promise<void>;
 }
 
@@ -200,16 +204,16 @@ async function startGatewayChild(
     fork(path.join(__dirname, "fault-gateway.ts"), [], {
       execArgv: ["--require", "tsx/cjs"],
       env: childEnv,
-      stdio: ["ignore", "pipe", "inherit", "ipc"],
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
     }),
   );
   const tracked = () =>
-    new Promise<{ connections: number; invocations: number } | undefined>((resolve) => {
+    new Promise<Tracked | undefined>((resolve) => {
       const timer = setTimeout(() => done(undefined), 2000);
-      const onMessage = (message: { type?: string; connections: number; invocations: number }) => {
+      const onMessage = (message: { type?: string } & Tracked) => {
         if (message.type === "tracked") done(message);
       };
-      const done = (value: { connections: number; invocations: number } | undefined) => {
+      const done = (value: Tracked | undefined) => {
         clearTimeout(timer);
         child.off("message", onMessage);
         resolve(value);
@@ -221,6 +225,7 @@ async function startGatewayChild(
     url: "",
     logs: newLogTally(),
     stop: () => stopGateway(child),
+    maxLagMs: async () => (await tracked())?.maxLagMs,
     async idle(maxMs) {
       const deadline = performance.now() + maxMs;
       while (performance.now() < deadline) {
@@ -237,6 +242,13 @@ async function startGatewayChild(
     partial = lines.pop() ?? "";
     for (const line of lines) tallyLogLine(gateway.logs, line);
     if (logFile && lines.length > 0) appendFileSync(logFile, `${lines.join("\n")}\n`);
+  });
+  // What the store clients print themselves (ioredis' "connect ECONNREFUSED", ...): counted, not shown.
+  child.stderr?.on("data", (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n")) {
+      const text = line.trim().slice(0, 80);
+      if (text) gateway.logs.problems.set(`stderr: ${text}`, (gateway.logs.problems.get(`stderr: ${text}`) ?? 0) + 1);
+    }
   });
   const listening = new Promise<{ port: number; url: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the gateway child did not listen within 30 s")), 30_000);
@@ -280,6 +292,12 @@ async function startGatewayChild(
       logs.problems.set(key, (logs.problems.get(key) ?? 0) + 1);
     }
   }
+}
+
+interface Tracked {
+  readonly connections: number;
+  readonly invocations: number;
+  readonly maxLagMs: number;
 }
 
 function stopGateway(child: ChildProcess): Promise<void> {
@@ -363,43 +381,6 @@ async function dynamoStore(): Promise<StoreUnderTest> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // One run: fresh clients, three phases, the fault in the middle one.
-
-interface PhaseFigures {
-  sent: number;
-  expected: number;
-  delivered: number;
-  lost: number;
-  duplicates: number;
-  answered: number;
-  waitsMs: number[];
-  noAnswerWithin2s: number;
-  noAnswerWithin10s: number;
-  /** Messages some expected client never got. */
-  incomplete: number;
-  /** Of those, how many the sender heard an error about within 2 s. */
-  incompleteReported2s: number;
-}
-
-interface RunResult {
-  store: StoreName;
-  fault: FaultName;
-  notApplicable?: string;
-  error?: string;
-  clients: number;
-  setupProblems: string[];
-  phases: Record<Phase, PhaseFigures>;
-  total: PhaseFigures;
-  duplicatesById: number;
-  framesWithId: number;
-  errorCodes: Record<string, number>;
-  unattributedErrors: number;
-  otherFrames: Record<string, number>;
-  clientsClosed: number;
-  faultEvents: string[];
-  proxy: { requests: number; throttled: number; failed: number; slowestForwardMs: number };
-  handlerLog: { shards: number; fanOut: Record<string, number>; problems: Record<string, number> };
-  durationMs: number;
-}
 
 const emptyFigures = (): PhaseFigures => ({
   sent: 0,
@@ -595,6 +576,23 @@ async function runFault(ctx: RunContext, clients: BenchClient[], senders: BenchC
   }
 }
 
+/**
+ * A run nobody counts, on a fresh gateway: its first seconds are slow (modules loaded and compiled on first use,
+ * clients created, code not yet optimised), which would otherwise land on the first fault's "before" phase.
+ */
+async function warmUp(ctx: RunContext): Promise<void> {
+  const tally = new Tally();
+  const clients = await openClients(ctx, tally, []);
+  const senders = clients.slice(0, ctx.options.senders);
+  if (senders.length > 0) {
+    await sendPhase({ ...ctx, options: { ...ctx.options, messages: 10 } }, clients, senders, tally, "before", 500);
+    const end = performance.now() + GAP_MS;
+    while (performance.now() < end && ![...tally.messages.values()].every(isDone)) await sleep(50);
+  }
+  await Promise.all(clients.map((c) => c.close(2000)));
+  await ctx.gateway.idle(IDLE_TIMEOUT_MS);
+}
+
 async function runOne(ctx: RunContext): Promise<RunResult> {
   const started = performance.now();
   const tally = new Tally();
@@ -606,6 +604,9 @@ async function runOne(ctx: RunContext): Promise<RunResult> {
   if (!(await ctx.gateway.idle(IDLE_TIMEOUT_MS))) setupProblems.push("the previous run's invocations still running");
   let clients: BenchClient[] = [];
   let error: string | undefined;
+  await ctx.gateway.maxLagMs();
+  const benchLag = monitorEventLoopDelay({ resolution: 20 });
+  benchLag.enable();
   try {
     clients = await openClients(ctx, tally, setupProblems);
     // What setup received is not part of the figures.
@@ -629,6 +630,8 @@ async function runOne(ctx: RunContext): Promise<RunResult> {
     ctx.store.resume();
     ctx.proxy.set({ kind: "pass" });
   }
+  benchLag.disable();
+  const maxLagMs = { gateway: await ctx.gateway.maxLagMs(), bench: benchLag.max / 1e6 };
   const clientsClosed = clients.filter((c) => c.closedAt !== undefined).length;
   await Promise.all(clients.map((c) => c.close(2000)));
   const { phases, total } = figures(tally);
@@ -654,71 +657,9 @@ async function runOne(ctx: RunContext): Promise<RunResult> {
       fanOut: Object.fromEntries(logs.fanOut),
       problems: Object.fromEntries(logs.problems),
     },
+    maxLagMs,
     durationMs: performance.now() - started,
   };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Output.
-
-const median = (values: number[]): number | undefined => {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const ms = (value: number | undefined) => (value === undefined ? "-" : `${Math.round(value)}`);
-const codes = (record: Record<string, number>) =>
-  Object.entries(record)
-    .sort((a, b) => b[1] - a[1])
-    .map(([code, n]) => `${code} ×${n}`)
-    .join(", ") || "none";
-
-const TABLE_HEAD =
-  "| store | fault | sent (msgs × clients) | lost before/during/after | dup | sender wait median / max ms | during the fault | no answer in 2 s / 10 s | incomplete msgs (sender told ≤ 2 s) | error frames |\n" +
-  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
-
-function tableRow(r: RunResult): string {
-  if (r.notApplicable) return `| ${r.store} | ${r.fault} | n/a: ${r.notApplicable} | | | | | | | |`;
-  const t = r.total;
-  const p = r.phases;
-  const dup = r.framesWithId > 0 ? `${t.duplicates} (by id ${r.duplicatesById})` : `${t.duplicates}`;
-  const waits = (f: PhaseFigures) =>
-    `${ms(median(f.waitsMs))} / ${ms(f.waitsMs.length ? Math.max(...f.waitsMs) : undefined)}`;
-  const error = r.error ? ` ERROR: ${r.error}` : "";
-  return (
-    `| ${r.store} | ${r.fault} | ${t.sent} × ${r.clients} = ${t.expected} | ` +
-    `${p.before.lost}/${p.during.lost}/${p.after.lost} | ${dup} | ${waits(t)} | ${waits(p.during)} | ` +
-    `${t.noAnswerWithin2s} / ${t.noAnswerWithin10s} | ${t.incomplete} (${t.incompleteReported2s}) | ${codes(r.errorCodes)}${error} |`
-  );
-}
-
-function detail(r: RunResult): string {
-  if (r.notApplicable) return "";
-  const lines = [`- ${r.store} / ${r.fault}: ${r.faultEvents.join("; ")}`];
-  for (const phase of PHASES) {
-    const f = r.phases[phase];
-    lines.push(
-      `  - ${phase}: ${f.sent} sent, ${f.delivered}/${f.expected} delivered, ${f.lost} lost, ${f.duplicates} dup; ` +
-        `wait median ${ms(median(f.waitsMs))} ms, max ${ms(f.waitsMs.length ? Math.max(...f.waitsMs) : undefined)} ms; ` +
-        `${f.sent - f.answered} never answered`,
-    );
-  }
-  const extra: string[] = [];
-  if (r.setupProblems.length) extra.push(`setup: ${r.setupProblems.slice(0, 3).join("; ")}`);
-  if (r.clientsClosed) extra.push(`${r.clientsClosed} clients closed by the server`);
-  if (r.unattributedErrors) extra.push(`${r.unattributedErrors} error frames matched no message`);
-  extra.push(
-    `@connections: ${r.proxy.requests} requests, ${r.proxy.throttled} × 429, ${r.proxy.failed} × 500, slowest answer ${ms(r.proxy.slowestForwardMs)} ms`,
-  );
-  if (r.handlerLog.shards) extra.push(`${r.handlerLog.shards} worker shards`);
-  const fanOut = Object.entries(r.handlerLog.fanOut).map(([counter, n]) => `${counter} ${n}`);
-  if (fanOut.length) extra.push(`fan-out summaries: ${fanOut.join(", ")}`);
-  const problems = codes(r.handlerLog.problems);
-  if (problems !== "none") extra.push(`handler log: ${problems}`);
-  if (Object.keys(r.otherFrames).length) extra.push(`other frames: ${codes(r.otherFrames)}`);
-  if (extra.length) lines.push(`  - ${extra.join("; ")}`);
-  return lines.join("\n");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -746,6 +687,7 @@ async function runStore(options: Options, name: StoreName, proxy: ConnectionsFau
       const env = { ...store.env, ...NO_RATE_LIMITS, ...group.env };
       const gateway = await startGatewayChild(env, proxy, options.handlerLog);
       try {
+        await warmUp({ options, store, fault: runnable[0]!, gateway, proxy, runIndex: -1 });
         for (const fault of runnable) {
           const result = await runOne({ options, store, fault, gateway, proxy, runIndex: runIndex++ });
           results.push(result);
