@@ -11,7 +11,8 @@
  *   out"` (counted as `gateway: <message>`). Error frames name no message today, so one is matched to the
  *   sender's message it names (a top-level string field equal to a body, or an `id` seen on that message's
  *   delivery) when it does, else to the sender's oldest message with no answer yet, else to its newest message
- *   with no error yet (a report of a partial delivery comes after the sender's own copy).
+ *   with no error yet (a report of a partial delivery comes after the sender's own copy); a frame with a `room`
+ *   only to a room message.
  */
 import { WebSocket } from "ws";
 
@@ -119,7 +120,11 @@ export class Tally {
       const named = this.messages.get(String(value)) ?? this.messageById.get(String(value));
       if (named && named.sender === client && named.errorAt === undefined) return named;
     }
-    const mine = (this.bySender.get(client) ?? []).filter((m) => m.sentAt <= at && m.errorAt === undefined);
+    // A frame that names a room (`NotInRoom`, ...) answers a room message.
+    const kind = typeof frame.room === "string" ? "room" : undefined;
+    const mine = (this.bySender.get(client) ?? []).filter(
+      (m) => m.sentAt <= at && m.errorAt === undefined && (kind === undefined || m.kind === kind),
+    );
     return mine.find((m) => m.echoAt === undefined) ?? mine[mine.length - 1];
   }
 

@@ -66,7 +66,7 @@ const HELP = `npm run bench:faults -- [options]
   --clients 20                     WebSocket clients per run, all in one room
   --senders 5                      of them, how many send (round robin)
   --messages 50                    messages per phase (before, during, after), room-less and room alternating
-  --phase-ms 1500                  length of the before and after phases
+  --phase-ms 3000                  length of the before and after phases
   --fault-ms 3000                  length of the fault phase (how long a store hangs, a throttle lasts, ...)
   --settle-ms 10000                after the last send, wait at most this long for answers and deliveries
   --drop-every-ms 500              drop: cut the store's connections this often during the fault
@@ -85,7 +85,7 @@ function parseOptions(argv: string[]): Options {
     clients: 20,
     senders: 5,
     messages: 50,
-    phaseMs: 1500,
+    phaseMs: 3000,
     faultMs: 3000,
     settleMs: 10_000,
     dropEveryMs: 500,
