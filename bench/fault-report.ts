@@ -57,7 +57,7 @@ const codes = (record: Record<string, number>) =>
     .join(", ") || "none";
 
 export const TABLE_HEAD =
-  "| store | fault | sent (msgs × clients) | lost before/during/after | dup | sender wait median / max ms | during the fault | no answer in 2 s / 10 s | incomplete msgs (sender told ≤ 2 s) | error frames |\n" +
+  "| store | fault | sent msgs → expected deliveries | lost before/during/after | dup | sender wait median / max ms | during the fault | no answer in 2 s / 10 s | incomplete msgs (sender told ≤ 2 s) | error frames |\n" +
   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
 
 export function tableRow(r: RunResult): string {
@@ -69,7 +69,7 @@ export function tableRow(r: RunResult): string {
     `${ms(median(f.waitsMs))} / ${ms(f.waitsMs.length ? Math.max(...f.waitsMs) : undefined)}`;
   const error = r.error ? ` ERROR: ${r.error}` : "";
   return (
-    `| ${r.store} | ${r.fault} | ${t.sent} × ${r.clients} = ${t.expected} | ` +
+    `| ${r.store} | ${r.fault} | ${t.sent} → ${t.expected} | ` +
     `${p.before.lost}/${p.during.lost}/${p.after.lost} | ${dup} | ${waits(t)} | ${waits(p.during)} | ` +
     `${t.noAnswerWithin2s} / ${t.noAnswerWithin10s} | ${t.incomplete} (${t.incompleteReported2s}) | ${codes(r.errorCodes)}${error} |`
   );
