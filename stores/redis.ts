@@ -7,6 +7,7 @@ import {
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
+  type RemoveOptions,
   rateWindow,
 } from "../contract/connection-store";
 import type { RedisEnv } from "../contract/env";
@@ -48,15 +49,22 @@ return 'joined'`;
 /**
  * Removes a connection with its memberships, atomically. A script must declare every key it touches, and the room
  * keys depend on the rooms set, so the caller reads the set first and passes the rooms it saw (KEYS[4..] their
- * member sets, ARGV[2..] their names); if the set changed in between (a join or leave raced), nothing is done and
+ * member sets, ARGV[3..] their names); if the set changed in between (a join or leave raced), nothing is done and
  * -1 is returned, and the caller reads again. KEYS[1..3]: the id set, the connection's hash, its rooms set; ARGV[1]
- * the id. Returns {1 if the hash existed else 0, the attributes JSON or ''}.
+ * the id; ARGV[2] a `connectedBefore` cutoff in epoch ms, or '' for none: a hash whose `connectedAt` is at or after
+ * it is kept, memberships included, and -2 returned (checked in the same script as the removal, so a record
+ * re-added meanwhile is never removed on the strength of an older check). Returns {1 if the hash existed else 0,
+ * the attributes JSON or ''}.
  */
 const REMOVE_SCRIPT = `
+if ARGV[2] ~= '' then
+  local connectedAt = redis.call('HGET', KEYS[2], 'connectedAt')
+  if connectedAt and tonumber(connectedAt) >= tonumber(ARGV[2]) then return -2 end
+end
 local current = redis.call('SMEMBERS', KEYS[3])
-if #current ~= #ARGV - 1 then return -1 end
+if #current ~= #ARGV - 2 then return -1 end
 local expected = {}
-for i = 2, #ARGV do expected[ARGV[i]] = true end
+for i = 3, #ARGV do expected[ARGV[i]] = true end
 for _, room in ipairs(current) do
   if not expected[room] then return -1 end
 end
@@ -189,16 +197,17 @@ export class RedisConnectionStore implements ConnectionStore {
     return (await this.removeChunk([connectionId]))[0];
   }
 
-  async removeMany(connectionIds: readonly string[]): Promise<RemovedConnection[]> {
+  async removeMany(connectionIds: readonly string[], options?: RemoveOptions): Promise<RemovedConnection[]> {
     const ids = [...new Set(connectionIds)];
     const removed: RemovedConnection[] = [];
     for (let i = 0; i < ids.length; i += REMOVE_CHUNK)
-      removed.push(...(await this.removeChunk(ids.slice(i, i + REMOVE_CHUNK))));
+      removed.push(...(await this.removeChunk(ids.slice(i, i + REMOVE_CHUNK), options?.connectedBefore)));
     return removed;
   }
 
   /** Two pipelined round trips per round: read each connection's rooms, then remove each with the rooms it saw. */
-  private async removeChunk(ids: readonly string[]): Promise<RemovedConnection[]> {
+  private async removeChunk(ids: readonly string[], connectedBefore?: number): Promise<RemovedConnection[]> {
+    const cutoff = connectedBefore === undefined ? "" : String(connectedBefore);
     const removed: RemovedConnection[] = [];
     let pending = [...ids];
     for (let round = 1; pending.length > 0; round++) {
@@ -212,7 +221,7 @@ export class RedisConnectionStore implements ConnectionStore {
       const seen = pending.map((id, i) => {
         const rooms = [...((roomsRead![i]![1] as string[]) ?? [])].sort();
         const keys = [this.idsKey, this.connKey(id), this.roomsKey(id), ...rooms.map((room) => this.roomKey(room))];
-        writes.eval(REMOVE_SCRIPT, keys.length, ...keys, id, ...rooms);
+        writes.eval(REMOVE_SCRIPT, keys.length, ...keys, id, cutoff, ...rooms);
         return rooms;
       });
       const results = await writes.exec();
@@ -221,6 +230,7 @@ export class RedisConnectionStore implements ConnectionStore {
       pending.forEach((id, i) => {
         const result = results![i]![1] as number | [number, string];
         if (result === -1) return void retry.push(id);
+        if (result === -2) return; // connected too recently: kept
         const [existed, attributes] = result as [number, string];
         const rooms = seen[i]!;
         if (existed !== 1 && rooms.length === 0) return;

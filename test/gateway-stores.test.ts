@@ -29,7 +29,7 @@ async function chatScenario(store: ConnectionStore): Promise<void> {
     }
 
     const stale = "STALE0000000000=";
-    await store.add({ connectionId: stale, connectedAt: Date.now(), expiresAt: Date.now() + 60_000 });
+    await store.add({ connectionId: stale, connectedAt: Date.now() - 5 * 60_000, expiresAt: Date.now() + 60_000 });
     c.ws.terminate(); // vanishes without a close handshake
     const gone = await gw.disconnectOf(c.connectionId!);
     expect(gone.requestContext.disconnectStatusCode).to.equal(1006);
