@@ -24,7 +24,8 @@ import { type ManagementServer, startManagementServer } from "./support/manageme
 function conn(overrides: Partial<ConnectionContext> = {}): ConnectionContext {
   return {
     connectionId: newConnectionId(),
-    connectedAt: Date.now(),
+    // Established minutes ago: a 410 from a connection in its first seconds is not "gone" (CONNECT_GRACE_MS).
+    connectedAt: Date.now() - 5 * 60_000,
     stage: "test",
     apiId: "local",
     domainName: "localhost",
@@ -353,6 +354,7 @@ describe("handlers (against a real management API server)", () => {
         message: 'Unknown action "dance".',
         action: "dance",
         availableActions: [...CLIENT_ACTIONS],
+        retryable: false,
       });
       expect(CLIENT_ACTIONS).to.include("sendmessage");
     });
