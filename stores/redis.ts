@@ -89,9 +89,21 @@ export function createRedisClient(env: RedisEnv): Redis {
     connectTimeout: 1000,
     commandTimeout: 1000,
     maxRetriesPerRequest: 1,
-    // Keeps reconnecting (a warm Lambda container must recover from a failover) but never waits long between tries.
+    // Reconnects whenever the connection drops (a restart, or a failover in which ElastiCache closes the
+    // connections to the old primary), never waiting long between tries. That alone does not survive every
+    // failover: a primary demoted to a replica may keep its connections open, and every write on them then fails
+    // with READONLY for as long as the container lives. Hence `reconnectOnError` (see onReadOnly).
     retryStrategy: (times) => Math.min(times * 100, 2000),
+    reconnectOnError: (error) => {
+      if (!isReadOnlyError(error)) return false;
+      failover.demotions++;
+      return 1;
+    },
+    // Commands in flight when a connection drops are failed, never sent again on the next connection: replayed one
+    // by one they would run outside the transaction or script they belonged to. The store retries whole operations.
+    autoResendUnfulfilledCommands: false,
   };
+  const failover = { demotions: 0 };
   const client =
     "url" in env
       ? new Redis(env.url, options)
@@ -111,7 +123,24 @@ export function createRedisClient(env: RedisEnv): Redis {
     console.error(`redis: ${error.message}`);
   });
   client.on("ready", () => (lastMessage = undefined));
+  DEMOTIONS.set(client, failover);
   return client;
+}
+
+/** Per client built by {@link createRedisClient}: how many READONLY replies made it reconnect. */
+const DEMOTIONS = new WeakMap<Redis, { readonly demotions: number }>();
+
+/**
+ * A READONLY reply means the connection now talks to a replica: its primary was demoted in a failover that kept
+ * the connections open, while the primary endpoint's DNS already names the new primary. ioredis is told to
+ * reconnect (`reconnectOnError` returning 1, which also fails the command; ioredis README, "Reconnect on Error"),
+ * which resolves the endpoint again. The command is not resent alone (returning 2 would): most of the store's
+ * writes are a MULTI or a script, and one of their commands resent by itself on the new connection would run
+ * outside it (measured: EXECABORT, and a transaction half applied). Instead the store retries the whole operation
+ * once ({@link RedisConnectionStore}): nothing of it was applied, since a replica refuses every write.
+ */
+export function isReadOnlyError(error: Error): boolean {
+  return error.message.startsWith("READONLY");
 }
 
 /**
@@ -165,7 +194,26 @@ export class RedisConnectionStore implements ConnectionStore {
     this.roomsPrefix = `{${keyPrefix}}:rooms:`;
   }
 
-  async add(record: ConnectionRecord): Promise<void> {
+  /**
+   * Runs a write once more if the client met a demoted primary meanwhile (READONLY, then a reconnect): the first
+   * run was refused by a replica, so nothing of it was applied, and the second goes to the new primary.
+   */
+  private async writing<T>(operation: () => Promise<T>): Promise<T> {
+    const counter = DEMOTIONS.get(this.client);
+    const before = counter?.demotions ?? 0;
+    try {
+      return await operation();
+    } catch (error) {
+      if (counter === undefined || counter.demotions === before) throw error;
+      return operation();
+    }
+  }
+
+  add(record: ConnectionRecord): Promise<void> {
+    return this.writing(() => this.addOnce(record));
+  }
+
+  private async addOnce(record: ConnectionRecord): Promise<void> {
     const key = this.connKey(record.connectionId);
     const fields: Record<string, string> = {
       connectedAt: String(record.connectedAt),
@@ -194,14 +242,16 @@ export class RedisConnectionStore implements ConnectionStore {
   }
 
   async remove(connectionId: string): Promise<RemovedConnection | undefined> {
-    return (await this.removeChunk([connectionId]))[0];
+    return (await this.writing(() => this.removeChunk([connectionId])))[0];
   }
 
   async removeMany(connectionIds: readonly string[], options?: RemoveOptions): Promise<RemovedConnection[]> {
     const ids = [...new Set(connectionIds)];
     const removed: RemovedConnection[] = [];
     for (let i = 0; i < ids.length; i += REMOVE_CHUNK)
-      removed.push(...(await this.removeChunk(ids.slice(i, i + REMOVE_CHUNK), options?.connectedBefore)));
+      removed.push(
+        ...(await this.writing(() => this.removeChunk(ids.slice(i, i + REMOVE_CHUNK), options?.connectedBefore))),
+      );
     return removed;
   }
 
@@ -248,6 +298,10 @@ export class RedisConnectionStore implements ConnectionStore {
   async join(connectionId: string, room: string, maxRooms: number): Promise<JoinResult> {
     assertRoomName(room);
     const keys = [this.connKey(connectionId), this.roomsKey(connectionId), this.roomKey(room)];
+    return this.writing(() => this.joinOnce(keys, room, connectionId, maxRooms));
+  }
+
+  private async joinOnce(keys: string[], room: string, connectionId: string, maxRooms: number): Promise<JoinResult> {
     return (await this.client.eval(
       JOIN_SCRIPT,
       keys.length,
@@ -260,11 +314,9 @@ export class RedisConnectionStore implements ConnectionStore {
 
   async leave(connectionId: string, room: string): Promise<boolean> {
     assertRoomName(room);
-    const replies = await this.client
-      .multi()
-      .srem(this.roomsKey(connectionId), room)
-      .zrem(this.roomKey(room), connectionId)
-      .exec();
+    const replies = await this.writing(() =>
+      this.client.multi().srem(this.roomsKey(connectionId), room).zrem(this.roomKey(room), connectionId).exec(),
+    );
     throwOnFailure(replies);
     return Number(replies![0]![1]) === 1;
   }
@@ -297,11 +349,13 @@ export class RedisConnectionStore implements ConnectionStore {
     const key = `${this.ratePrefix}${connectionId}:${index}`;
     // A key per window: no reset to race with. PEXPIREAT rather than PEXPIRE keeps the expiry fixed however
     // often the key is counted; a window's length past its end covers callers whose clocks run behind.
-    const replies = await this.client
-      .multi()
-      .incr(key)
-      .pexpireat(key, endsAt + windowMs)
-      .exec();
+    const replies = await this.writing(() =>
+      this.client
+        .multi()
+        .incr(key)
+        .pexpireat(key, endsAt + windowMs)
+        .exec(),
+    );
     throwOnFailure(replies);
     return Number(replies![0]![1]);
   }
