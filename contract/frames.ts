@@ -24,7 +24,10 @@ export type ErrorCode =
   | "RecipientGone"
   /** `sendto` failed for another reason (throttled past its retries, a 5xx); carries `to`. The recipient may be fine. */
   | "DeliveryFailed"
-  /** `join`: the store has no live record of this connection (its `$connect` write failed or it expired); reconnect. */
+  /**
+   * `join`: the store has no live record of this connection and none can be rebuilt from the message (it expired;
+   * a lost record is re-added from `requestContext`: chat/sender-store.ts); reconnect.
+   */
   | "UnknownConnection"
   /**
    * The connection store is down or did not answer in time: the message was not handled (or only in part, e.g. a
