@@ -1,8 +1,13 @@
 /**
  * Stale ids (the targets that answered 410), removed from the store in batches: in order, never more than one
  * `removeMany` in flight, so cleanup neither floods the store nor holds up the posts.
+ *
+ * A 410 is not always "gone": API Gateway also answers it while the target's `$connect` is still running. So the
+ * removal spares records younger than CONNECT_GRACE_MS (`connectedBefore`, checked by the store atomically with the
+ * removal): a client in its first seconds keeps its record and gets the next broadcast, and a connection that
+ * really is gone is removed by the first 410 after the grace (docs/fan-out.md#connections-in-their-first-seconds).
  */
-import type { ConnectionStore, RemovedConnection } from "../contract/connection-store";
+import { type ConnectionStore, goneCutoff, type RemovedConnection } from "../contract/connection-store";
 import { type FanOutSummary, noteError } from "./fan-out-summary";
 
 export interface GoneSink {
@@ -41,7 +46,7 @@ export class GoneBatches {
     const batch = this.batch;
     this.batch = [];
     this.removals = this.removals.then(() =>
-      this.sink.store.removeMany(batch).then(
+      this.sink.store.removeMany(batch, goneCutoff()).then(
         (removed) => {
           try {
             this.sink.onRemoved?.(removed);

@@ -9,10 +9,15 @@
  *    message is answered there and never reaches the route;
  * 3. the route's own handler;
  * 4. error mapping: a client's mistake is answered in-band with its error frame and 200, a fault of ours is 5xx
- *    (the rule and its reasons live in reply.ts). An error the route throws is a fault: logged here and thrown
+ *    (the rule and its reasons live in reply.ts). A store that failed or did not answer in time is answered with
+ *    `StoreUnavailable` (retryable) and 502; any other error the route throws is a fault: logged here and thrown
  *    on, so Lambda counts it as a function error and API Gateway answers 5xx;
  * 5. one log line per invocation with its `outcome`: the route's (or admission's) own on every path it returns
  *    from, the pipeline's for a fault the route did not catch.
+ *
+ * Message routes (every route but `$connect` and `$disconnect`) see the store through two views, built per
+ * invocation: bounded in time with a circuit (store-guard.ts), so the sender hears back within about a second
+ * whatever the store does, and healing the sender's record if the store lost it (sender-store.ts).
  *
  * What comes out is the deps-taking form tests and bench call; app/lambda-handler.ts gives it the container's.
  */
@@ -22,6 +27,9 @@ import type { Logger } from "../runtime/logger";
 import { admitMessage } from "./admission";
 import type { HandlerDeps } from "./deps";
 import { enforceRateLimit } from "./rate-limit";
+import { replyError } from "./reply";
+import { senderStore } from "./sender-store";
+import { guardStore, StoreUnavailableError } from "./store-guard";
 
 /** What a route's own handler gets: the invocation, its deps and its logger. */
 export interface RouteInvocation {
@@ -46,15 +54,19 @@ type Admit<I> = (invocation: RouteInvocation) => Promise<Admitted<I>>;
 
 /** A route that takes every event as it comes (`$connect`, `$disconnect`). */
 export function plainRoute(handle: (invocation: RouteInvocation) => Promise<HandlerResult>): Route {
-  return pipeline(async (invocation) => ({ ok: true, input: invocation }), handle);
+  return pipeline(async (invocation) => ({ ok: true, input: invocation }), handle, "plain");
 }
 
 /** A message route that reads no body: only the rate limit stands before it (`whoami`). */
 export function rateLimitedRoute(handle: (invocation: RouteInvocation) => Promise<HandlerResult>): Route {
-  return pipeline(async (invocation) => {
-    const rate = await enforceRateLimit(invocation.event, invocation.deps, invocation.log);
-    return rate.kind === "allowed" ? { ok: true, input: invocation } : { ok: false, result: rate.result };
-  }, handle);
+  return pipeline(
+    async (invocation) => {
+      const rate = await enforceRateLimit(invocation.event, invocation.deps, invocation.log);
+      return rate.kind === "allowed" ? { ok: true, input: invocation } : { ok: false, result: rate.result };
+    },
+    handle,
+    "message",
+  );
 }
 
 /**
@@ -65,22 +77,52 @@ export function messageRoute(
   handle: (invocation: MessageInvocation) => Promise<HandlerResult>,
   parseErrorExtra: Record<string, unknown> = {},
 ): Route {
-  return pipeline(async (invocation) => {
-    const admitted = await admitMessage(invocation.event, invocation.deps, invocation.log, parseErrorExtra);
-    return admitted.ok ? { ok: true, input: { ...invocation, body: admitted.body } } : admitted;
-  }, handle);
+  return pipeline(
+    async (invocation) => {
+      const admitted = await admitMessage(invocation.event, invocation.deps, invocation.log, parseErrorExtra);
+      return admitted.ok ? { ok: true, input: { ...invocation, body: admitted.body } } : admitted;
+    },
+    handle,
+    "message",
+  );
 }
 
-function pipeline<I>(admit: Admit<I>, handle: (input: I) => Promise<HandlerResult>): Route {
-  return async (event, deps, context) => {
+/** `plain` routes see the store as it is; `message` routes through the per-invocation views (see above). */
+type StoreView = "plain" | "message";
+
+function pipeline<I>(admit: Admit<I>, handle: (input: I) => Promise<HandlerResult>, view: StoreView): Route {
+  return async (event, given, context) => {
     const started = Date.now();
-    const log = invocationLogger(deps.log, event);
+    const log = invocationLogger(given.log, event);
+    const deps = view === "message" ? messageDeps(given, event, log) : given;
     try {
       const admitted = await admit({ event, deps, log, context });
       return admitted.ok ? await handle(admitted.input) : admitted.result;
     } catch (error) {
+      if (error instanceof StoreUnavailableError) return storeUnavailable(deps, event, log, error, started);
       log.error("route failed", { outcome: "error", error, durationMs: Date.now() - started });
       throw error;
     }
   };
+}
+
+function messageDeps(deps: HandlerDeps, event: WebSocketEvent, log: Logger): HandlerDeps {
+  const store = senderStore(guardStore(deps.store), event, deps.env.connectionTtlSeconds, log);
+  return { ...deps, store };
+}
+
+/** The store failed the route: the sender is told it may retry, and the invocation is a fault (reply.ts). */
+async function storeUnavailable(
+  deps: HandlerDeps,
+  event: WebSocketEvent,
+  log: Logger,
+  error: StoreUnavailableError,
+  started: number,
+): Promise<HandlerResult> {
+  log.error("route failed: store unavailable", {
+    outcome: "store-unavailable",
+    error: error.cause ?? error,
+    durationMs: Date.now() - started,
+  });
+  return replyError(deps, event, log, "StoreUnavailable", "The server could not reach its store; try again.");
 }

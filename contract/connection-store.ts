@@ -84,6 +84,17 @@ export interface RemovedConnection {
 
 export const DEFAULT_PAGE_SIZE = 500;
 
+/** Options for {@link ConnectionStore.removeMany}. New optional fields may be added without breaking callers. */
+export interface RemoveOptions {
+  /**
+   * Epoch ms: remove only connections whose record says they connected before it. A record with a later (or equal)
+   * `connectedAt` is left as it is, memberships included; the check and the removal are one atomic step, so a
+   * record re-added meanwhile is never removed by a check made on the old one. Ids without a record (memberships
+   * left behind) are removed as usual. Default: no condition.
+   */
+  readonly connectedBefore?: number;
+}
+
 export interface ConnectionStore {
   readonly kind: StoreKind;
   /** Adds or replaces a connection. */
@@ -97,9 +108,11 @@ export interface ConnectionStore {
   remove(connectionId: string): Promise<RemovedConnection | undefined>;
   /**
    * Removes many connections and their memberships in as few round trips as the backend allows. Unknown ids are
-   * ignored. Resolves with one entry per distinct id that had a record or memberships (any order).
+   * ignored. Resolves with one entry per distinct id that had a record or memberships (any order). With
+   * `options.connectedBefore`, a record whose `connectedAt` is at or after it is kept, memberships included, in the
+   * same atomic step as the check ({@link RemoveOptions}).
    */
-  removeMany(connectionIds: readonly string[]): Promise<RemovedConnection[]>;
+  removeMany(connectionIds: readonly string[], options?: RemoveOptions): Promise<RemovedConnection[]>;
   /**
    * Streams the ids of live (unexpired) connections as pages, each page non-empty and at most `pageSize` long;
    * with `room`, only that room's members. Memory is bounded by the page size, never by the number of
@@ -176,4 +189,18 @@ export function rateWindow(windowMs: number, now: number): { readonly index: num
     throw new RangeError(`windowMs must be a positive integer, got ${windowMs}`);
   const index = Math.floor(now / windowMs);
   return { index, endsAt: (index + 1) * windowMs };
+}
+
+/**
+ * How long after its handshake began a connection's 410 may mean "not open yet" rather than "gone": API Gateway
+ * answers 410 `GoneException` to a post while `$connect` is still running (the connection is not established
+ * until its integration returns), and `$connect` may run up to the 29 s integration timeout, after the
+ * authorizer. Stale-id cleanup spares records younger than this (`removeMany`'s `connectedBefore`); a connection
+ * that really is gone is removed by the first 410 after it (docs/fan-out.md#connections-in-their-first-seconds).
+ */
+export const CONNECT_GRACE_MS = 60_000;
+
+/** The `connectedBefore` cutoff of a stale-id removal made at `now` ({@link CONNECT_GRACE_MS}). */
+export function goneCutoff(now: number = Date.now()): RemoveOptions {
+  return { connectedBefore: now - CONNECT_GRACE_MS };
 }

@@ -24,8 +24,22 @@ export type ErrorCode =
   | "RecipientGone"
   /** `sendto` failed for another reason (throttled past its retries, a 5xx); carries `to`. The recipient may be fine. */
   | "DeliveryFailed"
-  /** `join`: the store has no live record of this connection (its `$connect` write failed or it expired); reconnect. */
-  | "UnknownConnection";
+  /**
+   * `join`: the store has no live record of this connection and none can be rebuilt from the message (it expired;
+   * a lost record is re-added from `requestContext`: chat/sender-store.ts); reconnect.
+   */
+  | "UnknownConnection"
+  /**
+   * The connection store is down or did not answer in time: the message was not handled (or only in part, e.g. a
+   * broadcast whose audience could not be listed at all). Retryable.
+   */
+  | "StoreUnavailable"
+  /**
+   * A broadcast reached part of its audience only; carries `delivered`, `failed` and `total` (what this invocation
+   * knows: recipients handed to fan-out workers are counted in `dispatched`, not in `delivered`). Retryable, at the
+   * price of duplicates for those who got it (delivery is at least once).
+   */
+  | "PartialDelivery";
 
 /**
  * Whose doing each error is. `client`: the sender's own mistake, or a state of the chat it must act on (its
@@ -47,17 +61,45 @@ export const ERROR_ORIGIN: Readonly<Record<ErrorCode, "client" | "ours">> = {
   RecipientGone: "client",
   DeliveryFailed: "ours",
   UnknownConnection: "client",
+  StoreUnavailable: "ours",
+  PartialDelivery: "ours",
+};
+
+/**
+ * Whether sending the same message again may succeed, carried by every error frame as `retryable`: `true` where
+ * the cause can pass (our faults, the rate limit's window), `false` where the message itself, or the chat's
+ * state, must change first.
+ */
+export const ERROR_RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
+  InvalidJson: false,
+  InvalidBody: false,
+  MissingAction: false,
+  UnknownAction: false,
+  MissingData: false,
+  PayloadTooLarge: false,
+  RateLimited: true,
+  InvalidRoom: false,
+  TooManyRooms: false,
+  NotInRoom: false,
+  MissingTo: false,
+  RecipientGone: false,
+  DeliveryFailed: true,
+  UnknownConnection: false,
+  StoreUnavailable: true,
+  PartialDelivery: true,
 };
 
 export interface ErrorFrame {
   readonly type: "error";
   readonly code: ErrorCode;
   readonly message: string;
+  /** {@link ERROR_RETRYABLE}: whether the same message, sent again, may succeed. */
+  readonly retryable: boolean;
   readonly [extra: string]: unknown;
 }
 
 export function errorFrame(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): string {
-  const frame: ErrorFrame = { type: "error", code, message, ...extra };
+  const frame: ErrorFrame = { type: "error", code, message, ...extra, retryable: ERROR_RETRYABLE[code] };
   return JSON.stringify(frame);
 }
 

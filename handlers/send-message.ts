@@ -16,7 +16,7 @@ import {
 import { admitData } from "../chat/admission";
 import { type HandlerDeps, requireConnections } from "../chat/deps";
 import { type MessageInvocation, messageRoute } from "../chat/pipeline";
-import { FAULT, replyError } from "../chat/reply";
+import { replyError } from "../chat/reply";
 import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "../chat/rooms";
 import type { RemovedConnection } from "../contract/connection-store";
 import { DEFAULT_FANOUT } from "../contract/env";
@@ -71,24 +71,49 @@ export const sendMessage = messageRoute(async (invocation) => {
 });
 
 /**
- * What `sendmessage` returns once its broadcast (of `bytes`) is done. If API Gateway refused the payload itself
- * (e.g. a frame limit below the 128 KB post limit), nobody got it: the sender is told, as for any payload too
- * large. If the store could not list the audience (down, timing out), part or all of it never got the message: a
- * fault of ours (reply.ts).
+ * What `sendmessage` returns once its broadcast (of `bytes`) is done; the sender always hears when its message did
+ * not reach everyone:
+ * - API Gateway refused the payload itself (e.g. a frame limit below the 128 KB post limit): nobody got it, and
+ *   the sender is told, as for any payload too large;
+ * - the store could not list the audience at all (down, timing out): `StoreUnavailable`, nobody got it;
+ * - anything else short of complete (posts that failed past their retries or ran out of time, a listing that
+ *   failed part-way, ids dropped): `PartialDelivery`, with what this invocation knows of the counts.
+ * The last two are faults of ours: the frame is posted, then the route returns 502 (reply.ts).
  */
 async function afterBroadcast(
   deps: HandlerDeps,
   event: WebSocketEvent,
   log: Logger,
-  summary: Pick<BroadcastSummary, "tooLarge" | "listingFailed">,
+  summary: BroadcastSummary,
   bytes: number,
 ): Promise<HandlerResult> {
-  let answered: HandlerResult = { statusCode: 200 };
   if (summary.tooLarge > 0) {
     const message = `API Gateway refused the message as too large (${bytes} bytes).`;
-    answered = await replyError(deps, event, log, "PayloadTooLarge", message, { bytes });
+    return replyError(deps, event, log, "PayloadTooLarge", message, { bytes });
   }
-  return summary.listingFailed ? FAULT : answered;
+  if (summary.listingFailed && summary.listed === 0) {
+    const message = "Your message reached no one: the server could not list its recipients; try again.";
+    return replyError(deps, event, log, "StoreUnavailable", message);
+  }
+  if (isComplete(summary)) return { statusCode: 200 };
+  return replyError(deps, event, log, "PartialDelivery", partialMessage(summary), partialCounts(summary));
+}
+
+/** The counts a `PartialDelivery` frame carries: what this invocation posted, and what it handed to workers. */
+function partialCounts(summary: BroadcastSummary): Record<string, number | boolean> {
+  return {
+    delivered: summary.delivered,
+    failed: summary.failed,
+    total: summary.listed,
+    ...(summary.dispatched > 0 ? { dispatched: summary.dispatched } : {}),
+    ...(summary.listingFailed ? { listingFailed: true } : {}),
+  };
+}
+
+function partialMessage(summary: BroadcastSummary): string {
+  const reached = `Your message reached ${summary.delivered} of ${summary.listed} recipients`;
+  if (summary.listingFailed) return `${reached}; the server could not list the rest. Sending again may repeat it.`;
+  return `${reached}; ${summary.failed} could not be reached. Sending again may repeat it.`;
 }
 
 /**

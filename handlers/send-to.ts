@@ -11,6 +11,7 @@ import { requireConnections } from "../chat/deps";
 import { type MessageInvocation, messageRoute } from "../chat/pipeline";
 import { replyError } from "../chat/reply";
 import { announceDepartures, lookupWho, roomBroadcastContext } from "../chat/rooms";
+import { goneCutoff } from "../contract/connection-store";
 import { directFrame } from "../contract/frames";
 import { MAX_POST_BYTES, type PostOutcome, preparePayload } from "../runtime/connections-api";
 import type { HandlerResult } from "../runtime/event";
@@ -75,7 +76,8 @@ async function answerDelivery(
     case "gone": {
       const answered = await replyError(deps, event, log, "RecipientGone", `Connection ${to} is gone.`, { to });
       try {
-        const removed = await deps.store.removeMany([to]);
+        // A recipient in its first seconds answers 410 too (its `$connect` still running): its record is spared.
+        const removed = await deps.store.removeMany([to], goneCutoff());
         await announceDepartures(roomBroadcastContext(event, deps, log, context), removed);
       } catch (error) {
         log.warn("could not remove a gone recipient", { outcome: "error", to, error });

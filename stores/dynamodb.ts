@@ -20,6 +20,7 @@ import {
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
+  type RemoveOptions,
 } from "../contract/connection-store";
 import {
   assertHistoryBounds,
@@ -160,15 +161,20 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     return removed;
   }
 
-  /** Connections one DeleteItem each (bounded concurrency: each must return its rooms), memberships in batches. */
-  async removeMany(connectionIds: readonly string[]): Promise<RemovedConnection[]> {
+  /**
+   * Connections one DeleteItem each (bounded concurrency: each must return its rooms), memberships in batches. With
+   * `connectedBefore`, each DeleteItem is conditional on the item's `connectedAt` (a ConditionExpression: checked
+   * and applied atomically by DynamoDB), and a young connection's item, rooms and memberships stay.
+   */
+  async removeMany(connectionIds: readonly string[], options?: RemoveOptions): Promise<RemovedConnection[]> {
+    const connectedBefore = options?.connectedBefore;
     const ids = [...new Set(connectionIds)];
     const removed: RemovedConnection[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       try {
         while (next < ids.length) {
-          const entry = await this.deleteConnection(ids[next++]!);
+          const entry = await this.deleteConnection(ids[next++]!, connectedBefore);
           if (entry) removed.push(entry);
         }
       } catch (error) {
@@ -183,14 +189,31 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     return removed;
   }
 
-  private async deleteConnection(connectionId: string): Promise<RemovedConnection | undefined> {
-    const { Attributes: old } = await this.client.send(
-      new DeleteItemCommand({
-        TableName: this.tableName,
-        Key: { [HASH_KEY]: { S: connectionId } },
-        ReturnValues: "ALL_OLD",
-      }),
-    );
+  private async deleteConnection(
+    connectionId: string,
+    connectedBefore?: number,
+  ): Promise<RemovedConnection | undefined> {
+    let old: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Attributes: old } = await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { [HASH_KEY]: { S: connectionId } },
+          ReturnValues: "ALL_OLD",
+          ...(connectedBefore === undefined
+            ? {}
+            : {
+                ConditionExpression: "attribute_not_exists(#c) OR #c < :before",
+                ExpressionAttributeNames: { "#c": "connectedAt" },
+                ExpressionAttributeValues: { ":before": { N: String(connectedBefore) } },
+              }),
+        }),
+      ));
+    } catch (error) {
+      // Connected at or after the cutoff: kept as it is.
+      if ((error as Error)?.name === "ConditionalCheckFailedException") return undefined;
+      throw error;
+    }
     const rooms = [...(old?.[ROOMS_ATTRIBUTE]?.SS ?? [])].sort();
     // An item the rate counter created without a record (no connectedAt) and no rooms was no connection.
     if (!old || (!old.connectedAt && rooms.length === 0)) return undefined;

@@ -6,6 +6,7 @@ import {
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
+  type RemoveOptions,
   rateWindow,
 } from "../contract/connection-store";
 import {
@@ -67,9 +68,12 @@ export class MemoryConnectionStore implements ConnectionStore {
     return this.drop(connectionId);
   }
 
-  async removeMany(connectionIds: readonly string[]): Promise<RemovedConnection[]> {
+  async removeMany(connectionIds: readonly string[], options?: RemoveOptions): Promise<RemovedConnection[]> {
     const removed: RemovedConnection[] = [];
+    const cutoff = options?.connectedBefore;
     for (const id of new Set(connectionIds)) {
+      const record = this.records.get(id);
+      if (cutoff !== undefined && record && record.connectedAt >= cutoff) continue;
       const entry = this.drop(id);
       if (entry) removed.push(entry);
     }

@@ -7,6 +7,7 @@ import {
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
+  type RemoveOptions,
   rateWindow,
 } from "../contract/connection-store";
 import type { RedisEnv } from "../contract/env";
@@ -66,15 +67,22 @@ return 'joined'`;
 /**
  * Removes a connection with its memberships, atomically. A script must declare every key it touches, and the room
  * keys depend on the rooms set, so the caller reads the set first and passes the rooms it saw (KEYS[4..] their
- * member sets, ARGV[2..] their names); if the set changed in between (a join or leave raced), nothing is done and
+ * member sets, ARGV[3..] their names); if the set changed in between (a join or leave raced), nothing is done and
  * -1 is returned, and the caller reads again. KEYS[1..3]: the id set, the connection's hash, its rooms set; ARGV[1]
- * the id. Returns {1 if the hash existed else 0, the attributes JSON or ''}.
+ * the id; ARGV[2] a `connectedBefore` cutoff in epoch ms, or '' for none: a hash whose `connectedAt` is at or after
+ * it is kept, memberships included, and -2 returned (checked in the same script as the removal, so a record
+ * re-added meanwhile is never removed on the strength of an older check). Returns {1 if the hash existed else 0,
+ * the attributes JSON or ''}.
  */
 const REMOVE_SCRIPT = `
+if ARGV[2] ~= '' then
+  local connectedAt = redis.call('HGET', KEYS[2], 'connectedAt')
+  if connectedAt and tonumber(connectedAt) >= tonumber(ARGV[2]) then return -2 end
+end
 local current = redis.call('SMEMBERS', KEYS[3])
-if #current ~= #ARGV - 1 then return -1 end
+if #current ~= #ARGV - 2 then return -1 end
 local expected = {}
-for i = 2, #ARGV do expected[ARGV[i]] = true end
+for i = 3, #ARGV do expected[ARGV[i]] = true end
 for _, room in ipairs(current) do
   if not expected[room] then return -1 end
 end
@@ -196,9 +204,21 @@ export function createRedisClient(env: RedisEnv): Redis {
     connectTimeout: 1000,
     commandTimeout: 1000,
     maxRetriesPerRequest: 1,
-    // Keeps reconnecting (a warm Lambda container must recover from a failover) but never waits long between tries.
+    // Reconnects whenever the connection drops (a restart, or a failover in which ElastiCache closes the
+    // connections to the old primary), never waiting long between tries. That alone does not survive every
+    // failover: a primary demoted to a replica may keep its connections open, and every write on them then fails
+    // with READONLY for as long as the container lives. Hence `reconnectOnError` (see onReadOnly).
     retryStrategy: (times) => Math.min(times * 100, 2000),
+    reconnectOnError: (error) => {
+      if (!isReadOnlyError(error)) return false;
+      failover.demotions++;
+      return 1;
+    },
+    // Commands in flight when a connection drops are failed, never sent again on the next connection: replayed one
+    // by one they would run outside the transaction or script they belonged to. The store retries whole operations.
+    autoResendUnfulfilledCommands: false,
   };
+  const failover = { demotions: 0 };
   const client =
     "url" in env
       ? new Redis(env.url, options)
@@ -218,7 +238,24 @@ export function createRedisClient(env: RedisEnv): Redis {
     console.error(`redis: ${error.message}`);
   });
   client.on("ready", () => (lastMessage = undefined));
+  DEMOTIONS.set(client, failover);
   return client;
+}
+
+/** Per client built by {@link createRedisClient}: how many READONLY replies made it reconnect. */
+const DEMOTIONS = new WeakMap<Redis, { readonly demotions: number }>();
+
+/**
+ * A READONLY reply means the connection now talks to a replica: its primary was demoted in a failover that kept
+ * the connections open, while the primary endpoint's DNS already names the new primary. ioredis is told to
+ * reconnect (`reconnectOnError` returning 1, which also fails the command; ioredis README, "Reconnect on Error"),
+ * which resolves the endpoint again. The command is not resent alone (returning 2 would): most of the store's
+ * writes are a MULTI or a script, and one of their commands resent by itself on the new connection would run
+ * outside it (measured: EXECABORT, and a transaction half applied). Instead the store retries the whole operation
+ * once ({@link RedisConnectionStore}): nothing of it was applied, since a replica refuses every write.
+ */
+export function isReadOnlyError(error: Error): boolean {
+  return error.message.startsWith("READONLY");
 }
 
 /**
@@ -276,7 +313,26 @@ export class RedisConnectionStore implements ConnectionStore {
     this.sendPrefix = `{${keyPrefix}}:send:`;
   }
 
-  async add(record: ConnectionRecord): Promise<void> {
+  /**
+   * Runs a write once more if the client met a demoted primary meanwhile (READONLY, then a reconnect): the first
+   * run was refused by a replica, so nothing of it was applied, and the second goes to the new primary.
+   */
+  private async writing<T>(operation: () => Promise<T>): Promise<T> {
+    const counter = DEMOTIONS.get(this.client);
+    const before = counter?.demotions ?? 0;
+    try {
+      return await operation();
+    } catch (error) {
+      if (counter === undefined || counter.demotions === before) throw error;
+      return operation();
+    }
+  }
+
+  add(record: ConnectionRecord): Promise<void> {
+    return this.writing(() => this.addOnce(record));
+  }
+
+  private async addOnce(record: ConnectionRecord): Promise<void> {
     const key = this.connKey(record.connectionId);
     const fields: Record<string, string> = {
       connectedAt: String(record.connectedAt),
@@ -310,19 +366,22 @@ export class RedisConnectionStore implements ConnectionStore {
   }
 
   async remove(connectionId: string): Promise<RemovedConnection | undefined> {
-    return (await this.removeChunk([connectionId]))[0];
+    return (await this.writing(() => this.removeChunk([connectionId])))[0];
   }
 
-  async removeMany(connectionIds: readonly string[]): Promise<RemovedConnection[]> {
+  async removeMany(connectionIds: readonly string[], options?: RemoveOptions): Promise<RemovedConnection[]> {
     const ids = [...new Set(connectionIds)];
     const removed: RemovedConnection[] = [];
     for (let i = 0; i < ids.length; i += REMOVE_CHUNK)
-      removed.push(...(await this.removeChunk(ids.slice(i, i + REMOVE_CHUNK))));
+      removed.push(
+        ...(await this.writing(() => this.removeChunk(ids.slice(i, i + REMOVE_CHUNK), options?.connectedBefore))),
+      );
     return removed;
   }
 
   /** Two pipelined round trips per round: read each connection's rooms, then remove each with the rooms it saw. */
-  private async removeChunk(ids: readonly string[]): Promise<RemovedConnection[]> {
+  private async removeChunk(ids: readonly string[], connectedBefore?: number): Promise<RemovedConnection[]> {
+    const cutoff = connectedBefore === undefined ? "" : String(connectedBefore);
     const removed: RemovedConnection[] = [];
     let pending = [...ids];
     for (let round = 1; pending.length > 0; round++) {
@@ -336,7 +395,7 @@ export class RedisConnectionStore implements ConnectionStore {
       const seen = pending.map((id, i) => {
         const rooms = [...((roomsRead![i]![1] as string[]) ?? [])].sort();
         const keys = [this.idsKey, this.connKey(id), this.roomsKey(id), ...rooms.map((room) => this.roomKey(room))];
-        writes.eval(REMOVE_SCRIPT, keys.length, ...keys, id, ...rooms);
+        writes.eval(REMOVE_SCRIPT, keys.length, ...keys, id, cutoff, ...rooms);
         return rooms;
       });
       const results = await writes.exec();
@@ -345,6 +404,7 @@ export class RedisConnectionStore implements ConnectionStore {
       pending.forEach((id, i) => {
         const result = results![i]![1] as number | [number, string];
         if (result === -1) return void retry.push(id);
+        if (result === -2) return; // connected too recently: kept
         const [existed, attributes] = result as [number, string];
         const rooms = seen[i]!;
         if (existed !== 1 && rooms.length === 0) return;
@@ -362,6 +422,10 @@ export class RedisConnectionStore implements ConnectionStore {
   async join(connectionId: string, room: string, maxRooms: number): Promise<JoinResult> {
     assertRoomName(room);
     const keys = [this.connKey(connectionId), this.roomsKey(connectionId), this.roomKey(room)];
+    return this.writing(() => this.joinOnce(keys, room, connectionId, maxRooms));
+  }
+
+  private async joinOnce(keys: string[], room: string, connectionId: string, maxRooms: number): Promise<JoinResult> {
     return (await this.client.eval(
       JOIN_SCRIPT,
       keys.length,
@@ -374,11 +438,9 @@ export class RedisConnectionStore implements ConnectionStore {
 
   async leave(connectionId: string, room: string): Promise<boolean> {
     assertRoomName(room);
-    const replies = await this.client
-      .multi()
-      .srem(this.roomsKey(connectionId), room)
-      .zrem(this.roomKey(room), connectionId)
-      .exec();
+    const replies = await this.writing(() =>
+      this.client.multi().srem(this.roomsKey(connectionId), room).zrem(this.roomKey(room), connectionId).exec(),
+    );
     throwOnFailure(replies);
     return Number(replies![0]![1]) === 1;
   }
@@ -411,11 +473,13 @@ export class RedisConnectionStore implements ConnectionStore {
     const key = `${this.ratePrefix}${connectionId}:${index}`;
     // A key per window: no reset to race with. PEXPIREAT rather than PEXPIRE keeps the expiry fixed however
     // often the key is counted; a window's length past its end covers callers whose clocks run behind.
-    const replies = await this.client
-      .multi()
-      .incr(key)
-      .pexpireat(key, endsAt + windowMs)
-      .exec();
+    const replies = await this.writing(() =>
+      this.client
+        .multi()
+        .incr(key)
+        .pexpireat(key, endsAt + windowMs)
+        .exec(),
+    );
     throwOnFailure(replies);
     return Number(replies![0]![1]);
   }

@@ -63,7 +63,8 @@ async function register(store: ConnectionStore, count: number): Promise<string[]
   await Promise.all(
     Array.from({ length: 32 }, async () => {
       while (next < ids.length)
-        await store.add({ connectionId: ids[next++]!, connectedAt: now, expiresAt: now + HOUR });
+        // Established minutes ago: a 410 from a connection in its first seconds is not "gone" (CONNECT_GRACE_MS).
+        await store.add({ connectionId: ids[next++]!, connectedAt: now - 5 * 60_000, expiresAt: now + HOUR });
     }),
   );
   return ids;
@@ -99,9 +100,9 @@ function depsWith(
 }
 
 /** Sends a broadcast through the real handler and waits for the shards it handed to in-process workers. */
-async function sendAndSettle(deps: TestDeps, from: string, data: unknown): Promise<void> {
+async function sendAndSettle(deps: TestDeps, from: string, data: unknown, status = 200): Promise<void> {
   const result = await sendMessage(broadcastEvent(from, data), deps);
-  expect(result.statusCode).to.equal(200);
+  expect(result.statusCode).to.equal(status);
   await inProcessWorkers(deps).idle();
 }
 
@@ -301,10 +302,15 @@ describe("fan-out: throttling, timeouts, bounds", function () {
     server.behaviour = (id) => (hung.has(id) ? "hang" : "ok");
     const deps = depsWith(store, server, { concurrency: 8 }, { timeoutMs: 150, maxAttempts: 2 });
     const started = Date.now();
-    await sendAndSettle(deps, ids[0]!, "h");
+    // A partial broadcast: the sender is told (PartialDelivery), and it is a fault of ours (502).
+    await sendAndSettle(deps, ids[0]!, "h", 502);
     // Five hung posts, two attempts of 150 ms each, in parallel with the rest: well under a second.
     expect(Date.now() - started).to.be.below(1_500);
-    expectEachOnce(server, ids, "h", hung);
+    const [own, partial, ...more] = server.postsTo(ids[0]!);
+    expect(own).to.equal("h");
+    expect(JSON.parse(partial!)).to.include({ code: "PartialDelivery", delivered: 195, failed: 5, total: 200 });
+    expect(more).to.deep.equal([]);
+    expectEachOnce(server, ids.slice(1), "h", hung);
     const line = deps.logs.find((l) => l.message === "broadcast")!;
     expect(line).to.include({ delivered: 195, failed: 5, gone: 0 });
     expect(line.timedOut).to.equal(10);

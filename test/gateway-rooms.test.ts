@@ -114,7 +114,7 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
     const stale = "STALE0000000000=";
     await store.add({
       connectionId: stale,
-      connectedAt: Date.now(),
+      connectedAt: Date.now() - 5 * 60_000, // not in its first seconds (CONNECT_GRACE_MS)
       expiresAt: Date.now() + 60_000,
       attributes: { userId: "u-stale" },
     });
@@ -129,7 +129,7 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
 
     // sendto a gone connection: a clear error to the sender; its rooms hear it left.
     const ghost = "GHOST0000000000=";
-    await store.add({ connectionId: ghost, connectedAt: Date.now(), expiresAt: Date.now() + 60_000 });
+    await store.add({ connectionId: ghost, connectedAt: Date.now() - 5 * 60_000, expiresAt: Date.now() + 60_000 });
     await store.join(ghost, "B", 10);
     await a.send(action({ action: "sendto", to: ghost, data: "hello?" }));
     expect(await a.nextJson()).to.include({ type: "error", code: "RecipientGone", to: ghost });

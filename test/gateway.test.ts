@@ -162,6 +162,7 @@ describe("local gateway", function () {
         message: 'Unknown action "shout".',
         action: "shout",
         availableActions: ["sendmessage", "join", "leave", "whoami", "sendto"],
+        retryable: false,
       });
       await a!.send("hello?");
       expect(await a!.nextJson()).to.include({ type: "error", code: "InvalidJson" });
@@ -206,7 +207,7 @@ describe("local gateway", function () {
     it("removes a stale id (410 from @connections) during the next broadcast while everyone else receives", async () => {
       const [a, b] = await join(2);
       const stale = "STALEstaleSTAL=";
-      await store.add({ connectionId: stale, connectedAt: Date.now(), expiresAt: Date.now() + 60_000 });
+      await store.add({ connectionId: stale, connectedAt: Date.now() - 5 * 60_000, expiresAt: Date.now() + 60_000 });
       expect(await store.get(stale)).to.not.equal(undefined);
       await a!.send(chat("sweep"));
       expect(await a!.next()).to.equal("sweep");

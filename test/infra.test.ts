@@ -399,11 +399,13 @@ describe("infra: store dynamodb (defaults)", function () {
       "dynamodb:DeleteItem",
       "dynamodb:Query",
     ]);
+    // PutItem on every message route that reads its sender: a sender the store lost is registered again.
     expect(actionsOf(policyOf(r, route("sendmessage")), "dynamodb")).to.deep.equal([
       "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
       "dynamodb:DescribeTable",
       "dynamodb:GetItem",
+      "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:Scan",
       "dynamodb:UpdateItem",
@@ -422,12 +424,14 @@ describe("infra: store dynamodb (defaults)", function () {
     );
     expect(actionsOf(policyOf(r, route("whoami")), "dynamodb")).to.deep.equal([
       "dynamodb:GetItem",
+      "dynamodb:PutItem",
       "dynamodb:UpdateItem",
     ]);
     expect(actionsOf(policyOf(r, route("sendto")), "dynamodb")).to.deep.equal([
       "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
+      "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]);

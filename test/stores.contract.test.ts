@@ -362,6 +362,40 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
       expect(await store.removeMany([])).to.deep.equal([]);
     });
 
+    it("removes many only among connections older than connectedBefore, sparing young ones with their rooms", async () => {
+      const store = await fresh();
+      const now = Date.now();
+      const cutoff = now - 60_000;
+      await store.add(record("old", { connectedAt: cutoff - 1, attributes: { userId: "u-old" } }));
+      await store.add(record("young", { connectedAt: cutoff + 5_000, attributes: { userId: "u-young" } }));
+      await store.add(record("at-cutoff", { connectedAt: cutoff }));
+      for (const id of ["old", "young", "at-cutoff"]) expect(await store.join(id, "r", MAX)).to.equal("joined");
+      const removed = await store.removeMany(["old", "young", "at-cutoff", "never-added"], { connectedBefore: cutoff });
+      expect(removed).to.deep.equal([{ connectionId: "old", rooms: ["r"], attributes: { userId: "u-old" } }]);
+      expect(await store.get("old")).to.equal(undefined);
+      expect(await store.get("young")).to.deep.include({ connectionId: "young", attributes: { userId: "u-young" } });
+      expect(await store.get("at-cutoff")).to.not.equal(undefined);
+      expectExactlyOnce(await listRoom(store, "r"), ["young", "at-cutoff"]);
+      expect(await store.roomsOf("young")).to.deep.equal(["r"]);
+      expectExactlyOnce(await listAll(store), ["young", "at-cutoff"]);
+      // Without the condition (or once old enough) the same ids go.
+      const later = await store.removeMany(["young"], { connectedBefore: now + 10_000 });
+      expect(later.map((r) => r.connectionId)).to.deep.equal(["young"]);
+      expect((await store.removeMany(["at-cutoff"])).map((r) => r.connectionId)).to.deep.equal(["at-cutoff"]);
+      expect(await listAll(store)).to.deep.equal([]);
+    });
+
+    it("checks connectedBefore against the record as it is at removal: a re-added young record survives", async () => {
+      const store = await fresh();
+      const cutoff = Date.now() - 60_000;
+      await store.add(record("again", { connectedAt: cutoff - 10_000 }));
+      // The record a stale-id batch was listed with is replaced by a fresh one (a reconnect healed it) before the
+      // removal runs: the removal must judge the record it would delete, not the one listed.
+      await store.add(record("again", { connectedAt: Date.now() }));
+      expect(await store.removeMany(["again"], { connectedBefore: cutoff })).to.deep.equal([]);
+      expect(await store.get("again")).to.not.equal(undefined);
+    });
+
     it("hides expired members from a room's listing", async () => {
       const store = await fresh();
       await store.add(record("live"));
