@@ -111,6 +111,12 @@ export interface ConnectionStore {
   countMessage(connectionId: string, windowMs: number, now?: number): Promise<number>;
   /** Releases network resources (sockets); the store is unusable afterwards. */
   close(): Promise<void>;
+  /**
+   * Streams every live connection as {@link list} does (same pages, same guarantees, same cost in round trips),
+   * each page split by whether the connection speaks a subprotocol ({@link PROTOCOL_ATTRIBUTE}): the room-less
+   * broadcast posts typed clients an envelope and plain clients the raw data, from one listing.
+   */
+  listByProtocol(options?: Pick<ListOptions, "pageSize">): AsyncIterable<ProtocolPage>;
 }
 
 /** The fixed window `now` falls in, for {@link ConnectionStore.countMessage}; throws on a bad `windowMs`. */
@@ -119,4 +125,19 @@ export function rateWindow(windowMs: number, now: number): { readonly index: num
     throw new RangeError(`windowMs must be a positive integer, got ${windowMs}`);
   const index = Math.floor(now / windowMs);
   return { index, endsAt: (index + 1) * windowMs };
+}
+
+/**
+ * The connection attribute that holds the WebSocket subprotocol a connection speaks (set by `$connect`); a
+ * connection without it is a plain client. {@link ConnectionStore.listByProtocol} splits its pages on it.
+ */
+export const PROTOCOL_ATTRIBUTE = "protocol";
+
+/**
+ * One page of {@link ConnectionStore.listByProtocol}: live connections, those with the {@link PROTOCOL_ATTRIBUTE}
+ * attribute (typed clients) apart from the others (plain clients). Never both empty; together at most `pageSize`.
+ */
+export interface ProtocolPage {
+  readonly plain: string[];
+  readonly typed: string[];
 }

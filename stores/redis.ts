@@ -6,6 +6,8 @@ import {
   DEFAULT_PAGE_SIZE,
   type JoinResult,
   type ListOptions,
+  PROTOCOL_ATTRIBUTE,
+  type ProtocolPage,
   type RemovedConnection,
   rateWindow,
 } from "../contract/connection-store";
@@ -29,6 +31,31 @@ for i = 1, #ARGV do
   end
 end
 return live`;
+
+/**
+ * {@link KEEP_LIVE_SCRIPT}, answering the live ids split in two: those whose `attributes` JSON has the key ARGV[1]
+ * (typed clients), and the others; ARGV[i+1] is the id of KEYS[i+1]. The same round trip as a plain listing's;
+ * the attribute is read inside the script.
+ */
+const KEEP_LIVE_BY_PROTOCOL_SCRIPT = `
+local plain = {}
+local typed = {}
+for i = 2, #ARGV do
+  local attributes = redis.call('HGET', KEYS[i], 'attributes')
+  if attributes then
+    local ok, decoded = pcall(cjson.decode, attributes)
+    if ok and type(decoded) == 'table' and decoded[ARGV[1]] ~= nil then
+      typed[#typed + 1] = ARGV[i]
+    else
+      plain[#plain + 1] = ARGV[i]
+    end
+  elseif redis.call('EXISTS', KEYS[i]) == 1 then
+    plain[#plain + 1] = ARGV[i]
+  else
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return {plain, typed}`;
 
 /**
  * Joins a room atomically: the connection must be live (its hash exists), and be in fewer than ARGV[3] rooms unless
@@ -278,6 +305,28 @@ export class RedisConnectionStore implements ConnectionStore {
       const keys = [setKey, ...ids.map((id) => this.connKey(id))];
       const live = (await this.client.eval(KEEP_LIVE_SCRIPT, keys.length, ...keys, ...ids)) as string[];
       if (live.length > 0) yield live;
+      if (ids.length < pageSize) return;
+    }
+  }
+
+  async *listByProtocol(options?: Pick<ListOptions, "pageSize">): AsyncIterable<ProtocolPage> {
+    const pageSize = options?.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(pageSize) || pageSize < 1)
+      throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+    let start = "-";
+    for (;;) {
+      const ids = await this.client.zrange(this.idsKey, start, "+", "BYLEX", "LIMIT", 0, pageSize);
+      if (ids.length === 0) return;
+      start = `(${ids[ids.length - 1]}`;
+      const keys = [this.idsKey, ...ids.map((id) => this.connKey(id))];
+      const [plain, typed] = (await this.client.eval(
+        KEEP_LIVE_BY_PROTOCOL_SCRIPT,
+        keys.length,
+        ...keys,
+        PROTOCOL_ATTRIBUTE,
+        ...ids,
+      )) as [string[], string[]];
+      if (plain.length + typed.length > 0) yield { plain, typed };
       if (ids.length < pageSize) return;
     }
   }

@@ -747,6 +747,7 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
         countMessage: down,
         list: () => ({ [Symbol.asyncIterator]: () => ({ next: down }) }),
         close: async () => {},
+        listByProtocol: () => ({ [Symbol.asyncIterator]: () => ({ next: down }) }),
       };
     };
     /** An invocation's status as API Gateway has it: a throw is a Lambda function error, 5xx for the integration. */
