@@ -56,7 +56,7 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
     expect(membersA).to.deep.equal({
       type: "members",
       room: "A",
-      members: [{ connectionId: ida, name: "alice" }],
+      members: [{ connectionId: ida, name: "alice", nameVerified: false }],
       more: false,
     });
     expect(joinedA).to.include({ type: "joined", room: "A", connectionId: ida, name: "alice" });
