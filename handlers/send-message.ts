@@ -22,7 +22,7 @@ import { FAULT, replyError } from "../chat/reply";
 import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "../chat/rooms";
 import type { RemovedConnection } from "../contract/connection-store";
 import { DEFAULT_FANOUT } from "../contract/env";
-import { broadcastFrame, messageFrame, messageStamp } from "../contract/frames";
+import { broadcastFrame, messageFrame, messageStamp, type Who } from "../contract/frames";
 import { MAX_POST_BYTES, preparePayload } from "../runtime/connections-api";
 import type { HandlerResult, WebSocketEvent } from "../runtime/event";
 import type { Logger } from "../runtime/logger";
@@ -45,7 +45,7 @@ export const sendMessage = messageRoute(async (invocation) => {
   const connections = requireConnections(deps);
   // The envelope typed clients get instead of `data`: the sender as API Gateway verified it.
   const envelope = broadcastFrame(
-    await lookupWho(deps, event.requestContext.connectionId),
+    await senderOf(invocation),
     data,
     messageStamp(event.requestContext.requestId, event.requestContext.requestTimeEpoch),
   );
@@ -135,6 +135,20 @@ async function sendToRoom(
   const ctx = roomBroadcastContext(event, deps, log, context);
   const summary = await broadcastToRoom(ctx, room, frame, "message");
   return afterBroadcast(deps, event, log, summary, Buffer.byteLength(frame));
+}
+
+/**
+ * The sender as the envelope names it. Its connection id is API Gateway's, so always right; its name and user id
+ * come from the store, and if the store cannot answer the message still goes out, naming the sender by id alone.
+ */
+async function senderOf({ event, deps, log }: Pick<MessageInvocation, "event" | "deps" | "log">): Promise<Who> {
+  const { connectionId } = event.requestContext;
+  try {
+    return await lookupWho(deps, connectionId);
+  } catch (error) {
+    log.warn("sender lookup failed: the envelope names the connection id only", { outcome: "error", error });
+    return { connectionId };
+  }
 }
 
 /** The message fits `maxDataBytes` but not, with its envelope, one `@connections` post. */
