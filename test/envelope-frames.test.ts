@@ -4,10 +4,13 @@
  * subprotocol (handlers/connect.ts). End to end: test/gateway-envelope.test.ts and test/web-client.test.ts.
  */
 import { expect } from "chai";
+import { isFanOutShardEvent } from "../broadcast/broadcast";
+import { taggedAttempt, taggedPages, untaggingRemover } from "../broadcast/protocol-audience";
 import { displayName, whoOf } from "../chat/rooms";
 import { PROTOCOL_ATTRIBUTE } from "../contract/connection-store";
 import { broadcastFrame, CHAT_PROTOCOL, directFrame, messageFrame, messageStamp } from "../contract/frames";
 import { chosenProtocol, connectionRecord, offeredProtocols } from "../handlers/connect";
+import { preparePayload } from "../runtime/connections-api";
 import type { WebSocketEvent } from "../runtime/event";
 
 function connectEvent(extra: Partial<WebSocketEvent> = {}, authorizer?: Record<string, unknown>): WebSocketEvent {
@@ -143,5 +146,45 @@ describe("$connect and the subprotocol", () => {
     );
     expect(self.attributes).to.deep.equal({ name: "bob" });
     expect(connectionRecord(connectEvent(), 60).attributes).to.equal(undefined);
+  });
+});
+
+describe("two-payload broadcasts (broadcast/protocol-audience.ts, shard format version 2)", () => {
+  it("tags each id with its payload and strips the tag for posts and removals", async () => {
+    async function* listing() {
+      yield { plain: ["a", "b"], typed: ["c"] };
+      yield { plain: [], typed: [] };
+      yield { plain: [], typed: ["d"] };
+    }
+    const pages: string[][] = [];
+    for await (const page of taggedPages(listing())) pages.push(page);
+    expect(pages).to.deep.equal([["pa", "pb", "tc"], ["td"]]);
+    const posted: [string, string][] = [];
+    const attempt = taggedAttempt(
+      {
+        attempt: async (id, payload) => {
+          posted.push([id, payload.body.toString()]);
+          return { kind: "delivered" } as never;
+        },
+      },
+      { plain: preparePayload("raw"), typed: preparePayload('{"type":"broadcast"}') },
+    );
+    await attempt("pa", 100);
+    await attempt("tc", 100);
+    expect(posted).to.deep.equal([
+      ["a", "raw"],
+      ["c", '{"type":"broadcast"}'],
+    ]);
+    const removed: string[][] = [];
+    await untaggingRemover({ removeMany: async (ids) => (removed.push([...ids]), []) }).removeMany(["pa", "tc"]);
+    expect(removed).to.deep.equal([["a", "c"]]);
+  });
+
+  it("accepts a version 2 shard only with its envelope", () => {
+    const base = { type: "fanout-shard", broadcastId: "b", shard: 1, data: "raw", connectionIds: ["pa"] };
+    expect(isFanOutShardEvent({ ...base, version: 1 })).to.equal(true);
+    expect(isFanOutShardEvent({ ...base, version: 2, typedData: "{}" })).to.equal(true);
+    expect(isFanOutShardEvent({ ...base, version: 2 })).to.equal(false);
+    expect(isFanOutShardEvent({ ...base, version: 3, typedData: "{}" })).to.equal(false);
   });
 });
