@@ -176,7 +176,13 @@ describe("two-payload broadcasts (broadcast/protocol-audience.ts, shard format v
       ["c", '{"type":"broadcast"}'],
     ]);
     const removed: string[][] = [];
-    await untaggingRemover({ removeMany: async (ids) => (removed.push([...ids]), []) }).removeMany(["pa", "tc"]);
+    const remover = untaggingRemover({
+      removeMany: async (ids) => {
+        removed.push([...ids]);
+        return [];
+      },
+    });
+    await remover.removeMany(["pa", "tc"]);
     expect(removed).to.deep.equal([["a", "c"]]);
   });
 
