@@ -34,25 +34,26 @@ return live`;
 
 /**
  * {@link KEEP_LIVE_SCRIPT}, answering the live ids split in two: those whose `attributes` JSON has the key ARGV[1]
- * (typed clients), and the others; ARGV[i+1] is the id of KEYS[i+1]. The same round trip as a plain listing's;
- * the attribute is read inside the script.
+ * (typed clients), and the others; ARGV[i] is the id of KEYS[i] (i ≥ 2). The same round trip and one command per
+ * id, as a plain listing's: HMGET reads liveness (`expiresAt`) and the attributes together; only a record with
+ * attributes is decoded.
  */
 const KEEP_LIVE_BY_PROTOCOL_SCRIPT = `
 local plain = {}
 local typed = {}
 for i = 2, #ARGV do
-  local attributes = redis.call('HGET', KEYS[i], 'attributes')
-  if attributes then
-    local ok, decoded = pcall(cjson.decode, attributes)
+  local fields = redis.call('HMGET', KEYS[i], 'expiresAt', 'attributes')
+  if not fields[1] then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  elseif not fields[2] then
+    plain[#plain + 1] = ARGV[i]
+  else
+    local ok, decoded = pcall(cjson.decode, fields[2])
     if ok and type(decoded) == 'table' and decoded[ARGV[1]] ~= nil then
       typed[#typed + 1] = ARGV[i]
     else
       plain[#plain + 1] = ARGV[i]
     end
-  elseif redis.call('EXISTS', KEYS[i]) == 1 then
-    plain[#plain + 1] = ARGV[i]
-  else
-    redis.call('ZREM', KEYS[1], ARGV[i])
   end
 end
 return {plain, typed}`;
