@@ -43,6 +43,7 @@ interface Options {
   staleEvery: number;
   payloadBytes: number;
   concurrency: number;
+  typedEvery: number;
   json?: string;
 }
 
@@ -56,6 +57,7 @@ const HELP = `npm run bench -- [options]
   --stale-every 50                      every k-th registered id answers 410 (0: none)
   --payload 100                         bytes of data per message
   --concurrency ${DEFAULT_FANOUT.concurrency}                     FANOUT_CONCURRENCY of "ours"
+  --typed-every 0                       memory store: every k-th connection speaks the subprotocol (gets the envelope)
   --json file                           also write every result as JSON`;
 
 function parseArgs(argv: string[]): Options {
@@ -71,6 +73,7 @@ function parseArgs(argv: string[]): Options {
     staleEvery: 50,
     payloadBytes: 100,
     concurrency: DEFAULT_FANOUT.concurrency,
+    typedEvery: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -123,6 +126,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case "--concurrency":
         options.concurrency = int(value());
+        break;
+      case "--typed-every":
+        options.typedEvery = int(value());
         break;
       case "--json":
         options.json = value();
@@ -298,6 +304,7 @@ async function measure(
     burst: options.burst,
     fanOut: { concurrency: options.concurrency },
     payloadBytes: options.payloadBytes,
+    typedEvery: options.typedEvery,
   };
   // Bounded: a run that takes 6x its ideal (plus setup) is killed and reported.
   const timeoutMs = 60_000 + 6 * idealMs;

@@ -9,8 +9,9 @@ import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { Redis } from "ioredis";
 import type { HandlerDeps } from "../chat/deps";
 import { inProcessWorkers, withInProcessWorkers } from "../chat/in-process-workers";
-import type { ConnectionStore } from "../contract/connection-store";
+import { type ConnectionStore, PROTOCOL_ATTRIBUTE } from "../contract/connection-store";
 import { DEFAULT_FANOUT, type FanOutSettings } from "../contract/env";
+import { CHAT_PROTOCOL } from "../contract/frames";
 import { sendMessage } from "../handlers/send-message";
 import { messageEvent } from "../local/events";
 import { ConnectionsApi, isGone } from "../runtime/connections-api";
@@ -39,6 +40,8 @@ export interface RunInput {
   readonly burst: number;
   readonly fanOut: Partial<FanOutSettings>;
   readonly payloadBytes: number;
+  /** Memory store: every k-th connection is a typed client (0: none). */
+  readonly typedEvery?: number;
 }
 
 export interface RunOutput {
@@ -78,8 +81,16 @@ function openStore(spec: StoreSpec): ConnectionStore {
 
 async function seedMemory(store: ConnectionStore, input: RunInput): Promise<void> {
   const now = Date.now();
-  for (let i = 0; i < input.n; i++)
-    await store.add({ connectionId: benchId(input.seed, i), connectedAt: now, expiresAt: now + 3_600_000 });
+  const k = input.typedEvery ?? 0;
+  for (let i = 0; i < input.n; i++) {
+    const typed = k > 0 && i % k === k - 1;
+    await store.add({
+      connectionId: benchId(input.seed, i),
+      connectedAt: now,
+      expiresAt: now + 3_600_000,
+      ...(typed ? { attributes: { [PROTOCOL_ATTRIBUTE]: CHAT_PROTOCOL } } : {}),
+    });
+  }
 }
 
 async function countRemaining(store: ConnectionStore): Promise<number> {

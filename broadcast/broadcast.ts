@@ -30,6 +30,7 @@ import { intakeDeadlineOf } from "./deadline";
 import { type FanOutOptions, type FanOutSummary, fanOut } from "./fan-out";
 import { fanOutPolicy } from "./fan-out-policy";
 import { errorText } from "./fan-out-summary";
+import { taggedAttempt, taggedPages, untaggingRemover } from "./protocol-audience";
 import { shardDispatcher } from "./shard-dispatcher";
 import { type InvokeWorker, shardData } from "./shard-format";
 import { type SplitStats, splitListing } from "./splitter";
@@ -43,6 +44,7 @@ export {
   type InvocationContext,
 } from "./deadline";
 export { fanOutPolicy } from "./fan-out-policy";
+export { taggedAttempt, untaggingRemover } from "./protocol-audience";
 export { PartialDispatchError, shardDispatcher } from "./shard-dispatcher";
 export {
   ASYNC_PAYLOAD_LIMIT_BYTES,
@@ -67,6 +69,11 @@ export interface BroadcastOptions {
   readonly room?: string;
   /** Told what each removal of stale ids (410s of the inline lane) removed, e.g. to announce `left` in their rooms. */
   readonly onRemoved?: (removed: RemovedConnection[]) => void;
+  /**
+   * A room-less broadcast's envelope for typed clients: then `payload` goes to plain clients only, and the audience
+   * is listed by protocol (`store.listByProtocol`, protocol-audience.ts). Not with `room`.
+   */
+  readonly typedPayload?: PreparedPayload;
 }
 
 export interface BroadcastSummary extends FanOutSummary {
@@ -100,20 +107,26 @@ export async function broadcast(options: BroadcastOptions): Promise<BroadcastSum
 /** The audience's listing, split between the inline lane and worker shards. */
 function splitAudience(options: BroadcastOptions): ReturnType<typeof splitListing> {
   const { settings } = options;
+  const { typedPayload } = options;
+  if (typedPayload !== undefined && options.room !== undefined) throw new Error("a room broadcast has one payload");
   const dispatch = shardDispatcher(
     {
       type: "fanout-shard",
-      version: 1,
+      version: typedPayload !== undefined ? 2 : 1,
       broadcastId: options.broadcastId,
       sender: options.sender,
       ...shardData(options.payload.body),
+      ...(typedPayload !== undefined ? { typedData: typedPayload.body.toString("utf8") } : {}),
     },
     options.invokeWorker,
   );
-  const listing = options.store.list({
-    pageSize: settings.pageSize,
-    ...(options.room !== undefined ? { room: options.room } : {}),
-  });
+  const listing =
+    typedPayload !== undefined
+      ? taggedPages(options.store.listByProtocol({ pageSize: settings.pageSize }))
+      : options.store.list({
+          pageSize: settings.pageSize,
+          ...(options.room !== undefined ? { room: options.room } : {}),
+        });
   return splitListing(listing, {
     inlineMax: settings.inlineMax,
     shardSize: settings.shardSize,
@@ -125,15 +138,23 @@ function splitAudience(options: BroadcastOptions): ReturnType<typeof splitListin
 /** The inline lane's fan-out: the split's pages, posted by this invocation until its intake deadline. */
 function inlineLane(options: BroadcastOptions, split: ReturnType<typeof splitListing>): FanOutOptions {
   const policy = fanOutPolicy(options.connections, options.settings);
-  const { connections, payload } = options;
+  const { connections, payload, typedPayload } = options;
   return {
     targets: split.inline,
     // Ids the deadline leaves unstarted mid-page go back to the split, and on to workers.
     giveBack: split.giveBack,
     // The split already reads the listing ahead; a prefetched page would be lost at the intake deadline.
     prefetch: false,
-    attempt: (connectionId, timeoutMs) => connections.attempt(connectionId, payload, timeoutMs),
-    store: options.store,
+    // Two payloads: the ids are tagged with the one each gets.
+    ...(typedPayload !== undefined
+      ? {
+          attempt: taggedAttempt(connections, { plain: payload, typed: typedPayload }),
+          store: untaggingRemover(options.store),
+        }
+      : {
+          attempt: (connectionId: string, timeoutMs: number) => connections.attempt(connectionId, payload, timeoutMs),
+          store: options.store,
+        }),
     onRemoved: options.onRemoved,
     deadline: options.deadline,
     // Stop taking ids early enough for the posts in flight to finish: workers take the rest.

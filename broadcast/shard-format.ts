@@ -6,10 +6,15 @@
 /** Lambda's limit on an asynchronous invocation's payload (256 KB). */
 export const ASYNC_PAYLOAD_LIMIT_BYTES = 256 * 1024;
 
-/** The event of one fan-out worker invocation. */
+/**
+ * The event of one fan-out worker invocation. Version 1: one payload for every id. Version 2: a room-less
+ * broadcast's two payloads, `data`/`dataBase64` for plain clients and `typedData` (the envelope) for typed ones, and
+ * every id tagged with the one it gets (broadcast/protocol-audience.ts). A worker that only knows version 1 refuses
+ * a version 2 shard rather than posting the raw payload to typed clients.
+ */
 export interface FanOutShardEvent {
   readonly type: "fanout-shard";
-  readonly version: 1;
+  readonly version: 1 | 2;
   /** The `sendmessage` request id: every shard's log line carries it. */
   readonly broadcastId: string;
   /** 1-based shard number within the broadcast. */
@@ -21,6 +26,8 @@ export interface FanOutShardEvent {
   /** …as base64, when JSON-escaping the text would make it larger. */
   readonly dataBase64?: string;
   readonly connectionIds: readonly string[];
+  /** Version 2: the envelope typed clients get (JSON text, so never base64). */
+  readonly typedData?: string;
 }
 
 /** Sends one shard to a worker; resolves once the invocation is accepted (not run). */
@@ -32,7 +39,7 @@ export function isFanOutShardEvent(event: unknown): event is FanOutShardEvent {
     typeof e === "object" &&
     e !== null &&
     e.type === "fanout-shard" &&
-    e.version === 1 &&
+    (e.version === 1 || (e.version === 2 && typeof e.typedData === "string")) &&
     Array.isArray(e.connectionIds) &&
     (typeof e.data === "string" || typeof e.dataBase64 === "string")
   );

@@ -13,6 +13,8 @@ import {
   type InvocationContext,
   isFanOutShardEvent,
   shardPayload,
+  taggedAttempt,
+  untaggingRemover,
 } from "../broadcast/broadcast";
 import { type FanOutSummary, fanOut } from "../broadcast/fan-out";
 import type { RemovedConnection } from "../contract/connection-store";
@@ -55,8 +57,16 @@ export async function fanOutWorker(
     const departed: RemovedConnection[] = [];
     const summary = await fanOut({
       targets: asAsync(pages(event.connectionIds, settings.pageSize)),
-      attempt: (connectionId, timeoutMs) => connections.attempt(connectionId, payload, timeoutMs),
-      store: deps.store,
+      // Version 2: a room-less broadcast's two payloads, the ids tagged with the one each gets.
+      ...(event.version === 2 && event.typedData !== undefined
+        ? {
+            attempt: taggedAttempt(connections, { plain: payload, typed: preparePayload(event.typedData) }),
+            store: untaggingRemover(deps.store),
+          }
+        : {
+            attempt: (connectionId: string, timeoutMs: number) => connections.attempt(connectionId, payload, timeoutMs),
+            store: deps.store,
+          }),
       deadline,
       onRemoved: (removed) => departed.push(...removed),
       ...fanOutPolicy(connections, settings),

@@ -59,22 +59,40 @@ export function maxRoomsOf(deps: HandlerDeps): number {
   return deps.env.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION;
 }
 
-/** A display name from `?name=`: control characters dropped, trimmed, at most {@link MAX_NAME_LENGTH} characters. */
+/**
+ * Characters a display name never keeps: C0/C1 controls; the bidi embeddings, overrides and isolates
+ * (U+202A–U+202E, U+2066–U+2069) and marks (U+200E, U+200F, U+061C), which let a name reorder the text shown after
+ * it ("alice" followed by U+202E makes the rest of the line read backwards); and the zero-width characters
+ * (U+200B–U+200D, U+2060, U+FEFF), which make two names that look the same differ.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is stripped
+const NOT_IN_NAMES = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+
+/**
+ * A display name (`?name=`, or the authorizer's `name`): control, bidi and zero-width characters dropped, trimmed,
+ * at most {@link MAX_NAME_LENGTH} characters.
+ */
 export function displayName(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is stripped
-  const cleaned = [...raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim()]
-    .slice(0, MAX_NAME_LENGTH)
-    .join("")
-    .trim();
+  const cleaned = [...raw.replace(NOT_IN_NAMES, "").trim()].slice(0, MAX_NAME_LENGTH).join("").trim();
   return cleaned === "" ? undefined : cleaned;
 }
+
+/**
+ * The connection attribute `$connect` sets to `"true"` when `name` came from the authorizer (verified); a name
+ * without it was chosen by the client. Reserved: `$connect` drops an authorizer context key of this name.
+ */
+export const NAME_VERIFIED_ATTRIBUTE = "nameVerified";
 
 /** Who a connection is, from its stored attributes: `userId` is the authorizer's (`userId`, else `principalId`). */
 export function whoOf(connectionId: string, attributes?: Readonly<Record<string, string>>): Who {
   const userId = attributes?.userId ?? attributes?.principalId;
   const name = attributes?.name;
-  return { connectionId, ...(userId !== undefined ? { userId } : {}), ...(name !== undefined ? { name } : {}) };
+  return {
+    connectionId,
+    ...(userId !== undefined ? { userId } : {}),
+    ...(name !== undefined ? { name, nameVerified: attributes?.[NAME_VERIFIED_ATTRIBUTE] === "true" } : {}),
+  };
 }
 
 export async function lookupWho(deps: HandlerDeps, connectionId: string): Promise<Who> {

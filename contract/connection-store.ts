@@ -181,6 +181,12 @@ export interface ConnectionStore {
    * connectedAt + TTL. Resolves `false`, writing nothing, when there is no live record of the connection.
    */
   touch(connectionId: string, now?: number): Promise<boolean>;
+  /**
+   * Streams every live connection as {@link list} does (same pages, same guarantees, same cost in round trips),
+   * each page split by whether the connection speaks a subprotocol ({@link PROTOCOL_ATTRIBUTE}): the room-less
+   * broadcast posts typed clients an envelope and plain clients the raw data, from one listing.
+   */
+  listByProtocol(options?: Pick<ListOptions, "pageSize">): AsyncIterable<ProtocolPage>;
 }
 
 /** The fixed window `now` falls in, for {@link ConnectionStore.countMessage}; throws on a bad `windowMs`. */
@@ -203,4 +209,19 @@ export const CONNECT_GRACE_MS = 60_000;
 /** The `connectedBefore` cutoff of a stale-id removal made at `now` ({@link CONNECT_GRACE_MS}). */
 export function goneCutoff(now: number = Date.now()): RemoveOptions {
   return { connectedBefore: now - CONNECT_GRACE_MS };
+}
+
+/**
+ * The connection attribute that holds the WebSocket subprotocol a connection speaks (set by `$connect`); a
+ * connection without it is a plain client. {@link ConnectionStore.listByProtocol} splits its pages on it.
+ */
+export const PROTOCOL_ATTRIBUTE = "protocol";
+
+/**
+ * One page of {@link ConnectionStore.listByProtocol}: live connections, those with the {@link PROTOCOL_ATTRIBUTE}
+ * attribute (typed clients) apart from the others (plain clients). Never both empty; together at most `pageSize`.
+ */
+export interface ProtocolPage {
+  readonly plain: string[];
+  readonly typed: string[];
 }

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * Error frames this backend sends to a client. API Gateway's own frames ({"message": "Forbidden", ...}) are
  * distinct: ours always have `"type": "error"` and a stable `code` clients can switch on.
@@ -106,23 +108,100 @@ export function errorFrame(code: ErrorCode, message: string, extra: Record<strin
 /**
  * Frames the server sends besides errors, one builder each (docs/protocol.md shows every one). All are
  * JSON objects with a `type`; `ts` is the server's epoch ms. A connection is described by {@link Who}: its id, and
- * the `userId` (from the `$connect` authorizer) and `name` (the authorizer's, else `?name=` at connect) when known.
- * The no-room `sendmessage` is the exception: it delivers `data` as is, without any envelope.
+ * the `userId` (from the `$connect` authorizer) and `name` (the authorizer's, else `?name=` at connect) when known,
+ * with `nameVerified` saying which of the two the name is.
+ * The no-room `sendmessage` is the exception for plain clients: they get `data` as is, without any envelope.
+ * Clients that connect with the {@link CHAT_PROTOCOL} subprotocol ("typed" clients) get a {@link broadcastFrame}
+ * instead, so every frame they receive is one the server wrote.
  */
 export interface Who {
   readonly connectionId: string;
   readonly userId?: string;
   readonly name?: string;
+  /** Whether `name` came from the `$connect` authorizer (`true`) or was chosen by the client with `?name=`. */
+  readonly nameVerified?: boolean;
 }
 
-/** `{"type":"message","room","from","userId"?,"name"?,"data","ts"}`: a `sendmessage` to a room, for each member. */
-export function messageFrame(room: string, from: Who, data: unknown, ts: number): string {
-  return JSON.stringify({ type: "message", room, from: from.connectionId, ...whoFields(from), data, ts });
+/**
+ * The WebSocket subprotocol of typed clients (`Sec-WebSocket-Protocol` at connect; API Gateway developer guide, "Set
+ * up a $connect route that requires a WebSocket subprotocol"). Versioned: a frame layout that is not backward
+ * compatible gets a new name, and `$connect` answers the newest one the client offers.
+ */
+export const CHAT_PROTOCOL = "websocket-chat.v1";
+
+/**
+ * What makes a chat message (a room `message`, a `direct`, a typed `broadcast`) one message: a server-made `id` and
+ * `ts`, made once per client message and carried unchanged by every post, retry and worker shard, so a client can
+ * drop a duplicate that at-least-once delivery repeats. Room for more (a per-room sequence number) next to them.
+ */
+export interface MessageStamp {
+  readonly id: string;
+  readonly ts: number;
 }
 
-/** `{"type":"direct","from","userId"?,"name"?,"data","ts"}`: a `sendto`, for its recipient only. */
-export function directFrame(from: Who, data: unknown, ts: number): string {
-  return JSON.stringify({ type: "direct", from: from.connectionId, ...whoFields(from), data, ts });
+/** Crockford's base32: sortable as text in the same order as the numbers it encodes, no ambiguous letters. */
+const BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/**
+ * The stamp of the client message API Gateway received at `receivedAt` (epoch ms, `requestTimeEpoch`) as request
+ * `requestId`. The id is a ULID-shaped 26-character string: 10 characters of the time (so ids sort by time as
+ * text), then 16 derived from the request id (80 bits of its SHA-256), so distinct requests within one millisecond
+ * get distinct ids. Derived rather than random: the same request always gets the same id and `ts`, so even a
+ * handler that ran twice for one request (a retried invocation) sends a duplicate the client recognises.
+ */
+export function messageStamp(requestId: string, receivedAt: number): MessageStamp {
+  const ts = Number.isSafeInteger(receivedAt) && receivedAt >= 0 ? receivedAt : 0;
+  let time = "";
+  for (let rest = ts, i = 0; i < 10; i++, rest = Math.floor(rest / 32)) time = BASE32[rest % 32] + time;
+  const digest = createHash("sha256").update(requestId).digest();
+  let random = "";
+  // 16 characters of 5 bits: the first 80 bits of the digest.
+  for (let bit = 0; bit < 80; bit += 5) {
+    const byte = bit >> 3;
+    const pair = ((digest[byte]! << 8) | digest[byte + 1]!) >> (11 - (bit & 7));
+    random += BASE32[pair & 31];
+  }
+  return { id: time + random, ts };
+}
+
+/** `{"type":"message","room","id","from","userId"?,"name"?,"nameVerified"?,"data","ts"}`: a room's `sendmessage`. */
+export function messageFrame(room: string, from: Who, data: unknown, stamp: MessageStamp): string {
+  return JSON.stringify({
+    type: "message",
+    room,
+    id: stamp.id,
+    from: from.connectionId,
+    ...whoFields(from),
+    data,
+    ts: stamp.ts,
+  });
+}
+
+/** `{"type":"direct","id","from","userId"?,"name"?,"nameVerified"?,"data","ts"}`: a `sendto`, for its recipient. */
+export function directFrame(from: Who, data: unknown, stamp: MessageStamp): string {
+  return JSON.stringify({
+    type: "direct",
+    id: stamp.id,
+    from: from.connectionId,
+    ...whoFields(from),
+    data,
+    ts: stamp.ts,
+  });
+}
+
+/**
+ * `{"type":"broadcast","id","from","userId"?,"name"?,"nameVerified"?,"data","ts"}`: a room-less `sendmessage`, as a
+ * typed client gets it. `from` is the sender's connection id as API Gateway verified it, whatever `data` says.
+ */
+export function broadcastFrame(from: Who, data: unknown, stamp: MessageStamp): string {
+  return JSON.stringify({
+    type: "broadcast",
+    id: stamp.id,
+    from: from.connectionId,
+    ...whoFields(from),
+    data,
+    ts: stamp.ts,
+  });
 }
 
 /** `{"type":"joined"|"left","room","connectionId","userId"?,"name"?,"ts"}`: presence, for the room's members. */
@@ -148,9 +227,9 @@ export function whoamiFrame(who: Who, rooms: readonly string[]): string {
   return JSON.stringify({ type: "whoami", connectionId: who.connectionId, ...whoFields(who), rooms });
 }
 
-function whoFields(who: Who): { userId?: string; name?: string } {
+function whoFields(who: Who): { userId?: string; name?: string; nameVerified?: boolean } {
   return {
     ...(who.userId !== undefined ? { userId: who.userId } : {}),
-    ...(who.name !== undefined ? { name: who.name } : {}),
+    ...(who.name !== undefined ? { name: who.name, nameVerified: who.nameVerified === true } : {}),
   };
 }

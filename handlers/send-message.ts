@@ -1,6 +1,8 @@
 /**
- * `sendmessage`: `{"action":"sendmessage","data":…}` is delivered to every live connection, `data` exactly as
- * given (a string as is, any other JSON value as its JSON text). The broadcast itself is broadcast/broadcast.ts:
+ * `sendmessage`: `{"action":"sendmessage","data":…}` is delivered to every live connection: to a plain client
+ * `data` exactly as given (a string as is, any other JSON value as its JSON text), to a typed client (subprotocol
+ * `websocket-chat.v1`) a `broadcast` envelope with the sender's verified identity, a server-made id and ts, so a
+ * peer's `data` can never pass for a server frame there. The broadcast itself is broadcast/broadcast.ts:
  * streamed from the store, bounded and adaptive in concurrency, split across fan-out workers when it is too large
  * for one invocation.
  */
@@ -20,7 +22,7 @@ import { replyError } from "../chat/reply";
 import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "../chat/rooms";
 import type { RemovedConnection } from "../contract/connection-store";
 import { DEFAULT_FANOUT } from "../contract/env";
-import { messageFrame } from "../contract/frames";
+import { broadcastFrame, messageFrame, messageStamp, type Who } from "../contract/frames";
 import { MAX_POST_BYTES, preparePayload } from "../runtime/connections-api";
 import type { HandlerResult, WebSocketEvent } from "../runtime/event";
 import type { Logger } from "../runtime/logger";
@@ -41,6 +43,13 @@ export const sendMessage = messageRoute(async (invocation) => {
   if (body.room !== undefined && body.room !== null) return sendToRoom(invocation, body.room, data);
 
   const connections = requireConnections(deps);
+  // The envelope typed clients get instead of `data`: the sender as API Gateway verified it.
+  const envelope = broadcastFrame(
+    await senderOf(invocation),
+    data,
+    messageStamp(event.requestContext.requestId, event.requestContext.requestTimeEpoch),
+  );
+  if (Buffer.byteLength(envelope) > MAX_POST_BYTES) return envelopeTooLarge(invocation);
   // Connections found gone are removed; the rooms they were in hear `left` once the broadcast is done.
   const departed: RemovedConnection[] = [];
   const summary = await broadcast({
@@ -48,6 +57,7 @@ export const sendMessage = messageRoute(async (invocation) => {
     connections,
     settings: deps.env.fanOut ?? DEFAULT_FANOUT,
     payload,
+    typedPayload: preparePayload(envelope),
     broadcastId: event.requestContext.requestId,
     sender: event.requestContext.connectionId,
     deadline: deadlineOf(context, INTEGRATION_TIMEOUT_MS),
@@ -140,20 +150,46 @@ async function sendToRoom(
       { room },
     );
   }
-  const frame = messageFrame(room, who, data, Date.now());
-  if (Buffer.byteLength(frame) > MAX_POST_BYTES) {
-    return replyError(
-      deps,
-      event,
-      log,
-      "PayloadTooLarge",
-      `The message with its envelope is over ${MAX_POST_BYTES} bytes.`,
-      { limit: MAX_POST_BYTES },
-    );
-  }
+  const frame = messageFrame(
+    room,
+    who,
+    data,
+    messageStamp(event.requestContext.requestId, event.requestContext.requestTimeEpoch),
+  );
+  if (Buffer.byteLength(frame) > MAX_POST_BYTES) return envelopeTooLarge({ event, deps, log });
   const ctx = roomBroadcastContext(event, deps, log, context);
   const summary = await broadcastToRoom(ctx, room, frame, "message");
   return afterBroadcast(deps, event, log, summary, Buffer.byteLength(frame));
+}
+
+/**
+ * The sender as the envelope names it. Its connection id is API Gateway's, so always right; its name and user id
+ * come from the store, and if the store cannot answer the message still goes out, naming the sender by id alone.
+ */
+async function senderOf({ event, deps, log }: Pick<MessageInvocation, "event" | "deps" | "log">): Promise<Who> {
+  const { connectionId } = event.requestContext;
+  try {
+    return await lookupWho(deps, connectionId);
+  } catch (error) {
+    log.warn("sender lookup failed: the envelope names the connection id only", { outcome: "error", error });
+    return { connectionId };
+  }
+}
+
+/** The message fits `maxDataBytes` but not, with its envelope, one `@connections` post. */
+function envelopeTooLarge({
+  event,
+  deps,
+  log,
+}: Pick<MessageInvocation, "event" | "deps" | "log">): Promise<HandlerResult> {
+  return replyError(
+    deps,
+    event,
+    log,
+    "PayloadTooLarge",
+    `The message with its envelope is over ${MAX_POST_BYTES} bytes.`,
+    { limit: MAX_POST_BYTES },
+  );
 }
 
 export const handler = lambdaHandler(sendMessage, containerDeps);

@@ -1,5 +1,5 @@
 /**
- * `sendto`: `{"action":"sendto","to":"<connectionId>","data":…}` delivers `{"type":"direct","from",…,"data","ts"}`
+ * `sendto`: `{"action":"sendto","to":"<connectionId>","data":…}` delivers `{"type":"direct","id","from",…,"data","ts"}`
  * to that one connection (the management API's "send to a specific client"). The sender hears back only on failure:
  * `RecipientGone` when the recipient is gone (it is then removed, and its rooms hear `left`), `DeliveryFailed`
  * otherwise.
@@ -12,7 +12,7 @@ import { type MessageInvocation, messageRoute } from "../chat/pipeline";
 import { replyError } from "../chat/reply";
 import { announceDepartures, lookupWho, roomBroadcastContext } from "../chat/rooms";
 import { goneCutoff } from "../contract/connection-store";
-import { directFrame } from "../contract/frames";
+import { directFrame, messageStamp } from "../contract/frames";
 import { MAX_POST_BYTES, type PostOutcome, preparePayload } from "../runtime/connections-api";
 import type { HandlerResult } from "../runtime/event";
 
@@ -43,8 +43,9 @@ export const sendTo = messageRoute(async (invocation) => {
     'sendto needs a "data" field, e.g. {"action":"sendto","to":"<connectionId>","data":"hi"}.',
   );
   if (!admittedData.ok) return admittedData.result;
+  const { requestId, requestTimeEpoch, connectionId } = event.requestContext;
   const payload = preparePayload(
-    directFrame(await lookupWho(deps, event.requestContext.connectionId), admittedData.data, Date.now()),
+    directFrame(await lookupWho(deps, connectionId), admittedData.data, messageStamp(requestId, requestTimeEpoch)),
   );
   // The envelope can push a within-limit `data` past API Gateway's own limit.
   if (payload.body.byteLength > MAX_POST_BYTES) {

@@ -19,6 +19,8 @@ import {
   DEFAULT_PAGE_SIZE,
   type JoinResult,
   type ListOptions,
+  PROTOCOL_ATTRIBUTE,
+  type ProtocolPage,
   type RemovedConnection,
   type RemoveOptions,
 } from "../contract/connection-store";
@@ -379,6 +381,25 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     );
   }
 
+  /**
+   * {@link list} of every connection, each page split on the `protocol` attribute. The same Scan: a Scan's read
+   * capacity is counted on the items read, not on the attributes projected, so projecting one more map entry costs
+   * no capacity, only its bytes on the wire.
+   */
+  async *listByProtocol(options?: Pick<ListOptions, "pageSize">): AsyncIterable<ProtocolPage> {
+    const pageSize = options?.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(pageSize) || pageSize < 1)
+      throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+    const segments = await this.segments();
+    const scan = (parallel?: { segment: number; segments: number }) =>
+      this.scanSegment(pageSize, parallel, protocolPageOf);
+    if (segments === 1) {
+      yield* scan();
+      return;
+    }
+    yield* mergePages(Array.from({ length: segments }, (_, segment) => scan({ segment, segments })));
+  }
+
   /** Segments for the next listing: fixed, or from the table's approximate size. */
   async segments(): Promise<number> {
     if (this.scanSegments !== "auto") return this.scanSegments;
@@ -427,19 +448,31 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     } while (startKey);
   }
 
-  private async *scanSegment(
+  private scanSegment(pageSize: number, parallel?: { segment: number; segments: number }): AsyncGenerator<string[]>;
+  private scanSegment<P>(
+    pageSize: number,
+    parallel: { segment: number; segments: number } | undefined,
+    pageOf: ScanPageOf<P>,
+  ): AsyncGenerator<P>;
+  private async *scanSegment<P>(
     pageSize: number,
     parallel?: { segment: number; segments: number },
-  ): AsyncGenerator<string[]> {
+    pageOf: ScanPageOf<P | string[]> = idPageOf,
+  ): AsyncGenerator<P | string[]> {
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await this.client.send(
         new ScanCommand({
           TableName: this.tableName,
-          ProjectionExpression: "#id",
+          ProjectionExpression: pageOf.projection,
           // Membership items (they carry `room`) are not connections.
           FilterExpression: "#e > :now AND attribute_not_exists(#room)",
-          ExpressionAttributeNames: { "#id": HASH_KEY, "#e": "expiresAt", "#room": ROOM_ATTRIBUTE },
+          ExpressionAttributeNames: {
+            "#id": HASH_KEY,
+            "#e": "expiresAt",
+            "#room": ROOM_ATTRIBUTE,
+            ...pageOf.names,
+          },
           ExpressionAttributeValues: { ":now": { N: String(Date.now()) } },
           // Limit caps items read before the filter, so a page never exceeds pageSize.
           Limit: pageSize,
@@ -449,8 +482,8 @@ export class DynamoDbConnectionStore implements ConnectionStore {
           ...(parallel ? { Segment: parallel.segment, TotalSegments: parallel.segments } : {}),
         }),
       );
-      const ids = (page.Items ?? []).flatMap((item) => (item[HASH_KEY]?.S !== undefined ? [item[HASH_KEY].S] : []));
-      if (ids.length > 0) yield ids;
+      const built = pageOf.build(page.Items ?? []);
+      if (built !== undefined) yield built;
       startKey = page.LastEvaluatedKey;
     } while (startKey);
   }
@@ -548,6 +581,37 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     }
   }
 }
+
+/** What a Scan projects and how its items become a page (`undefined`: nothing to yield). */
+interface ScanPageOf<P> {
+  readonly projection: string;
+  readonly names: Record<string, string>;
+  build(items: Record<string, AttributeValue>[]): P | undefined;
+}
+
+const idPageOf: ScanPageOf<string[]> = {
+  projection: "#id",
+  names: {},
+  build: (items) => {
+    const ids = items.flatMap((item) => (item[HASH_KEY]?.S !== undefined ? [item[HASH_KEY].S] : []));
+    return ids.length > 0 ? ids : undefined;
+  },
+};
+
+const protocolPageOf: ScanPageOf<ProtocolPage> = {
+  projection: "#id, #attrs.#protocol",
+  names: { "#attrs": "attributes", "#protocol": PROTOCOL_ATTRIBUTE },
+  build: (items) => {
+    const page: ProtocolPage = { plain: [], typed: [] };
+    for (const item of items) {
+      const id = item[HASH_KEY]?.S;
+      if (id === undefined) continue;
+      if (item.attributes?.M?.[PROTOCOL_ATTRIBUTE] !== undefined) page.typed.push(id);
+      else page.plain.push(id);
+    }
+    return page.plain.length + page.typed.length > 0 ? page : undefined;
+  },
+};
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

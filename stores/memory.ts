@@ -5,6 +5,8 @@ import {
   DEFAULT_PAGE_SIZE,
   type JoinResult,
   type ListOptions,
+  PROTOCOL_ATTRIBUTE,
+  type ProtocolPage,
   type RemovedConnection,
   type RemoveOptions,
   rateWindow,
@@ -163,6 +165,18 @@ export class MemoryConnectionStore implements ConnectionStore {
       }
     }
     if (page.length > 0) yield page;
+  }
+
+  async *listByProtocol(options?: Pick<ListOptions, "pageSize">): AsyncIterable<ProtocolPage> {
+    // The same listing, each page split on the record it was checked against.
+    for await (const ids of this.list(options)) {
+      const page: ProtocolPage = { plain: [], typed: [] };
+      for (const id of ids) {
+        if (this.records.get(id)?.attributes?.[PROTOCOL_ATTRIBUTE] !== undefined) page.typed.push(id);
+        else page.plain.push(id);
+      }
+      yield page;
+    }
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,8 @@ import {
   DEFAULT_PAGE_SIZE,
   type JoinResult,
   type ListOptions,
+  PROTOCOL_ATTRIBUTE,
+  type ProtocolPage,
   type RemovedConnection,
   type RemoveOptions,
   rateWindow,
@@ -48,6 +50,32 @@ for i = 1, #ARGV do
   end
 end
 return live`;
+
+/**
+ * {@link KEEP_LIVE_SCRIPT}, answering the live ids split in two: those whose `attributes` JSON has the key ARGV[1]
+ * (typed clients), and the others; ARGV[i] is the id of KEYS[i] (i ≥ 2). The same round trip and one command per
+ * id, as a plain listing's: HMGET reads liveness (`expiresAt`) and the attributes together; only a record with
+ * attributes is decoded.
+ */
+const KEEP_LIVE_BY_PROTOCOL_SCRIPT = `
+local plain = {}
+local typed = {}
+for i = 2, #ARGV do
+  local fields = redis.call('HMGET', KEYS[i], 'expiresAt', 'attributes')
+  if not fields[1] then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  elseif not fields[2] then
+    plain[#plain + 1] = ARGV[i]
+  else
+    local ok, decoded = pcall(cjson.decode, fields[2])
+    if ok and type(decoded) == 'table' and decoded[ARGV[1]] ~= nil then
+      typed[#typed + 1] = ARGV[i]
+    else
+      plain[#plain + 1] = ARGV[i]
+    end
+  end
+end
+return {plain, typed}`;
 
 /**
  * Joins a room atomically: the connection must be live (its hash exists), and be in fewer than ARGV[3] rooms unless
@@ -464,6 +492,28 @@ export class RedisConnectionStore implements ConnectionStore {
       const keys = [setKey, ...ids.map((id) => this.connKey(id))];
       const live = (await this.client.eval(KEEP_LIVE_SCRIPT, keys.length, ...keys, ...ids)) as string[];
       if (live.length > 0) yield live;
+      if (ids.length < pageSize) return;
+    }
+  }
+
+  async *listByProtocol(options?: Pick<ListOptions, "pageSize">): AsyncIterable<ProtocolPage> {
+    const pageSize = options?.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(pageSize) || pageSize < 1)
+      throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+    let start = "-";
+    for (;;) {
+      const ids = await this.client.zrange(this.idsKey, start, "+", "BYLEX", "LIMIT", 0, pageSize);
+      if (ids.length === 0) return;
+      start = `(${ids[ids.length - 1]}`;
+      const keys = [this.idsKey, ...ids.map((id) => this.connKey(id))];
+      const [plain, typed] = (await this.client.eval(
+        KEEP_LIVE_BY_PROTOCOL_SCRIPT,
+        keys.length,
+        ...keys,
+        PROTOCOL_ATTRIBUTE,
+        ...ids,
+      )) as [string[], string[]];
+      if (plain.length + typed.length > 0) yield { plain, typed };
       if (ids.length < pageSize) return;
     }
   }

@@ -499,7 +499,7 @@ describe("bundle smoke: every deployed function, loaded as Lambda loads it, agai
         const before = framesTo(b).length;
         expect(await run(routeFunction("whoami"), send(b, { action: "whoami" }))).to.deep.include({ statusCode: 200 });
         expect(jsonFramesTo(b, before)).to.deep.equal([
-          { type: "whoami", connectionId: b.connectionId, name: "bob", rooms: ["lobby"] },
+          { type: "whoami", connectionId: b.connectionId, name: "bob", nameVerified: false, rooms: ["lobby"] },
         ]);
       });
 

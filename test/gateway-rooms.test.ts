@@ -56,7 +56,7 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
     expect(membersA).to.deep.equal({
       type: "members",
       room: "A",
-      members: [{ connectionId: ida, name: "alice" }],
+      members: [{ connectionId: ida, name: "alice", nameVerified: false }],
       more: false,
     });
     expect(joinedA).to.include({ type: "joined", room: "A", connectionId: ida, name: "alice" });
@@ -79,7 +79,13 @@ async function roomsScenario(store: ConnectionStore): Promise<void> {
 
     // whoami
     await a.send(action({ action: "whoami" }));
-    expect(await a.nextJson()).to.deep.equal({ type: "whoami", connectionId: ida, name: "alice", rooms: ["A"] });
+    expect(await a.nextJson()).to.deep.equal({
+      type: "whoami",
+      connectionId: ida,
+      name: "alice",
+      nameVerified: false,
+      rooms: ["A"],
+    });
 
     // A room message reaches that room's members only, as an envelope.
     await a.send(action({ action: "sendmessage", room: "A", data: { text: "hi A" } }));

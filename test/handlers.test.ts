@@ -766,6 +766,7 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
         claimSend: down,
         settleSend: down,
         touch: down,
+        listByProtocol: () => ({ [Symbol.asyncIterator]: () => ({ next: down }) }),
       };
     };
     /** An invocation's status as API Gateway has it: a throw is a Lambda function error, 5xx for the integration. */

@@ -8,7 +8,7 @@ import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { expect } from "chai";
 import { Redis } from "ioredis";
 import { createStore } from "../app/store-from-env";
-import type { ConnectionRecord, ConnectionStore } from "../contract/connection-store";
+import { type ConnectionRecord, type ConnectionStore, PROTOCOL_ATTRIBUTE } from "../contract/connection-store";
 import { createDynamoDbClient, DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
@@ -546,6 +546,64 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
         }
         expect(error, String(bad)).to.be.instanceOf(RangeError);
       }
+    });
+  });
+
+  describe("listByProtocol (the room-less broadcast's audience)", () => {
+    const typedRecord = (id: string, extra: Record<string, string> = {}) =>
+      record(id, { attributes: { ...extra, [PROTOCOL_ATTRIBUTE]: "websocket-chat.v1" } });
+
+    /** Drains a listing by protocol, checking the page invariants on the way. */
+    async function listSplit(store: ConnectionStore, pageSize?: number): Promise<{ plain: string[]; typed: string[] }> {
+      const plain: string[] = [];
+      const typed: string[] = [];
+      for await (const page of store.listByProtocol(pageSize === undefined ? undefined : { pageSize })) {
+        expect(page.plain.length + page.typed.length, "page length").to.be.within(1, pageSize ?? 500);
+        plain.push(...page.plain);
+        typed.push(...page.typed);
+      }
+      return { plain, typed };
+    }
+
+    it("lists every live connection exactly once, split by the protocol attribute, with several page sizes", async () => {
+      const store = await fresh();
+      const plainIds = ids(17, "plain");
+      const typedIds = ids(12, "typed");
+      await addAll(store, plainIds);
+      for (const id of typedIds) await store.add(typedRecord(id, { name: "t", userId: "u" }));
+      // Other attributes do not make a connection typed; a value that merely mentions the key does not either.
+      const named = "named-plain";
+      await store.add(record(named, { attributes: { name: '"protocol":"x"', userId: "u-2" } }));
+      await store.add(record("expired-typed", { ...typedRecord("expired-typed"), expiresAt: Date.now() - 1 }));
+      await store.join(typedIds[0]!, "lobby", 10);
+      for (const pageSize of [1, 5, 30, undefined]) {
+        const { plain, typed } = await listSplit(store, pageSize);
+        expectExactlyOnce(plain, [...plainIds, named]);
+        expectExactlyOnce(typed, typedIds);
+      }
+      // The same audience as the plain listing.
+      expectExactlyOnce(await listAll(store), [...plainIds, named, ...typedIds]);
+    });
+
+    it("yields nothing for an empty store, and rejects a bad page size", async () => {
+      const store = await fresh();
+      expect(await listSplit(store)).to.deep.equal({ plain: [], typed: [] });
+      let error: unknown;
+      try {
+        await listSplit(store, 0);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(RangeError);
+    });
+
+    it("forgets the protocol when a record is replaced without it, and drops removed connections", async () => {
+      const store = await fresh();
+      await store.add(typedRecord("swap"));
+      await store.add(typedRecord("gone"));
+      await store.add(record("swap"));
+      await store.remove("gone");
+      expect(await listSplit(store)).to.deep.equal({ plain: ["swap"], typed: [] });
     });
   });
 }

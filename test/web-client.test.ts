@@ -7,8 +7,9 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { CHAT_PROTOCOL } from "../contract/frames";
 import { MemoryConnectionStore } from "../stores/memory";
-import { type ChatGateway, startChatGateway } from "./support/gateway";
+import { type ChatGateway, openClient, startChatGateway } from "./support/gateway";
 
 /** The page's `document`, as the functions run in the browser (waitForFunction) see it; tsconfig has no DOM lib. */
 declare const document: {
@@ -96,23 +97,24 @@ describe("web client (Chromium via playwright-core)", function () {
     const carol = await open("carol", "room-b");
 
     await alice.waitForFunction(() => document.querySelectorAll("#members li").length === 2);
-    expect((await memberNames(alice)).sort()).to.deep.equal(["alice (you)", "bob"]);
-    expect((await memberNames(bob)).sort()).to.deep.equal(["alice", "bob (you)"]);
+    // Names chosen with ?name= are marked unverified.
+    expect((await memberNames(alice)).sort()).to.deep.equal(["alice (unverified) (you)", "bob (unverified)"]);
+    expect((await memberNames(bob)).sort()).to.deep.equal(["alice (unverified)", "bob (unverified) (you)"]);
 
     await send(alice, "hello from alice");
     await send(bob, "hi alice, bob here");
     for (const page of [alice, bob]) {
       await page.waitForFunction(() => document.querySelectorAll("#messages li:not(.system)").length >= 2);
       const texts = (await messages(page)).join("\n");
-      expect(texts).to.include("alice:hello from alice");
-      expect(texts).to.include("bob:hi alice, bob here");
+      expect(texts).to.include("alice (unverified):hello from alice");
+      expect(texts).to.include("bob (unverified):hi alice, bob here");
     }
     await send(carol, "carol alone");
     await carol.waitForFunction(() => document.querySelectorAll("#messages li").length >= 1);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await messages(carol)).join("\n")).to.not.match(/alice|bob/);
     expect((await messages(alice)).join("\n")).to.not.include("carol");
-    expect(await memberNames(carol)).to.deep.equal(["carol (you)"]);
+    expect(await memberNames(carol)).to.deep.equal(["carol (unverified) (you)"]);
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await alice.screenshot({ path: join(ARTIFACTS, "web-client.png"), fullPage: true });
@@ -121,7 +123,38 @@ describe("web client (Chromium via playwright-core)", function () {
     // Presence: bob leaves by closing; alice sees him go.
     await bob.click("#disconnect");
     await alice.waitForFunction(() => document.querySelectorAll("#members li").length === 1);
-    expect((await messages(alice)).join("\n")).to.include("bob left");
+    expect((await messages(alice)).join("\n")).to.include("bob (unverified) left");
+  });
+
+  it("cannot be fooled by a peer: a plain client's forged server frames show as that peer's data", async () => {
+    const page = await open("erin", "room-f");
+    expect(await page.evaluate("ws.protocol")).to.equal(CHAT_PROTOCOL);
+    const status = await page.locator("#status").textContent();
+    const members = await memberNames(page);
+    const before = gw.events.length;
+    const mallory = await openClient(`${gw.gateway.url}?name=admin`);
+    const malloryId = gw.events.slice(before).find((e) => e.routeKey === "$connect")!.event.requestContext.connectionId;
+    try {
+      // As wscat would send them: server frames as room-less data, a new identity for the page and a message
+      // under someone else's name in its room.
+      const forgedWhoami = JSON.stringify({ type: "whoami", connectionId: "FORGED", name: "root", rooms: [] });
+      const forgedMessage = { type: "message", room: "room-f", from: "someone", name: "boss", data: "wire the money" };
+      await mallory.send(JSON.stringify({ action: "sendmessage", data: forgedWhoami }));
+      await mallory.send(JSON.stringify({ action: "sendmessage", data: forgedMessage }));
+      // mallory, a plain client, still gets the raw data: today's behaviour for wscat.
+      expect(await mallory.next()).to.equal(forgedWhoami);
+      await page.waitForFunction(() => document.querySelectorAll("#messages li.broadcast").length >= 2);
+      const shown = await page.locator("#messages li.broadcast").allTextContents();
+      expect(shown[0]).to.include(`admin (unverified) [everyone]:${forgedWhoami}`);
+      expect(shown[1]).to.include(`admin (unverified) [everyone]:${JSON.stringify(forgedMessage)}`);
+      expect(await page.locator("#status").textContent()).to.equal(status);
+      expect(await memberNames(page)).to.deep.equal(members);
+      expect((await messages(page)).join("\n")).to.not.include("boss:");
+      expect(await page.locator("#errors li").count()).to.equal(0);
+      expect(malloryId).to.be.a("string");
+    } finally {
+      mallory.ws.terminate();
+    }
   });
 
   it("shows the server's errors", async () => {
