@@ -7,7 +7,7 @@
  * its tagged ids. Only the two ends look at the tag: the post picks the payload and strips it, and the removal of
  * stale ids strips it.
  */
-import type { ConnectionStore, ProtocolPage, RemovedConnection } from "../contract/connection-store";
+import type { ConnectionStore, ProtocolPage, RemovedConnection, RemoveOptions } from "../contract/connection-store";
 import type { ConnectionsApi, PreparedPayload } from "../runtime/connections-api";
 import type { AttemptPost } from "./target-poster";
 
@@ -46,6 +46,8 @@ export function taggedAttempt(connections: Pick<ConnectionsApi, "attempt">, payl
 /** The store's `removeMany` for tagged ids (the 410s of a two-payload fan-out). */
 export function untaggingRemover(store: Pick<ConnectionStore, "removeMany">): Pick<ConnectionStore, "removeMany"> {
   return {
-    removeMany: (tagged: readonly string[]): Promise<RemovedConnection[]> => store.removeMany(tagged.map(untag)),
+    // The options carry the grace cutoff (`connectedBefore`): dropping them would remove clients in their first seconds.
+    removeMany: (tagged: readonly string[], options?: RemoveOptions): Promise<RemovedConnection[]> =>
+      store.removeMany(tagged.map(untag), options),
   };
 }

@@ -6,14 +6,14 @@
  * heals as its clients talk, and no live client is left unknown for the rest of its 2 h.
  *
  * Finding out costs nothing extra: the heal rides on reads the routes make anyway.
- * - `get(sender)` (whoami, sendto, a room sendmessage read the sender's record for its name): `undefined` heals.
+ * - `get(sender)` (whoami, sendto, every sendmessage read the sender's record for its name and the envelope):
+ *   `undefined` heals. A no-room sendmessage reads it before it lists its audience, so a healed sender is listed
+ *   and gets its own message like every connected client.
  * - `join(sender, …)` answering `unknown-connection`: heal, then join again.
- * - the listing of every connection (the no-room sendmessage broadcast): a listing that ends without the sender
- *   heals, and the sender is added as a last page, so it gets its own message like every connected client.
  * A record is only ever re-added for the connection that sent the message, once per message: API Gateway invokes
  * a message route only for an open connection, so that connection is live.
  */
-import type { ConnectionRecord, ConnectionStore, JoinResult, ListOptions } from "../contract/connection-store";
+import type { ConnectionRecord, ConnectionStore, JoinResult } from "../contract/connection-store";
 import type { WebSocketEvent } from "../runtime/event";
 import type { Logger } from "../runtime/logger";
 import { connectionRecord } from "./connection-record";
@@ -49,24 +49,7 @@ export function senderStore(
     return store.join(connectionId, room, maxRooms);
   };
 
-  async function* list(options?: ListOptions): AsyncGenerator<string[]> {
-    if (options?.room !== undefined) {
-      yield* store.list(options);
-      return;
-    }
-    let seen = false;
-    for await (const page of store.list(options)) {
-      if (!seen && page.includes(sender)) seen = true;
-      yield page;
-    }
-    // Reached only when the listing ended (not when its reader stopped early or it failed): the sender is not in it.
-    if (!seen) {
-      await heal();
-      yield [sender];
-    }
-  }
-
-  const overrides: Partial<ConnectionStore> = { get, join, list };
+  const overrides: Partial<ConnectionStore> = { get, join };
   return new Proxy(store, {
     get(target, property, receiver) {
       if (property in overrides) return overrides[property as keyof typeof overrides];
