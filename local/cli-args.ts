@@ -44,6 +44,14 @@ maxDataBytes, else these defaults):
   --rate-limit-messages <n>     Messages per window per connection, 0 = no limit (default: 20)
   --rate-limit-window <s>       Rate-limit window in seconds (default: 10)
   --max-data-bytes <n>          Largest sendmessage data in bytes, below 131072 (default: 32768)
+  --rate-limit-user-messages <n>
+                                Messages per window per user over all its connections, auth jwt, 0 = off (default: 40)
+  --rate-limit-broadcasts <n>   Room-less broadcasts per window per user (per connection without auth), 0 = off
+                                (default: 2)
+  --max-connections-per-user <n>
+                                Live connections per user, one more gets 429 at connect, auth jwt, 0 = off (default: 5)
+  --token-sweep <s>             Close connections whose token has expired every this many seconds, 0 = never
+                                (default: 60, the deployed schedule's rate)
   -h, --help                    Show this help
 `;
 
@@ -87,6 +95,10 @@ export function parseFlags(argv: string[]) {
         "rate-limit-messages": { type: "string" },
         "rate-limit-window": { type: "string" },
         "max-data-bytes": { type: "string" },
+        "rate-limit-user-messages": { type: "string" },
+        "rate-limit-broadcasts": { type: "string" },
+        "max-connections-per-user": { type: "string" },
+        "token-sweep": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values;

@@ -205,7 +205,14 @@ describe("rate limit and data size (handlers)", () => {
 describe("rate limit: environment contract", () => {
   it("reads RATE_LIMIT_* and MAX_DATA_BYTES with defaults, and round-trips through messageLimitsEnv", () => {
     expect(readMessageLimits({})).to.deep.equal(DEFAULT_MESSAGE_LIMITS);
-    const limits = { messages: 0, windowSeconds: 60, maxDataBytes: MAX_DATA_BYTES_CEILING };
+    const limits = {
+      messages: 0,
+      windowSeconds: 60,
+      maxDataBytes: MAX_DATA_BYTES_CEILING,
+      userMessages: 7,
+      broadcasts: 0,
+      connectionsPerUser: 3,
+    };
     expect(readMessageLimits(messageLimitsEnv(limits))).to.deep.equal(limits);
     expect(readRuntimeEnv({ [ENV.STORE]: "memory", ...messageLimitsEnv(limits) }).limits).to.deep.equal(limits);
   });
