@@ -128,7 +128,13 @@ export function resolveLocalAccess(flags: AccessFlags, stack: Readonly<Record<st
       0,
       1_000_000,
     ),
-    broadcasts: integer("rate-limit-broadcasts", "rateLimit.broadcasts", DEFAULT_MESSAGE_LIMITS.broadcasts, 0, 1_000_000),
+    broadcasts: integer(
+      "rate-limit-broadcasts",
+      "rateLimit.broadcasts",
+      DEFAULT_MESSAGE_LIMITS.broadcasts,
+      0,
+      1_000_000,
+    ),
     connectionsPerUser: integer(
       "max-connections-per-user",
       "rateLimit.connectionsPerUser",

@@ -20,6 +20,7 @@ import {
   type JoinResult,
   type ListOptions,
   type RemovedConnection,
+  type UserSlotClaim,
 } from "../contract/connection-store";
 import { countMessageOnItem } from "./dynamodb-meter";
 import {
@@ -31,6 +32,7 @@ import {
   ROOMS_ATTRIBUTE,
   TTL_ATTRIBUTE,
 } from "./dynamodb-table";
+import { claimUserSlotOnItem, releaseUserSlotOnItem } from "./dynamodb-user-slots";
 
 /** BatchWriteItem's hard limit on requests per call. */
 const BATCH_WRITE_LIMIT = 25;
@@ -418,6 +420,20 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   async close(): Promise<void> {
     if (this.ownsClient) this.client.destroy();
+  }
+
+  claimUserSlot(
+    userId: string,
+    connectionId: string,
+    max: number,
+    expiresAt: number,
+    now: number = Date.now(),
+  ): Promise<UserSlotClaim> {
+    return claimUserSlotOnItem(this.client, this.tableName, userId, connectionId, max, expiresAt, now);
+  }
+
+  releaseUserSlot(userId: string, connectionId: string): Promise<void> {
+    return releaseUserSlotOnItem(this.client, this.tableName, userId, connectionId);
   }
 
   private async deleteBatch(ids: readonly string[]): Promise<void> {

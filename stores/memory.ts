@@ -7,6 +7,7 @@ import {
   type ListOptions,
   type RemovedConnection,
   rateWindow,
+  type UserSlotClaim,
 } from "../contract/connection-store";
 
 /**
@@ -23,6 +24,8 @@ export class MemoryConnectionStore implements ConnectionStore {
   /** Room → member ids (insertion order), and connection id → its rooms. */
   private readonly members = new Map<string, Set<string>>();
   private readonly roomsByConnection = new Map<string, Set<string>>();
+  /** User id → its connection slots (connection id → the slot's expiry, epoch ms). */
+  private readonly userSlots = new Map<string, Map<string, number>>();
 
   /** @param now clock, injectable so tests can move time. */
   constructor(private readonly now: () => number = Date.now) {}
@@ -136,6 +139,27 @@ export class MemoryConnectionStore implements ConnectionStore {
 
   async close(): Promise<void> {
     // Nothing to release; the local gateway shares one instance between handlers, so it must stay usable.
+  }
+
+  async claimUserSlot(
+    userId: string,
+    connectionId: string,
+    max: number,
+    expiresAt: number,
+    now: number = this.now(),
+  ): Promise<UserSlotClaim> {
+    const slots = this.userSlots.get(userId) ?? new Map<string, number>();
+    for (const [id, until] of slots) if (until <= now) slots.delete(id);
+    if (!slots.has(connectionId) && slots.size >= max) return { claimed: false, live: slots.size };
+    slots.set(connectionId, expiresAt);
+    this.userSlots.set(userId, slots);
+    return { claimed: true, live: slots.size };
+  }
+
+  async releaseUserSlot(userId: string, connectionId: string): Promise<void> {
+    const slots = this.userSlots.get(userId);
+    slots?.delete(connectionId);
+    if (slots?.size === 0) this.userSlots.delete(userId);
   }
 }
 

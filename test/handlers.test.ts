@@ -747,6 +747,8 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
         countMessage: down,
         list: () => ({ [Symbol.asyncIterator]: () => ({ next: down }) }),
         close: async () => {},
+        claimUserSlot: down,
+        releaseUserSlot: down,
       };
     };
     /** An invocation's status as API Gateway has it: a throw is a Lambda function error, 5xx for the integration. */

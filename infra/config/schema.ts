@@ -370,7 +370,8 @@ export const CONFIG_SCHEMA = {
   },
   rateLimit: {
     type: "object",
-    description: "Rate limits of the message routes (per connection, per user, room-less broadcasts) and the per-user connection cap.",
+    description:
+      "Rate limits of the message routes (per connection, per user, room-less broadcasts) and the per-user connection cap.",
     fields: {
       messages: {
         type: "integer",
