@@ -10,8 +10,21 @@ export type ErrorCode =
   | "UnknownAction"
   | "MissingData"
   | "PayloadTooLarge"
-  /** Over the per-connection rate limit; carries `retryAfterMs`. */
+  /**
+   * Over a rate limit; carries `scope` (`connection`, `user` or `broadcast`: which limit), `limit`, `windowSeconds`
+   * and `retryAfterMs`.
+   */
   | "RateLimited"
+  /**
+   * The message was not handled because the connection store could not be read (e.g. the rate-limit counter of a
+   * route that fails closed); carries `retryable: true` and `retryAfterMs`.
+   */
+  | "StoreUnavailable"
+  /**
+   * The connection's token (the JWT it connected with) has expired; the connection is closed right after this
+   * frame. Reconnect with a fresh token. Carries `expiredAt` (epoch ms).
+   */
+  | "TokenExpired"
   /** `room` missing (join, leave) or not 1-64 characters of `A-Z a-z 0-9 _ . -`; carries `room` when it was a string. */
   | "InvalidRoom"
   /** `join` of one room more than `maxRoomsPerConnection`; carries `limit` and `rooms` (the current ones). */
@@ -40,6 +53,8 @@ export const ERROR_ORIGIN: Readonly<Record<ErrorCode, "client" | "ours">> = {
   MissingData: "client",
   PayloadTooLarge: "client",
   RateLimited: "client",
+  StoreUnavailable: "ours",
+  TokenExpired: "client",
   InvalidRoom: "client",
   TooManyRooms: "client",
   NotInRoom: "client",

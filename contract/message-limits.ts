@@ -32,9 +32,9 @@ export const DEFAULT_MESSAGE_LIMITS: MessageLimits = Object.freeze({
   // Two connections' worth: a user with a phone and a laptop open is not limited more than one connection is,
   // but ten tabs do not buy ten budgets.
   userMessages: 40,
-  // A room-less broadcast is one post per connection of the whole API: 2 per 10 s keeps one user's share of the
-  // posts bounded (2 × audience per window) whatever the audience is.
-  broadcasts: 2,
+  // A room-less broadcast is one post per connection of the whole API. Half the message budget: one a second,
+  // a person chatting in the lobby is not limited, a script is held to half the posts it would otherwise make.
+  broadcasts: 10,
   connectionsPerUser: 5,
 });
 

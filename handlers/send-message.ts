@@ -16,6 +16,7 @@ import {
 import { admitData } from "../chat/admission";
 import { type HandlerDeps, requireConnections } from "../chat/deps";
 import { type MessageInvocation, messageRoute } from "../chat/pipeline";
+import { enforceBroadcastLimit } from "../chat/rate-limit";
 import { FAULT, replyError } from "../chat/reply";
 import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "../chat/rooms";
 import type { RemovedConnection } from "../contract/connection-store";
@@ -39,6 +40,9 @@ export const sendMessage = messageRoute(async (invocation) => {
   const payload = preparePayload(wire);
   // With a room: an envelope to that room's members (chat/rooms.ts). Without: `data` to everyone, as is.
   if (body.room !== undefined && body.room !== null) return sendToRoom(invocation, body.room, data);
+  // One post per connection of the API: its own, smaller budget (chat/rate-limit.ts).
+  const budget = await enforceBroadcastLimit(event, deps, log);
+  if (budget.kind !== "allowed") return budget.result;
 
   const connections = requireConnections(deps);
   // Connections found gone are removed; the rooms they were in hear `left` once the broadcast is done.

@@ -47,7 +47,7 @@ maxDataBytes, else these defaults):
   --rate-limit-user-messages <n>
                                 Messages per window per user over all its connections, auth jwt, 0 = off (default: 40)
   --rate-limit-broadcasts <n>   Room-less broadcasts per window per user (per connection without auth), 0 = off
-                                (default: 2)
+                                (default: 10)
   --max-connections-per-user <n>
                                 Live connections per user, one more gets 429 at connect, auth jwt, 0 = off (default: 5)
   --token-sweep <s>             Close connections whose token has expired every this many seconds, 0 = never
