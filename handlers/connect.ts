@@ -3,7 +3,9 @@
 import { containerDeps } from "../app/container";
 import { lambdaHandler } from "../app/lambda-handler";
 import { plainRoute } from "../chat/pipeline";
+import { userIdOf } from "../chat/rate-limit";
 import { displayName } from "../chat/rooms";
+import { claimConnectionSlot, releaseConnectionSlot } from "../chat/user-connections";
 import type { ConnectionRecord } from "../contract/connection-store";
 import type { WebSocketEvent } from "../runtime/event";
 
@@ -36,13 +38,18 @@ export function connectionRecord(event: WebSocketEvent, ttlSeconds: number, now 
 
 export const connect = plainRoute(async ({ event, deps, log }) => {
   const started = Date.now();
+  const record = connectionRecord(event, deps.env.connectionTtlSeconds);
+  // The per-user cap: a slot first, so that concurrent connects of one user cannot all get in.
+  const refused = await claimConnectionSlot(event, deps, log, record.expiresAt);
+  if (refused) return refused;
   try {
-    await deps.store.add(connectionRecord(event, deps.env.connectionTtlSeconds));
+    await deps.store.add(record);
     log.info("connected", { outcome: "ok", durationMs: Date.now() - started });
     return { statusCode: 200 };
   } catch (error) {
     // The client only learns the handshake failed; the cause stays in our logs.
     log.error("connect failed: store write", { outcome: "error", error, durationMs: Date.now() - started });
+    await releaseConnectionSlot(deps, log, userIdOf(event), record.connectionId);
     return { statusCode: 500, body: "Failed to connect." };
   }
 });
