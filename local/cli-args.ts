@@ -50,8 +50,8 @@ maxDataBytes, else these defaults):
                                 (default: 10)
   --max-connections-per-user <n>
                                 Live connections per user, one more gets 429 at connect, auth jwt, 0 = off (default: 5)
-  --token-sweep <s>             Close connections whose token has expired every this many seconds, 0 = never
-                                (default: 60, the deployed schedule's rate)
+  --token-sweep <s>             With auth jwt: close idle connections whose token has expired, every this many
+                                seconds, 0 = never (default: 60, the deployed schedule's rate)
   -h, --help                    Show this help
 `;
 
@@ -132,6 +132,14 @@ export function limitsFrom(flags: Flags): Partial<GatewayLimits> {
     maxFrameBytes: bytes("max-frame-size", flags["max-frame-size"]),
     maxMessageBytes: bytes("max-message-size", flags["max-message-size"]),
   };
+}
+
+/** The deployed token sweeper's schedule rate (infra's `tokenSweepMinutes` default), the local default. */
+export const DEFAULT_TOKEN_SWEEP_SECONDS = 60;
+
+/** `--token-sweep` in ms: the local token sweeper's interval, 0 for none. */
+export function tokenSweepFrom(flags: Flags): number {
+  return (number("token-sweep", flags["token-sweep"]) ?? DEFAULT_TOKEN_SWEEP_SECONDS) * 1000;
 }
 
 /** The port: `--port`, else `$PORT`, else the default. */
