@@ -38,6 +38,12 @@ export const DEFAULT_MESSAGE_LIMITS: MessageLimits = Object.freeze({
   connectionsPerUser: 5,
 });
 
+/**
+ * Minutes between runs of the token sweeper (infra's schedule; the local gateway's timer defaults to the same):
+ * an idle connection lives at most this long past its token's expiry.
+ */
+export const DEFAULT_TOKEN_SWEEP_MINUTES = 1;
+
 /** Upper bound of `connectionsPerUser`: the store keeps the user's live connection ids in one item / key. */
 export const MAX_CONNECTIONS_PER_USER_CEILING = 1_000;
 

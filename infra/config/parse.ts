@@ -29,6 +29,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
   const memorySize = read.integer("memorySize");
   const connectionTtlSeconds = read.integer("connectionTtlSeconds");
   const maxRoomsPerConnection = read.integer("maxRoomsPerConnection");
+  const tokenSweepMinutes = read.integer("tokenSweepMinutes");
   const redis = parseRedis(read, context);
   const production = parseProduction(read, stackName, context);
   const access = parseAccess(read, stackName);
@@ -44,6 +45,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
     memorySize,
     connectionTtlSeconds,
     maxRoomsPerConnection,
+    tokenSweepMinutes,
     redis,
     ...production,
     ...access,

@@ -20,6 +20,7 @@ import {
 } from "../../contract/env";
 import {
   DEFAULT_MESSAGE_LIMITS,
+  DEFAULT_TOKEN_SWEEP_MINUTES,
   MAX_CONNECTIONS_PER_USER_CEILING,
   MAX_DATA_BYTES_CEILING,
 } from "../../contract/message-limits";
@@ -161,6 +162,15 @@ export const CONFIG_SCHEMA = {
     min: 1,
     max: MAX_ROOMS_PER_CONNECTION_CEILING,
     description: "Rooms one connection may be in at once; one more join gets a TooManyRooms error frame.",
+  },
+  tokenSweepMinutes: {
+    type: "integer",
+    default: DEFAULT_TOKEN_SWEEP_MINUTES,
+    min: 0,
+    max: 1_440,
+    description:
+      "With auth jwt: minutes between runs of the token sweeper, which closes idle connections whose token has " +
+      "expired (a connection that sends is closed at its next message). 0 deploys no sweeper.",
   },
   connectionTtlSeconds: {
     type: "integer",
