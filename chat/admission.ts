@@ -13,6 +13,7 @@ import type { Logger } from "../runtime/logger";
 import type { HandlerDeps } from "./deps";
 import { enforceRateLimit } from "./rate-limit";
 import { replyError } from "./reply";
+import { enforceTokenExpiry } from "./token-expiry";
 
 export type Admission =
   | { readonly ok: true; readonly body: Record<string, unknown> }
@@ -25,13 +26,28 @@ export async function admitMessage(
   log: Logger,
   parseErrorExtra: Record<string, unknown> = {},
 ): Promise<Admission> {
-  const rate = await enforceRateLimit(event, deps, log);
-  if (rate.kind !== "allowed") return { ok: false, result: rate.result };
+  const sender = await admitSender(event, deps, log);
+  if (!sender.ok) return sender;
   const parsed = parseBody(event.body);
   if (!parsed.ok) {
     return { ok: false, result: await replyError(deps, event, log, parsed.code, parsed.message, parseErrorExtra) };
   }
   return { ok: true, body: parsed.value };
+}
+
+/**
+ * What stands before every message route, body or not: a connection whose token has expired is closed (it is
+ * not counted), then the message is counted against the rate limits.
+ */
+export async function admitSender(
+  event: WebSocketEvent,
+  deps: HandlerDeps,
+  log: Logger,
+): Promise<{ readonly ok: true } | { readonly ok: false; readonly result: HandlerResult }> {
+  const token = await enforceTokenExpiry(event, deps, log);
+  if (token.kind === "expired") return { ok: false, result: token.result };
+  const rate = await enforceRateLimit(event, deps, log);
+  return rate.kind === "allowed" ? { ok: true } : { ok: false, result: rate.result };
 }
 
 export type DataAdmission =

@@ -4,9 +4,9 @@
  *
  * 1. parse: the event is read into an invocation logger, whose every line carries the route, the connection id
  *    and the request id;
- * 2. admission, as the route asks: none (`$connect`, `$disconnect`), the rate limit alone (`whoami`), or the rate
- *    limit and then the body parsed as a JSON object (every other message route; admission.ts). A refused
- *    message is answered there and never reaches the route;
+ * 2. admission, as the route asks: none (`$connect`, `$disconnect`), the sender's token expiry and rate limit
+ *    alone (`whoami`), or those and then the body parsed as a JSON object (every other message route;
+ *    admission.ts). A refused message is answered there and never reaches the route;
  * 3. the route's own handler;
  * 4. error mapping: a client's mistake is answered in-band with its error frame and 200, a fault of ours is 5xx
  *    (the rule and its reasons live in reply.ts). A store that failed or did not answer in time is answered with
@@ -24,9 +24,8 @@
 import type { InvocationContext } from "../broadcast/broadcast";
 import { type HandlerResult, invocationLogger, type WebSocketEvent } from "../runtime/event";
 import type { Logger } from "../runtime/logger";
-import { admitMessage } from "./admission";
+import { admitMessage, admitSender } from "./admission";
 import type { HandlerDeps } from "./deps";
-import { enforceRateLimit } from "./rate-limit";
 import { replyError } from "./reply";
 import { senderStore } from "./sender-store";
 import { guardStore, StoreUnavailableError } from "./store-guard";
@@ -61,8 +60,8 @@ export function plainRoute(handle: (invocation: RouteInvocation) => Promise<Hand
 export function rateLimitedRoute(handle: (invocation: RouteInvocation) => Promise<HandlerResult>): Route {
   return pipeline(
     async (invocation) => {
-      const rate = await enforceRateLimit(invocation.event, invocation.deps, invocation.log);
-      return rate.kind === "allowed" ? { ok: true, input: invocation } : { ok: false, result: rate.result };
+      const sender = await admitSender(invocation.event, invocation.deps, invocation.log);
+      return sender.ok ? { ok: true, input: invocation } : sender;
     },
     handle,
     "message",

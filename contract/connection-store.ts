@@ -14,6 +14,8 @@ import type {
  * in-memory implementations all pass the same contract suite (test/stores.contract.test.ts).
  */
 
+import { createHash } from "node:crypto";
+
 export type StoreKind = "dynamodb" | "redis" | "memory";
 export const STORE_KINDS: readonly StoreKind[] = ["dynamodb", "redis", "memory"];
 
@@ -132,7 +134,8 @@ export interface ConnectionStore {
   roomsOf(connectionId: string): Promise<string[]>;
   /**
    * Counts one message of a connection for the rate limit and returns how many it has sent in the current fixed
-   * window, this one included. Windows are aligned to the epoch (`floor(now / windowMs)`), so every caller, in
+   * window, this one included. `connectionId` is the meter's key: a connection id, or a key of {@link meterKey}
+   * (a user's messages, its room-less broadcasts), which never equals a connection id. Windows are aligned to the epoch (`floor(now / windowMs)`), so every caller, in
    * any Lambda container, counts into the same window; the count starts again at 1 in the next one. Atomic:
    * concurrent calls get distinct counts. Counters expire on their own shortly after their window.
    * @param now epoch ms, default the current time.
@@ -187,6 +190,39 @@ export interface ConnectionStore {
    * broadcast posts typed clients an envelope and plain clients the raw data, from one listing.
    */
   listByProtocol(options?: Pick<ListOptions, "pageSize">): AsyncIterable<ProtocolPage>;
+  /**
+   * Takes one of a user's `max` connection slots for `connectionId` until `expiresAt` (epoch ms), unless the user
+   * already holds `max` live ones. A slot lives until {@link releaseUserSlot} or its `expiresAt`, so a lost
+   * `$disconnect` frees it at the latest when the connection's record expires. Claiming again for a connection that
+   * holds a slot succeeds and moves its expiry. Atomic: concurrent claims never exceed `max`.
+   * @param now epoch ms, default the current time; slots whose `expiresAt` is at or before it are not counted.
+   */
+  claimUserSlot(
+    userId: string,
+    connectionId: string,
+    max: number,
+    expiresAt: number,
+    now?: number,
+  ): Promise<UserSlotClaim>;
+  /** Frees the connection's slot of the user; freeing one it does not hold is not an error. */
+  releaseUserSlot(userId: string, connectionId: string): Promise<void>;
+}
+
+/** What {@link ConnectionStore.claimUserSlot} decided, and the user's live slots after it (this one included). */
+export interface UserSlotClaim {
+  readonly claimed: boolean;
+  readonly live: number;
+}
+
+/**
+ * Keys of the rate-limit meters that are not a connection's own ({@link ConnectionStore.countMessage}): a user's
+ * messages over all its connections, and room-less broadcasts of a user or a connection. The user id is hashed,
+ * so a key is short and of safe characters whatever the token's `sub` holds, and it contains `:`, which neither
+ * API Gateway's connection ids (base64) nor the local gateway's ever do.
+ */
+export function meterKey(kind: "user" | "broadcast-user" | "broadcast-connection", id: string): string {
+  const subject = kind === "broadcast-connection" ? id : createHash("sha256").update(id).digest("base64url");
+  return `${kind}:${subject}`;
 }
 
 /** The fixed window `now` falls in, for {@link ConnectionStore.countMessage}; throws on a bad `windowMs`. */

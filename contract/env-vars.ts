@@ -37,6 +37,12 @@ export const ENV = {
   RATE_LIMIT_MESSAGES: "RATE_LIMIT_MESSAGES",
   /** Length of the rate-limit window, seconds (default 10). */
   RATE_LIMIT_WINDOW_SECONDS: "RATE_LIMIT_WINDOW_SECONDS",
+  /** Messages one user may send per window over all its connections (default 40; 0: no per-user limit). */
+  RATE_LIMIT_USER_MESSAGES: "RATE_LIMIT_USER_MESSAGES",
+  /** Room-less broadcasts per window, per user (per connection without auth); default 10, 0: no separate limit. */
+  RATE_LIMIT_BROADCASTS: "RATE_LIMIT_BROADCASTS",
+  /** Live connections per user, refused at `$connect` with 429 past it (default 5; 0: no cap). */
+  MAX_CONNECTIONS_PER_USER: "MAX_CONNECTIONS_PER_USER",
   /** Largest `data` sendmessage broadcasts, bytes of its wire form (default 32768; below 131072). */
   MAX_DATA_BYTES: "MAX_DATA_BYTES",
   /** Authorizer only: the JWT `iss` every token must carry. */

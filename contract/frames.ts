@@ -12,8 +12,16 @@ export type ErrorCode =
   | "UnknownAction"
   | "MissingData"
   | "PayloadTooLarge"
-  /** Over the per-connection rate limit; carries `retryAfterMs`. */
+  /**
+   * Over a rate limit; carries `scope` (`connection`, `user` or `broadcast`: which limit), `limit`, `windowSeconds`
+   * and `retryAfterMs`.
+   */
   | "RateLimited"
+  /**
+   * The connection's token (the JWT it connected with) has expired; the connection is closed right after this
+   * frame. Reconnect with a fresh token. Carries `expiredAt` (epoch ms).
+   */
+  | "TokenExpired"
   /** `room` missing (join, leave) or not 1-64 characters of `A-Z a-z 0-9 _ . -`; carries `room` when it was a string. */
   | "InvalidRoom"
   /** `join` of one room more than `maxRoomsPerConnection`; carries `limit` and `rooms` (the current ones). */
@@ -33,7 +41,8 @@ export type ErrorCode =
   | "UnknownConnection"
   /**
    * The connection store is down or did not answer in time: the message was not handled (or only in part, e.g. a
-   * broadcast whose audience could not be listed at all). Retryable.
+   * broadcast whose audience could not be listed at all; or the rate-limit counter of a route that fails closed,
+   * then with `retryAfterMs`). Retryable.
    */
   | "StoreUnavailable"
   /**
@@ -56,6 +65,7 @@ export const ERROR_ORIGIN: Readonly<Record<ErrorCode, "client" | "ours">> = {
   MissingData: "client",
   PayloadTooLarge: "client",
   RateLimited: "client",
+  TokenExpired: "client",
   InvalidRoom: "client",
   TooManyRooms: "client",
   NotInRoom: "client",
@@ -80,6 +90,8 @@ export const ERROR_RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   MissingData: false,
   PayloadTooLarge: false,
   RateLimited: true,
+  // The connection is closed: a fresh token and a new connection, not a resend, is what helps.
+  TokenExpired: false,
   InvalidRoom: false,
   TooManyRooms: false,
   NotInRoom: false,

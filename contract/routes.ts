@@ -9,7 +9,7 @@
  * per-connection message counter of the rate limit (`ConnectionStore.countMessage`). `read` lists every connection
  * (and reads one); `lookup` only reads one connection (`get`, `roomsOf`); `membership` joins and leaves rooms;
  * `listRoom` lists one room's members (on DynamoDB: Query on the room index only); `delete` removes connections
- * with their memberships.
+ * with their memberships; `userSlots` claims and frees a user's connection slots (the per-user connection cap).
  */
 export type StoreAccess =
   | "read"
@@ -26,7 +26,9 @@ export type StoreAccess =
   /** Claims and settles idempotent send references (`claimSend`, `settleSend`). */
   | "sendRef"
   /** The heartbeat (`touch`). */
-  | "touch";
+  | "touch"
+  /** Claims and frees a user's connection slots (the per-user connection cap). */
+  | "userSlots";
 
 export interface RouteDefinition {
   /** API Gateway route key (`$connect`, `$disconnect`, `$default` or a custom action). */
@@ -55,13 +57,20 @@ export interface RouteDefinition {
 export const ROUTE_SELECTION_EXPRESSION = "$request.body.action";
 
 export const ROUTES: readonly RouteDefinition[] = [
-  { routeKey: "$connect", name: "connect", module: "connect", storeAccess: ["write"], manageConnections: false },
+  // userSlots: the per-user connection cap, claimed at $connect and freed at $disconnect.
+  {
+    routeKey: "$connect",
+    name: "connect",
+    module: "connect",
+    storeAccess: ["write", "userSlots"],
+    manageConnections: false,
+  },
   // Tells the rooms the connection was in that it left.
   {
     routeKey: "$disconnect",
     name: "disconnect",
     module: "disconnect",
-    storeAccess: ["delete", "listRoom"],
+    storeAccess: ["delete", "listRoom", "userSlots"],
     manageConnections: true,
     invokesFanOutWorker: true,
   },
@@ -201,6 +210,20 @@ export const FANOUT_WORKER: WorkerDefinition = {
   storeAccess: ["delete", "listRoom"],
   manageConnections: true,
   timeoutSeconds: 120,
+};
+
+/**
+ * Closes connections whose token has expired and that send nothing (chat/token-expiry.ts), run on a schedule
+ * (infra/token-sweeper.ts; the local gateway's timer). Deployed only with `auth: jwt`: without tokens nothing
+ * expires. Reads every connection (`read`), tells each expired one why (POST) and closes it (DELETE).
+ */
+export const TOKEN_SWEEPER: WorkerDefinition & { readonly disconnectConnections: true } = {
+  name: "token-sweeper",
+  module: "token-sweeper",
+  storeAccess: ["read"],
+  manageConnections: true,
+  disconnectConnections: true,
+  timeoutSeconds: 60,
 };
 
 /** What IAM needs to know of any function: a route's, or a worker's. */

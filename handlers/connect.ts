@@ -14,12 +14,17 @@ import { containerDeps } from "../app/container";
 import { lambdaHandler } from "../app/lambda-handler";
 import { connectionRecord } from "../chat/connection-record";
 import { plainRoute } from "../chat/pipeline";
+import { userIdOf } from "../chat/rate-limit";
+import { claimConnectionSlot, releaseConnectionSlot } from "../chat/user-connections";
 import { PROTOCOL_ATTRIBUTE } from "../contract/connection-store";
 
 export const connect = plainRoute(async ({ event, deps, log }) => {
   const started = Date.now();
+  const record = connectionRecord(event, deps.env.connectionTtlSeconds);
+  // The per-user cap: a slot first, so that concurrent connects of one user cannot all get in.
+  const refused = await claimConnectionSlot(event, deps, log, record.expiresAt);
+  if (refused) return refused;
   try {
-    const record = connectionRecord(event, deps.env.connectionTtlSeconds);
     await deps.store.add(record);
     const protocol = record.attributes?.[PROTOCOL_ATTRIBUTE];
     log.info("connected", { outcome: "ok", durationMs: Date.now() - started, protocol: protocol ?? "plain" });
@@ -29,6 +34,7 @@ export const connect = plainRoute(async ({ event, deps, log }) => {
   } catch (error) {
     // The client only learns the handshake failed; the cause stays in our logs.
     log.error("connect failed: store write", { outcome: "error", error, durationMs: Date.now() - started });
+    await releaseConnectionSlot(deps, log, userIdOf(event), record.connectionId);
     return { statusCode: 500, body: "Failed to connect." };
   }
 });

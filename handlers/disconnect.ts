@@ -5,13 +5,22 @@
 import { containerDeps } from "../app/container";
 import { lambdaHandler } from "../app/lambda-handler";
 import { plainRoute } from "../chat/pipeline";
+import { userIdOf } from "../chat/rate-limit";
 import { announceDepartures, roomBroadcastContext } from "../chat/rooms";
+import { releaseConnectionSlot } from "../chat/user-connections";
 
 export const disconnect = plainRoute(async ({ event, deps, log, context }) => {
   const started = Date.now();
   const { disconnectStatusCode, disconnectReason } = event.requestContext;
   try {
     const removed = await deps.store.remove(event.requestContext.connectionId);
+    // The user's connection slot (chat/user-connections.ts): from the event's authorizer context, else the record.
+    await releaseConnectionSlot(
+      deps,
+      log,
+      userIdOf(event) ?? removed?.attributes?.userId,
+      event.requestContext.connectionId,
+    );
     log.info("disconnected", {
       outcome: "ok",
       disconnectStatusCode,

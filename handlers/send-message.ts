@@ -18,6 +18,7 @@ import {
 import { admitData } from "../chat/admission";
 import { type HandlerDeps, requireConnections } from "../chat/deps";
 import { type MessageInvocation, messageRoute } from "../chat/pipeline";
+import { enforceBroadcastLimit } from "../chat/rate-limit";
 import { replyError } from "../chat/reply";
 import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "../chat/rooms";
 import type { RemovedConnection } from "../contract/connection-store";
@@ -41,6 +42,9 @@ export const sendMessage = messageRoute(async (invocation) => {
   const payload = preparePayload(wire);
   // With a room: an envelope to that room's members (chat/rooms.ts). Without: `data` to everyone, as is.
   if (body.room !== undefined && body.room !== null) return sendToRoom(invocation, body.room, data);
+  // One post per connection of the API: its own, smaller budget (chat/rate-limit.ts).
+  const budget = await enforceBroadcastLimit(event, deps, log);
+  if (budget.kind !== "allowed") return budget.result;
 
   const connections = requireConnections(deps);
   // The envelope typed clients get instead of `data`: the sender as API Gateway verified it.

@@ -5,13 +5,14 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
-import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
+import { DEFAULT_MESSAGE_LIMITS, DEFAULT_TOKEN_SWEEP_MINUTES } from "../contract/message-limits";
 import { DEFAULT_HISTORY_SETTINGS } from "../contract/room-history";
 import { type ChatConfig, DEFAULT_FANOUT_CONFIG, type RedisConfig } from "./config";
 
 /** Top-level fields a caller may leave out. */
 type DefaultedField =
   | "maxRoomsPerConnection"
+  | "tokenSweepMinutes"
   | "dataProtection"
   | "protect"
   | "logLevel"
@@ -71,6 +72,7 @@ export function withDefaults(args: ChatApiArgs): ChatApiSettings {
   return {
     ...args,
     maxRoomsPerConnection: args.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION,
+    tokenSweepMinutes: args.tokenSweepMinutes ?? DEFAULT_TOKEN_SWEEP_MINUTES,
     dataProtection: args.dataProtection ?? true,
     protect: args.protect ?? false,
     logLevel: args.logLevel ?? "INFO",

@@ -2,11 +2,11 @@
  * `ChatApi`: the whole WebSocket chat backend as one component. Routes, functions and permissions are derived
  * from the route table in `contract/routes.ts`, so adding a route there is all it takes to deploy it. The
  * constructor reads as the steps it takes; each step's resources are built next door (chat-store.ts,
- * chat-route.ts, fanout-worker.ts, authorizer.ts, api-account.ts, custom-domain.ts, chat-observability.ts).
+ * chat-route.ts, fanout-worker.ts, token-sweeper.ts, authorizer.ts, api-account.ts, custom-domain.ts, chat-observability.ts).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { AUTHORIZER, FANOUT_WORKER, ROUTE_SELECTION_EXPRESSION, ROUTES } from "../contract/routes";
+import { AUTHORIZER, FANOUT_WORKER, ROUTE_SELECTION_EXPRESSION, ROUTES, TOKEN_SWEEPER } from "../contract/routes";
 import type { ChatAlarms } from "./alarms";
 import { type ApiGatewayAccount, ensureApiGatewayAccount } from "./api-account";
 import { type ConnectAuthorizer, createConnectAuthorizer } from "./authorizer";
@@ -19,6 +19,7 @@ import { type ChatDomain, createCustomDomain } from "./custom-domain";
 import { FanOutWorker } from "./fanout-worker";
 import { managementEndpoint, sharedFunctionEnv } from "./function-env";
 import type { FunctionContext } from "./handler-function";
+import { TokenSweeper } from "./token-sweeper";
 
 export type { ChatApiArgs } from "./chat-api-args";
 
@@ -86,6 +87,8 @@ export class ChatApi extends pulumi.ComponentResource {
   public readonly domain?: ChatDomain;
   /** Present unless `dashboard` is false. */
   public readonly dashboard?: aws.cloudwatch.Dashboard;
+  /** Closes idle connections whose token has expired, on a schedule; present with `auth: jwt` and a sweep rate. */
+  public readonly tokenSweeper?: aws.lambda.Function;
   /** The `$connect` JWT authorizer; present when `auth` is `jwt`. */
   public readonly authorizer?: ConnectAuthorizer;
   public readonly alarms: ChatAlarms;
@@ -111,13 +114,14 @@ export class ChatApi extends pulumi.ComponentResource {
           { parent: this },
         ),
     );
+    const sweeper = this.createTokenSweeper(context);
     const account = this.createApiGatewayAccount();
     const stage = this.createStage(api, routes, account?.ready);
     const domain = this.createDomain(api, stage);
     const observability = createObservability(
       name,
       this.settings,
-      { api, stage, functions: observedFunctions(routes, worker, authorizer), store },
+      { api, stage, functions: observedFunctions(routes, worker, authorizer, sweeper), store },
       this,
     );
 
@@ -130,6 +134,7 @@ export class ChatApi extends pulumi.ComponentResource {
     this.fanOutWorker = worker.fn;
     this.domain = domain;
     this.authorizer = authorizer;
+    this.tokenSweeper = sweeper?.fn;
     this.dashboard = observability.dashboard;
     this.alarms = observability.alarms;
     // Built from the stage resource so the URLs only resolve once the stage exists. Behind a custom domain only
@@ -225,6 +230,13 @@ export class ChatApi extends pulumi.ComponentResource {
     );
   }
 
+  /** Only with `auth: jwt` (without tokens nothing expires) and a sweep rate above 0. */
+  private createTokenSweeper(context: FunctionContext): TokenSweeper | undefined {
+    const { auth, tokenSweepMinutes } = this.settings;
+    if (auth.mode !== "jwt" || tokenSweepMinutes <= 0) return undefined;
+    return new TokenSweeper(`${this.name}-sweeper`, { context, everyMinutes: tokenSweepMinutes }, { parent: this });
+  }
+
   private createDomain(api: aws.apigatewayv2.Api, stage: aws.apigatewayv2.Stage): ChatDomain | undefined {
     return this.settings.domain ? createCustomDomain(this.name, this.settings.domain, api, stage, this) : undefined;
   }
@@ -235,11 +247,13 @@ function observedFunctions(
   routes: readonly ChatRoute[],
   worker: FanOutWorker,
   authorizer: ConnectAuthorizer | undefined,
+  sweeper: TokenSweeper | undefined,
 ): ObservedFunction[] {
   return [
     ...routes.map((route) => ({ label: route.route.name, fn: route.fn })),
     ...(authorizer ? [{ label: AUTHORIZER.name, fn: authorizer.fn }] : []),
     // Large broadcasts finish in the worker: its errors must alarm like a route's.
     { label: FANOUT_WORKER.name, fn: worker.fn },
+    ...(sweeper ? [{ label: TOKEN_SWEEPER.name, fn: sweeper.fn }] : []),
   ];
 }

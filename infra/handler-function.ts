@@ -170,7 +170,7 @@ function functionArgs(
   return {
     description:
       routeKey === undefined
-        ? `Chat ${definition.name} (no route; invoked by other functions)`
+        ? `Chat ${definition.name} (no route; invoked by other functions or a schedule)`
         : `Chat ${routeKey} route`,
     runtime: LAMBDA_RUNTIME,
     architectures: ["arm64"],

@@ -28,7 +28,8 @@ export const LAMBDA_ASSUME_ROLE_POLICY = {
  * stale connections' memberships in batches; `meter` (the rate limit's counter) is a conditional UpdateItem;
  * `membership` is the conditional UpdateItem of a connection's `rooms` set plus Put/Delete of membership items and
  * the consistent re-read of a join; `listRoom` is a Query, granted on the room index only
- * ({@link DYNAMODB_INDEX_ACCESS}).
+ * ({@link DYNAMODB_INDEX_ACCESS}); `userSlots` is the consistent GetItem, conditional PutItem and UpdateItem of a
+ * user's slots item (stores/dynamodb-user-slots.ts).
  */
 export const DYNAMODB_ACTIONS: Readonly<Record<StoreAccess, readonly string[]>> = {
   write: ["dynamodb:PutItem"],
@@ -46,6 +47,7 @@ export const DYNAMODB_ACTIONS: Readonly<Record<StoreAccess, readonly string[]>> 
   append: ["dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
   sendRef: ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
   touch: ["dynamodb:UpdateItem"],
+  userSlots: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
 };
 
 /** Store accesses whose actions apply to the room index (`{tableArn}/index/{ROOM_INDEX}`), not to the table. */

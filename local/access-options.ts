@@ -18,6 +18,7 @@ import {
 } from "../contract/auth-settings";
 import {
   DEFAULT_MESSAGE_LIMITS,
+  MAX_CONNECTIONS_PER_USER_CEILING,
   MAX_DATA_BYTES_CEILING,
   type MessageLimits,
   messageLimitsEnv,
@@ -38,6 +39,9 @@ export interface AccessFlags {
   readonly "rate-limit-messages"?: string;
   readonly "rate-limit-window"?: string;
   readonly "max-data-bytes"?: string;
+  readonly "rate-limit-user-messages"?: string;
+  readonly "rate-limit-broadcasts"?: string;
+  readonly "max-connections-per-user"?: string;
 }
 
 export interface LocalAccess {
@@ -116,6 +120,27 @@ export function resolveLocalAccess(flags: AccessFlags, stack: Readonly<Record<st
       DEFAULT_MESSAGE_LIMITS.maxDataBytes,
       1,
       MAX_DATA_BYTES_CEILING,
+    ),
+    userMessages: integer(
+      "rate-limit-user-messages",
+      "rateLimit.userMessages",
+      DEFAULT_MESSAGE_LIMITS.userMessages,
+      0,
+      1_000_000,
+    ),
+    broadcasts: integer(
+      "rate-limit-broadcasts",
+      "rateLimit.broadcasts",
+      DEFAULT_MESSAGE_LIMITS.broadcasts,
+      0,
+      1_000_000,
+    ),
+    connectionsPerUser: integer(
+      "max-connections-per-user",
+      "rateLimit.connectionsPerUser",
+      DEFAULT_MESSAGE_LIMITS.connectionsPerUser,
+      0,
+      MAX_CONNECTIONS_PER_USER_CEILING,
     ),
   };
   const limitsText =

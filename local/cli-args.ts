@@ -44,6 +44,14 @@ maxDataBytes, else these defaults):
   --rate-limit-messages <n>     Messages per window per connection, 0 = no limit (default: 20)
   --rate-limit-window <s>       Rate-limit window in seconds (default: 10)
   --max-data-bytes <n>          Largest sendmessage data in bytes, below 131072 (default: 32768)
+  --rate-limit-user-messages <n>
+                                Messages per window per user over all its connections, auth jwt, 0 = off (default: 40)
+  --rate-limit-broadcasts <n>   Room-less broadcasts per window per user (per connection without auth), 0 = off
+                                (default: 10)
+  --max-connections-per-user <n>
+                                Live connections per user, one more gets 429 at connect, auth jwt, 0 = off (default: 5)
+  --token-sweep <s>             With auth jwt: close idle connections whose token has expired, every this many
+                                seconds, 0 = never (default: 60, the deployed schedule's rate)
   -h, --help                    Show this help
 `;
 
@@ -87,6 +95,10 @@ export function parseFlags(argv: string[]) {
         "rate-limit-messages": { type: "string" },
         "rate-limit-window": { type: "string" },
         "max-data-bytes": { type: "string" },
+        "rate-limit-user-messages": { type: "string" },
+        "rate-limit-broadcasts": { type: "string" },
+        "max-connections-per-user": { type: "string" },
+        "token-sweep": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -120,6 +132,14 @@ export function limitsFrom(flags: Flags): Partial<GatewayLimits> {
     maxFrameBytes: bytes("max-frame-size", flags["max-frame-size"]),
     maxMessageBytes: bytes("max-message-size", flags["max-message-size"]),
   };
+}
+
+/** The deployed token sweeper's schedule rate (infra's `tokenSweepMinutes` default), the local default. */
+export const DEFAULT_TOKEN_SWEEP_SECONDS = 60;
+
+/** `--token-sweep` in ms: the local token sweeper's interval, 0 for none. */
+export function tokenSweepFrom(flags: Flags): number {
+  return (number("token-sweep", flags["token-sweep"]) ?? DEFAULT_TOKEN_SWEEP_SECONDS) * 1000;
 }
 
 /** The port: `--port`, else `$PORT`, else the default. */

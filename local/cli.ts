@@ -6,7 +6,16 @@
  */
 import { resolve } from "node:path";
 import { AccessOptionError, type LocalAccess, readStackAccess, resolveLocalAccess } from "./access-options";
-import { CliError, DEFAULT_STACK, type Flags, limitsFrom, parseFlags, portFrom, USAGE } from "./cli-args";
+import {
+  CliError,
+  DEFAULT_STACK,
+  type Flags,
+  limitsFrom,
+  parseFlags,
+  portFrom,
+  tokenSweepFrom,
+  USAGE,
+} from "./cli-args";
 import { banner } from "./cli-banner";
 import { fail, stopOnSignals } from "./cli-signals";
 import { GatewayListenError, LocalGateway } from "./gateway";
@@ -97,6 +106,8 @@ async function startGateway(settings: RunSettings, store: PreparedStore): Promis
       limits,
       env: { ...store.env, ...access.env },
       ...(access.auth ? { authorizer: { identitySources: access.auth.identitySources } } : {}),
+      // Without auth no connection has a token to expire: no sweeps, as no sweeper is deployed.
+      ...(access.auth ? { tokenSweep: { intervalMs: tokenSweepFrom(flags) } } : {}),
       log: (line) => console.log(line),
     });
     return await gateway.start();

@@ -5,6 +5,7 @@
 import type { LocalAuthorizerOptions } from "./authorizer";
 import type { GatewayLimits } from "./limits";
 import type { RouteHandlers } from "./route-handlers";
+import type { TokenSweepOptions } from "./token-sweep-timer";
 
 export const DEFAULT_PORT = 3001;
 export const DEFAULT_STAGE = "dev";
@@ -51,6 +52,8 @@ export interface LocalGatewayOptions {
   readonly log?: (line: string) => void;
   /** A Lambda REQUEST authorizer on `$connect` (see authorizer.ts); none by default, as with `auth: none`. */
   readonly authorizer?: LocalAuthorizerOptions;
+  /** The token sweeper's schedule (token-sweep-timer.ts); none by default. */
+  readonly tokenSweep?: TokenSweepOptions;
 }
 
 /** Stage names API Gateway accepts. */

@@ -45,6 +45,7 @@ import { InFlight } from "./in-flight";
 import { CLOSE, type GatewayLimits, resolveLimits } from "./limits";
 import { RouteDispatch } from "./route-dispatch";
 import type { RouteHandlers } from "./route-handlers";
+import { deployedSweep, TokenSweepTimer } from "./token-sweep-timer";
 
 export { GatewayListenError } from "./http-server";
 export { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STAGE, type GatewayAddress, LOCAL_API_ID, type LocalGatewayOptions };
@@ -72,6 +73,7 @@ export class LocalGateway {
   private boundPort: number | undefined;
   private state: GatewayState = "new";
   private stopped: Promise<void> | undefined;
+  private sweeper: TokenSweepTimer | undefined;
 
   /** The gateway's part in every connection's transitions. */
   private readonly hooks: ConnectionHooks = {
@@ -154,6 +156,14 @@ export class LocalGateway {
       throw error;
     }
     this.state = "running";
+    const sweep = this.options.tokenSweep;
+    if (sweep && sweep.intervalMs > 0) {
+      const run = sweep.run ?? (this.options.handlers === undefined ? deployedSweep() : undefined);
+      if (run) {
+        this.sweeper = new TokenSweepTimer(sweep.intervalMs, run, (line) => (this.options.log ?? console.log)(line));
+        this.sweeper.start();
+      }
+    }
     return this;
   }
 
@@ -201,6 +211,7 @@ export class LocalGateway {
       return;
     }
     this.state = "stopping";
+    await this.sweeper?.stop();
     const listening = closeServer(this.server);
     // Handshakes whose `$connect` is still running are refused (503) when it returns; wait for them first.
     await this.handshakes.settled();

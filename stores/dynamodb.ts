@@ -23,6 +23,7 @@ import {
   type ProtocolPage,
   type RemovedConnection,
   type RemoveOptions,
+  type UserSlotClaim,
 } from "../contract/connection-store";
 import {
   assertHistoryBounds,
@@ -50,6 +51,7 @@ import {
   ROOMS_ATTRIBUTE,
   TTL_ATTRIBUTE,
 } from "./dynamodb-table";
+import { claimUserSlotOnItem, releaseUserSlotOnItem } from "./dynamodb-user-slots";
 
 /** BatchWriteItem's hard limit on requests per call. */
 const BATCH_WRITE_LIMIT = 25;
@@ -561,6 +563,20 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   touch(connectionId: string, now = Date.now()): Promise<boolean> {
     return this.history.touch(connectionId, now);
+  }
+
+  claimUserSlot(
+    userId: string,
+    connectionId: string,
+    max: number,
+    expiresAt: number,
+    now: number = Date.now(),
+  ): Promise<UserSlotClaim> {
+    return claimUserSlotOnItem(this.client, this.tableName, userId, connectionId, max, expiresAt, now);
+  }
+
+  releaseUserSlot(userId: string, connectionId: string): Promise<void> {
+    return releaseUserSlotOnItem(this.client, this.tableName, userId, connectionId);
   }
 
   private async deleteBatch(ids: readonly string[]): Promise<void> {

@@ -10,6 +10,7 @@ import {
   type RemovedConnection,
   type RemoveOptions,
   rateWindow,
+  type UserSlotClaim,
 } from "../contract/connection-store";
 import {
   assertHistoryBounds,
@@ -44,6 +45,8 @@ export class MemoryConnectionStore implements ConnectionStore {
   /** Room → member ids (insertion order), and connection id → its rooms. */
   private readonly members = new Map<string, Set<string>>();
   private readonly roomsByConnection = new Map<string, Set<string>>();
+  /** User id → its connection slots (connection id → the slot's expiry, epoch ms). */
+  private readonly userSlots = new Map<string, Map<string, number>>();
 
   /** Room history (see the end of the class): room → its counter and entries; heartbeats; send claims. */
   private readonly histories = new Map<string, RoomHistory>();
@@ -292,6 +295,27 @@ export class MemoryConnectionStore implements ConnectionStore {
   private sweepClaims(now: number): void {
     if (this.claims.size < CLAIM_SWEEP_SIZE) return;
     for (const [key, claim] of this.claims) if (claim.until <= now) this.claims.delete(key);
+  }
+
+  async claimUserSlot(
+    userId: string,
+    connectionId: string,
+    max: number,
+    expiresAt: number,
+    now: number = this.now(),
+  ): Promise<UserSlotClaim> {
+    const slots = this.userSlots.get(userId) ?? new Map<string, number>();
+    for (const [id, until] of slots) if (until <= now) slots.delete(id);
+    if (!slots.has(connectionId) && slots.size >= max) return { claimed: false, live: slots.size };
+    slots.set(connectionId, expiresAt);
+    this.userSlots.set(userId, slots);
+    return { claimed: true, live: slots.size };
+  }
+
+  async releaseUserSlot(userId: string, connectionId: string): Promise<void> {
+    const slots = this.userSlots.get(userId);
+    slots?.delete(connectionId);
+    if (slots?.size === 0) this.userSlots.delete(userId);
   }
 }
 

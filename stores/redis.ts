@@ -6,11 +6,13 @@ import {
   DEFAULT_PAGE_SIZE,
   type JoinResult,
   type ListOptions,
+  meterKey,
   PROTOCOL_ATTRIBUTE,
   type ProtocolPage,
   type RemovedConnection,
   type RemoveOptions,
   rateWindow,
+  type UserSlotClaim,
 } from "../contract/connection-store";
 import type { RedisEnv } from "../contract/env";
 import {
@@ -293,6 +295,25 @@ export function isReadOnlyError(error: Error): boolean {
 export type RedisStoreOptions = RedisEnv | { readonly client: Redis; readonly keyPrefix: string };
 
 /**
+ * Claims a user's connection slot (`claimUserSlot`). KEYS[1] is the user's sorted set of connection ids scored by
+ * their slot's expiry; ARGV: now, the connection id, max, the slot's expiry. Expired slots are dropped first, so a
+ * lost `$disconnect` frees its slot once its connection's record has expired. The key expires with its last slot.
+ * Returns {1 claimed | 0 refused, live slots}.
+ */
+const CLAIM_SLOT_SCRIPT = `
+local key = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+local live = redis.call('ZCARD', key)
+if not redis.call('ZSCORE', key, ARGV[2]) then
+  if live >= tonumber(ARGV[3]) then return {0, live} end
+  live = live + 1
+end
+redis.call('ZADD', key, ARGV[4], ARGV[2])
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', key, last[2])
+return {1, live}`;
+
+/**
  * A {@link ConnectionStore} on Redis (≥ 6.2 for `ZRANGE … BYLEX`).
  *
  * Layout, every key under the hash tag `{prefix}` so all of them share one cluster slot:
@@ -304,6 +325,8 @@ export type RedisStoreOptions = RedisEnv | { readonly client: Redis; readonly ke
  *   one window after its own ends.
  * - `{prefix}:room:<room>`: sorted set of the room's member ids (scores 0), listed with `ZRANGE … BYLEX` like `ids`.
  * - `{prefix}:rooms:<id>`: set of the connection's rooms, expiring with its hash.
+ * - `{prefix}:slots:<hashed user id>`: sorted set of a user's connection ids scored by their slot's expiry
+ *   (`claimUserSlot`), expiring with its last slot.
  *
  * Why one hash tag for rooms too (rather than one per room, which would spread rooms over a cluster's shards):
  * joining must check the connection's hash and room count and write two sets atomically, and removing a connection
@@ -322,6 +345,7 @@ export class RedisConnectionStore implements ConnectionStore {
   private readonly ratePrefix: string;
   private readonly roomPrefix: string;
   private readonly roomsPrefix: string;
+  private readonly slotsPrefix: string;
   private readonly historyKeys: (room: string) => [seq: string, entries: string];
   private readonly sendPrefix: string;
 
@@ -335,6 +359,7 @@ export class RedisConnectionStore implements ConnectionStore {
     this.idsKey = `{${keyPrefix}}:ids`;
     this.connPrefix = `{${keyPrefix}}:conn:`;
     this.ratePrefix = `{${keyPrefix}}:rate:`;
+    this.slotsPrefix = `{${keyPrefix}}:slots:`;
     this.roomPrefix = `{${keyPrefix}}:room:`;
     this.roomsPrefix = `{${keyPrefix}}:rooms:`;
     this.historyKeys = (room) => [`{${keyPrefix}}:seq:${room}`, `{${keyPrefix}}:hist:${room}`];
@@ -659,6 +684,34 @@ export class RedisConnectionStore implements ConnectionStore {
   private sendKey(scope: string, ref: string): string {
     // The reference never contains `#`, so the key splits at its last `#`: no two (scope, ref) pairs share a key.
     return `${this.sendPrefix}${scope}#${ref}`;
+  }
+
+  async claimUserSlot(
+    userId: string,
+    connectionId: string,
+    max: number,
+    expiresAt: number,
+    now: number = Date.now(),
+  ): Promise<UserSlotClaim> {
+    const [claimed, live] = (await this.client.eval(
+      CLAIM_SLOT_SCRIPT,
+      1,
+      this.slotsKey(userId),
+      String(now),
+      connectionId,
+      String(max),
+      String(expiresAt),
+    )) as [number, number];
+    return { claimed: claimed === 1, live: Number(live) };
+  }
+
+  async releaseUserSlot(userId: string, connectionId: string): Promise<void> {
+    await this.client.zrem(this.slotsKey(userId), connectionId);
+  }
+
+  private slotsKey(userId: string): string {
+    // Hashed: a token's `sub` may be long or hold anything, braces included (which would move the hash tag).
+    return `${this.slotsPrefix}${meterKey("user", userId).slice("user:".length)}`;
   }
 
   private connKey(connectionId: string): string {

@@ -17,7 +17,7 @@ import { expect } from "chai";
 import * as yaml from "js-yaml";
 import type { HandlerDeps } from "../chat/deps";
 import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
-import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
+import { AUTHORIZER, FANOUT_WORKER, ROUTES, TOKEN_SWEEPER } from "../contract/routes";
 import { authorize, Unauthorized, type Verifier } from "../handlers/authorizer";
 import { connect } from "../handlers/connect";
 import { defaultRoute } from "../handlers/default";
@@ -203,7 +203,8 @@ const lambdaErrors = (functionName: string, id?: string): CountedMetric => ({
 /** Every alarm the program must register for `r`, by name, and what each counts. */
 function expectedAlarms(r: Run, store: "dynamodb" | "redis", auth: boolean): Map<string, Counted> {
   const expected = new Map<string, Counted>();
-  const labels = [...ROUTES.map((route) => route.name), FANOUT_WORKER.name];
+  // The token sweeper exists with auth jwt (its schedule's default rate is above 0), and alarms like the others.
+  const labels = [...ROUTES.map((route) => route.name), FANOUT_WORKER.name, ...(auth ? [TOKEN_SWEEPER.name] : [])];
   for (const label of labels) {
     expected.set(`${NAME}-${label}-errors-alarm`, {
       ...fires,

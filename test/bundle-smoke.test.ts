@@ -23,7 +23,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import type { ConnectionStore } from "../contract/connection-store";
 import { ENV, readRuntimeEnv } from "../contract/env";
-import { AUTHORIZER, FANOUT_WORKER, ROUTES } from "../contract/routes";
+import { AUTHORIZER, FANOUT_WORKER, ROUTES, TOKEN_SWEEPER } from "../contract/routes";
 import { BUNDLE_FILE, bundleHandler, LAMBDA_HANDLER, LAMBDA_RUNTIME } from "../infra/bundle";
 import { ChatApi } from "../infra/chat-api";
 import { type DeployedStore, loadConfig, PROJECT_NAME } from "../infra/config";
@@ -293,6 +293,8 @@ const EXPECTED_FUNCTIONS = new Map<string, string>([
   ...ROUTES.map((route) => [`${PROJECT_NAME}-${route.name}`, route.module] as const),
   [`${PROJECT_NAME}-${FANOUT_WORKER.name}`, FANOUT_WORKER.module],
   [`${PROJECT_NAME}-${AUTHORIZER.name}`, AUTHORIZER.module],
+  // Deployed with auth jwt, as this stack has.
+  [`${PROJECT_NAME}-${TOKEN_SWEEPER.name}`, TOKEN_SWEEPER.module],
 ]);
 const routeFunction = (routeKey: string) => `${PROJECT_NAME}-${ROUTES.find((r) => r.routeKey === routeKey)!.name}`;
 
@@ -551,6 +553,22 @@ describe("bundle smoke: every deployed function, loaded as Lambda loads it, agai
         expect(await inspect.get(b.connectionId)).to.equal(undefined);
         expect(await inspect.roomsOf(b.connectionId)).to.deep.equal([]);
         expect(await inspect.get(a.connectionId)).to.deep.include({ connectionId: a.connectionId });
+      });
+
+      it("the token sweeper, invoked as its schedule does, closes a connection whose stored token has expired", async () => {
+        const expired: ConnectionContext = { ...b, connectionId: newConnectionId() };
+        await inspect.add({
+          connectionId: expired.connectionId,
+          connectedAt: Date.now(),
+          expiresAt: Date.now() + 60_000,
+          attributes: { userId: "user-2", tokenExpiresAt: String(Math.floor(Date.now() / 1000) - 5) },
+        });
+        const scheduled = { source: "aws.events", "detail-type": "Scheduled Event", detail: {} };
+        const summary = await run(`${PROJECT_NAME}-${TOKEN_SWEEPER.name}`, scheduled);
+        expect(summary).to.deep.include({ expired: 1, closed: 1, failed: 0 });
+        expect(jsonFramesTo(expired).map((f) => f.code)).to.deep.equal(["TokenExpired"]);
+        expect(server.deleted).to.include(expired.connectionId);
+        expect(server.deleted).to.not.include(a.connectionId);
       });
 
       it("hands nothing to a worker Lambda: a two-connection broadcast stays inline", () => {

@@ -138,11 +138,21 @@ describe("local access settings (flags and stack file)", () => {
   it("defaults to no authorizer and the default limits", () => {
     const access = resolveLocalAccess({});
     expect(access.auth).to.equal(undefined);
-    expect(access.limits).to.deep.equal({ messages: 20, windowSeconds: 10, maxDataBytes: 32_768 });
+    expect(access.limits).to.deep.equal({
+      messages: 20,
+      windowSeconds: 10,
+      maxDataBytes: 32_768,
+      userMessages: 40,
+      broadcasts: 10,
+      connectionsPerUser: 5,
+    });
     expect(access.env).to.deep.equal({
       [ENV.RATE_LIMIT_MESSAGES]: "20",
       [ENV.RATE_LIMIT_WINDOW_SECONDS]: "10",
       [ENV.MAX_DATA_BYTES]: "32768",
+      [ENV.RATE_LIMIT_USER_MESSAGES]: "40",
+      [ENV.RATE_LIMIT_BROADCASTS]: "10",
+      [ENV.MAX_CONNECTIONS_PER_USER]: "5",
     });
   });
 

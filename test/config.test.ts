@@ -64,6 +64,7 @@ describe("config: defaults", () => {
       memorySize: 256,
       connectionTtlSeconds: 7500,
       maxRoomsPerConnection: 10,
+      tokenSweepMinutes: 1,
       // Production readiness: off on the dev stack (test/config-production.test.ts covers other stacks).
       dataProtection: false,
       protect: false,
@@ -75,7 +76,14 @@ describe("config: defaults", () => {
       domain: undefined,
       // Who may connect and how much (test/infra-auth.test.ts covers these keys).
       auth: { mode: "none" },
-      limits: { messages: 20, windowSeconds: 10, maxDataBytes: 32_768 },
+      limits: {
+        messages: 20,
+        windowSeconds: 10,
+        maxDataBytes: 32_768,
+        userMessages: 40,
+        broadcasts: 10,
+        connectionsPerUser: 5,
+      },
       // Broadcast fan-out (test/infra-fanout.test.ts covers these keys).
       fanOut: { concurrency: 256, postTimeoutMs: 3_000, memorySize: 1769, inlineMax: 40_000, shardSize: 5_000 },
       // Room history and the send-reference window.

@@ -394,7 +394,7 @@ describe("fuzz: random and malformed frames at the local gateway", function () {
             store: "memory",
             callbackUrl,
             connectionTtlSeconds: 7500,
-            limits: { ...DEFAULT_MESSAGE_LIMITS, messages: 1_000_000, maxDataBytes: MAX_DATA_BYTES },
+            limits: { ...DEFAULT_MESSAGE_LIMITS, messages: 1_000_000, broadcasts: 0, maxDataBytes: MAX_DATA_BYTES },
           },
           store,
           connections: ConnectionsApi.forEndpoint(callbackUrl, { timeoutMs: 5_000 }),

@@ -673,6 +673,16 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
         return sendTo(ev(s, "sendto", { action: "sendto", to: "NoSuchConnection=", data: "x" }), deps);
       },
     },
+    {
+      what: "whoami from a connection whose token has expired (it is then closed)",
+      code: "TokenExpired",
+      frame: { reconnect: true },
+      run: (s) => {
+        const event = ev(s, "whoami", { action: "whoami" });
+        const authorizer = { userId: "u-1", tokenExpiresAt: "1700000000" };
+        return whoami({ ...event, requestContext: { ...event.requestContext, authorizer } }, deps);
+      },
+    },
     rateLimited("sendmessage", (s) =>
       sendMessage(ev(s, "sendmessage", { action: "sendmessage", data: "x" }), limitOne()),
     ),
@@ -767,6 +777,8 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
         settleSend: down,
         touch: down,
         listByProtocol: () => ({ [Symbol.asyncIterator]: () => ({ next: down }) }),
+        claimUserSlot: down,
+        releaseUserSlot: down,
       };
     };
     /** An invocation's status as API Gateway has it: a throw is a Lambda function error, 5xx for the integration. */

@@ -221,7 +221,14 @@ describe("config: auth, rateLimit and maxDataBytes", () => {
   it("defaults to auth none on dev, 20 messages per 10 s and 32 KB of data", () => {
     const config = parseConfig(rawConfig({}), "dev");
     expect(config.auth).to.deep.equal({ mode: "none" });
-    expect(config.limits).to.deep.equal({ messages: 20, windowSeconds: 10, maxDataBytes: 32_768 });
+    expect(config.limits).to.deep.equal({
+      messages: 20,
+      windowSeconds: 10,
+      maxDataBytes: 32_768,
+      userMessages: 40,
+      broadcasts: 10,
+      connectionsPerUser: 5,
+    });
   });
 
   it("makes every other stack choose auth explicitly, naming the key", () => {

@@ -393,11 +393,19 @@ describe("infra: store dynamodb (defaults)", function () {
         def.name,
       ).to.not.include(tableArn);
     }
-    expect(actionsOf(policyOf(r, route("$connect")), "dynamodb")).to.deep.equal(["dynamodb:PutItem"]);
+    // The per-user connection cap: a user's slots item is read, put conditionally and updated (userSlots).
+    expect(actionsOf(policyOf(r, route("$connect")), "dynamodb")).to.deep.equal([
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]);
     expect(actionsOf(policyOf(r, route("$disconnect")), "dynamodb")).to.deep.equal([
       "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
       "dynamodb:Query",
+      "dynamodb:UpdateItem",
     ]);
     // PutItem on every message route that reads its sender: a sender the store lost is registered again.
     expect(actionsOf(policyOf(r, route("sendmessage")), "dynamodb")).to.deep.equal([

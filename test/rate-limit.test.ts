@@ -132,6 +132,7 @@ describe("rate limit and data size (handlers)", () => {
     expect(await enforceRateLimit(event, deps, log, windowStart + 1_000)).to.deep.equal({ kind: "allowed", count: 1 });
     expect(await enforceRateLimit(event, deps, log, windowStart + 2_500)).to.deep.equal({
       kind: "limited",
+      scope: "connection",
       count: 2,
       retryAfterMs: 7_500,
       result: { statusCode: 200 },
@@ -139,14 +140,32 @@ describe("rate limit and data size (handlers)", () => {
     expect(await enforceRateLimit(event, deps, log, windowStart + 10_000)).to.deep.equal({ kind: "allowed", count: 1 });
   });
 
-  it("fails open when the store cannot count: the message goes through and a warning is logged", async () => {
+  it("fails CLOSED for sendmessage when the store cannot count: StoreUnavailable (retryable), nothing broadcast", async () => {
     const broken: ConnectionStore = Object.assign(Object.create(store) as ConnectionStore, {
       countMessage: () => Promise.reject(new Error("store down")),
     });
     const deps = withLimits({ ...base, store: broken }, { messages: 1, windowSeconds: DAY_S });
     const [a, b] = [await join(deps), await join(deps)];
-    for (let i = 0; i < 3; i++) expect((await sendMessage(chat(a, `x${i}`), deps)).statusCode).to.equal(200);
-    expect(server.postsTo(b.connectionId)).to.deep.equal(["x0", "x1", "x2"]);
+    // StoreUnavailable is ours: 502, so IntegrationError counts the outage.
+    for (let i = 0; i < 3; i++) expect((await sendMessage(chat(a, `x${i}`), deps)).statusCode).to.equal(502);
+    expect(server.postsTo(b.connectionId)).to.deep.equal([]);
+    const own = frames(a);
+    expect(own).to.have.length(3);
+    expect(own[0]).to.include({ code: "StoreUnavailable", retryable: true, retryAfterMs: 1_000 });
+    const errors = base.logs.filter((l) => l.message === "rate limit unavailable, message refused");
+    expect(errors).to.have.length(3);
+    expect(errors[0]).to.include({ level: "error", outcome: "fail-closed" });
+  });
+
+  it("fails open for $default when the store cannot count: the sender is answered and a warning is logged", async () => {
+    const broken: ConnectionStore = Object.assign(Object.create(store) as ConnectionStore, {
+      countMessage: () => Promise.reject(new Error("store down")),
+    });
+    const deps = withLimits({ ...base, store: broken }, { messages: 1, windowSeconds: DAY_S });
+    const a = await join(deps);
+    for (let i = 0; i < 3; i++)
+      expect((await defaultRoute(messageEvent(a, "$default", "{}"), deps)).statusCode).to.equal(200);
+    expect(frames(a).map((f) => f.code)).to.deep.equal(["MissingAction", "MissingAction", "MissingAction"]);
     const warnings = base.logs.filter((l) => l.message === "rate limit unavailable, message allowed");
     expect(warnings).to.have.length(3);
     expect(warnings[0]).to.include({ level: "warn", outcome: "fail-open" });
@@ -160,7 +179,7 @@ describe("rate limit and data size (handlers)", () => {
         return store.countMessage(...args);
       },
     });
-    const deps = withLimits({ ...base, store: counting }, { messages: 0 });
+    const deps = withLimits({ ...base, store: counting }, { messages: 0, broadcasts: 0 });
     const a = await join(deps);
     for (let i = 0; i < 30; i++) await sendMessage(chat(a), deps);
     expect(calls).to.equal(0);
@@ -168,7 +187,14 @@ describe("rate limit and data size (handlers)", () => {
 
   it("applies the default limit (20 per 10 s) when the environment sets none", async () => {
     expect(base.env.limits).to.equal(undefined);
-    expect(DEFAULT_MESSAGE_LIMITS).to.deep.equal({ messages: 20, windowSeconds: 10, maxDataBytes: 32_768 });
+    expect(DEFAULT_MESSAGE_LIMITS).to.deep.equal({
+      messages: 20,
+      windowSeconds: 10,
+      maxDataBytes: 32_768,
+      userMessages: 40,
+      broadcasts: 10,
+      connectionsPerUser: 5,
+    });
   });
 
   it("refuses data over maxDataBytes with PayloadTooLarge naming the limit; at the limit it goes out", async () => {
@@ -205,7 +231,14 @@ describe("rate limit and data size (handlers)", () => {
 describe("rate limit: environment contract", () => {
   it("reads RATE_LIMIT_* and MAX_DATA_BYTES with defaults, and round-trips through messageLimitsEnv", () => {
     expect(readMessageLimits({})).to.deep.equal(DEFAULT_MESSAGE_LIMITS);
-    const limits = { messages: 0, windowSeconds: 60, maxDataBytes: MAX_DATA_BYTES_CEILING };
+    const limits = {
+      messages: 0,
+      windowSeconds: 60,
+      maxDataBytes: MAX_DATA_BYTES_CEILING,
+      userMessages: 7,
+      broadcasts: 0,
+      connectionsPerUser: 3,
+    };
     expect(readMessageLimits(messageLimitsEnv(limits))).to.deep.equal(limits);
     expect(readRuntimeEnv({ [ENV.STORE]: "memory", ...messageLimitsEnv(limits) }).limits).to.deep.equal(limits);
   });

@@ -8,7 +8,12 @@ import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { expect } from "chai";
 import { Redis } from "ioredis";
 import { createStore } from "../app/store-from-env";
-import { type ConnectionRecord, type ConnectionStore, PROTOCOL_ATTRIBUTE } from "../contract/connection-store";
+import {
+  type ConnectionRecord,
+  type ConnectionStore,
+  meterKey,
+  PROTOCOL_ATTRIBUTE,
+} from "../contract/connection-store";
 import { createDynamoDbClient, DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
@@ -546,6 +551,65 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
         }
         expect(error, String(bad)).to.be.instanceOf(RangeError);
       }
+    });
+
+    it("counts a user's meter key (meterKey) apart from every connection, and never lists it", async () => {
+      const store = await fresh();
+      await store.add(record("meter-u"));
+      const userKey = meterKey("user", "user-1");
+      expect(userKey).to.match(/^user:[A-Za-z0-9_-]+$/);
+      expect(meterKey("user", "x".repeat(5_000)).length).to.be.below(60);
+      expect(await store.countMessage(userKey, WINDOW_MS, T0)).to.equal(1);
+      expect(await store.countMessage(userKey, WINDOW_MS, T0)).to.equal(2);
+      expect(await store.countMessage(meterKey("broadcast-user", "user-1"), WINDOW_MS, T0)).to.equal(1);
+      expect(await store.countMessage("meter-u", WINDOW_MS, T0)).to.equal(1);
+      expectExactlyOnce(await listAll(store), ["meter-u"]);
+    });
+  });
+
+  describe("user connection slots (claimUserSlot / releaseUserSlot)", () => {
+    // In the real future: Redis expires a user's key by the real clock at its last slot's expiry.
+    let T = 0;
+    beforeEach(() => {
+      T = Date.now() + 10 * 60_000;
+    });
+
+    it("claims up to max, refuses one more, and a release frees a slot", async () => {
+      const store = await fresh();
+      const claims = [];
+      for (const id of ["s1", "s2", "s3"]) claims.push(await store.claimUserSlot("alice", id, 2, T + HOUR_MS, T));
+      expect(claims).to.deep.equal([
+        { claimed: true, live: 1 },
+        { claimed: true, live: 2 },
+        { claimed: false, live: 2 },
+      ]);
+      // Another user has its own slots.
+      expect(await store.claimUserSlot("bob", "s9", 2, T + HOUR_MS, T)).to.deep.equal({ claimed: true, live: 1 });
+      await store.releaseUserSlot("alice", "s1");
+      await store.releaseUserSlot("alice", "never-claimed");
+      await store.releaseUserSlot("nobody", "s1");
+      expect(await store.claimUserSlot("alice", "s3", 2, T + HOUR_MS, T)).to.deep.equal({ claimed: true, live: 2 });
+      // Claiming again for a connection that holds a slot succeeds even at the cap.
+      expect(await store.claimUserSlot("alice", "s2", 2, T + 2 * HOUR_MS, T)).to.deep.equal({ claimed: true, live: 2 });
+      expect(await listAll(store)).to.deep.equal([]);
+    });
+
+    it("frees a slot whose expiry has passed (a lost $disconnect)", async () => {
+      const store = await fresh();
+      await store.claimUserSlot("carol", "old", 1, T + 1_000, T);
+      expect((await store.claimUserSlot("carol", "new", 1, T + HOUR_MS, T + 999)).claimed).to.equal(false);
+      expect(await store.claimUserSlot("carol", "new", 1, T + HOUR_MS, T + 1_000)).to.deep.equal({
+        claimed: true,
+        live: 1,
+      });
+    });
+
+    it("never exceeds max under concurrent claims", async () => {
+      const store = await fresh();
+      const claims = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => store.claimUserSlot("dave", `c${i}`, 3, T + HOUR_MS, T)),
+      );
+      expect(claims.filter((c) => c.claimed)).to.have.length(3);
     });
   });
 

@@ -40,6 +40,9 @@ export function parseAccess(read: ConfigReader, stackName: string): AccessConfig
       messages: read.integer("rateLimit.messages"),
       windowSeconds: read.integer("rateLimit.windowSeconds"),
       maxDataBytes: read.integer("maxDataBytes"),
+      userMessages: read.integer("rateLimit.userMessages"),
+      broadcasts: read.integer("rateLimit.broadcasts"),
+      connectionsPerUser: read.integer("rateLimit.connectionsPerUser"),
     },
   };
 }

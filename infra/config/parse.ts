@@ -30,6 +30,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
   const memorySize = read.integer("memorySize");
   const connectionTtlSeconds = read.integer("connectionTtlSeconds");
   const maxRoomsPerConnection = read.integer("maxRoomsPerConnection");
+  const tokenSweepMinutes = read.integer("tokenSweepMinutes");
   const redis = parseRedis(read, context);
   const production = parseProduction(read, stackName, context);
   const access = parseAccess(read, stackName);
@@ -46,6 +47,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
     memorySize,
     connectionTtlSeconds,
     maxRoomsPerConnection,
+    tokenSweepMinutes,
     redis,
     ...production,
     ...access,

@@ -18,7 +18,12 @@ import {
   DEFAULT_MAX_ROOMS_PER_CONNECTION,
   MAX_ROOMS_PER_CONNECTION_CEILING,
 } from "../../contract/env";
-import { DEFAULT_MESSAGE_LIMITS, MAX_DATA_BYTES_CEILING } from "../../contract/message-limits";
+import {
+  DEFAULT_MESSAGE_LIMITS,
+  DEFAULT_TOKEN_SWEEP_MINUTES,
+  MAX_CONNECTIONS_PER_USER_CEILING,
+  MAX_DATA_BYTES_CEILING,
+} from "../../contract/message-limits";
 import {
   DEFAULT_HISTORY_SETTINGS,
   MAX_HISTORY_AGE_SECONDS,
@@ -196,6 +201,15 @@ export const CONFIG_SCHEMA = {
           "reconnect, say) is acknowledged again, not delivered twice.",
       },
     },
+  },
+  tokenSweepMinutes: {
+    type: "integer",
+    default: DEFAULT_TOKEN_SWEEP_MINUTES,
+    min: 0,
+    max: 1_440,
+    description:
+      "With auth jwt: minutes between runs of the token sweeper, which closes idle connections whose token has " +
+      "expired (a connection that sends is closed at its next message). 0 deploys no sweeper.",
   },
   connectionTtlSeconds: {
     type: "integer",
@@ -405,7 +419,8 @@ export const CONFIG_SCHEMA = {
   },
   rateLimit: {
     type: "object",
-    description: "Per-connection rate limit of the message routes.",
+    description:
+      "Rate limits of the message routes (per connection, per user, room-less broadcasts) and the per-user connection cap.",
     fields: {
       messages: {
         type: "integer",
@@ -422,6 +437,35 @@ export const CONFIG_SCHEMA = {
         min: 1,
         max: 86_400,
         description: "Length of the fixed rate-limit window in seconds.",
+      },
+      userMessages: {
+        type: "integer",
+        default: DEFAULT_MESSAGE_LIMITS.userMessages,
+        min: 0,
+        max: 1_000_000,
+        description:
+          "Messages one user (the authorizer's user id) may send per windowSeconds over all its connections, on " +
+          "top of the per-connection limit; the excess gets a RateLimited error frame with limit user. Applies " +
+          "with auth jwt only. 0 turns it off.",
+      },
+      broadcasts: {
+        type: "integer",
+        default: DEFAULT_MESSAGE_LIMITS.broadcasts,
+        min: 0,
+        max: 1_000_000,
+        description:
+          "Room-less broadcasts (a sendmessage without room, one post per connection of the API) per " +
+          "windowSeconds, per user (per connection without auth); the excess gets a RateLimited error frame " +
+          "with limit broadcast. 0 turns it off.",
+      },
+      connectionsPerUser: {
+        type: "integer",
+        default: DEFAULT_MESSAGE_LIMITS.connectionsPerUser,
+        min: 0,
+        max: MAX_CONNECTIONS_PER_USER_CEILING,
+        description:
+          "Live connections one user may hold; $connect refuses one more with HTTP 429. Applies with auth jwt " +
+          "only. 0 turns the cap off.",
       },
     },
   },

@@ -121,6 +121,11 @@ export interface ChatConfig {
    * @default DEFAULT_MAX_ROOMS_PER_CONNECTION (contract/env.ts)
    */
   readonly maxRoomsPerConnection: number;
+  /**
+   * With `auth: jwt`, minutes between token sweeps (infra/token-sweeper.ts); 0 deploys no sweeper.
+   * @default DEFAULT_TOKEN_SWEEP_MINUTES (contract/message-limits.ts)
+   */
+  readonly tokenSweepMinutes: number;
   readonly redis: RedisConfig;
   /**
    * DynamoDB point-in-time recovery and deletion protection, and a 30-day recovery window on the Redis AUTH
