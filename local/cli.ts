@@ -12,6 +12,7 @@ import { fail, stopOnSignals } from "./cli-signals";
 import { GatewayListenError, LocalGateway } from "./gateway";
 import { installHandlerEnv, sdkDefaults } from "./handler-env";
 import type { GatewayLimits } from "./limits";
+import { normaliseAllowedOrigin } from "./origin-policy";
 import { readStackSettings, type StackSettings } from "./pulumi-stack";
 import { chooseStore, oneLine, type PreparedStore, prepareStore, type StoreChoice } from "./store-setup";
 
@@ -25,6 +26,7 @@ interface RunSettings {
   readonly stage: string;
   readonly stackSettings: StackSettings;
   readonly access: LocalAccess;
+  readonly allowedOrigins: readonly string[];
 }
 
 async function main(): Promise<void> {
@@ -42,7 +44,10 @@ async function main(): Promise<void> {
     banner({
       stage: settings.stage,
       url: gateway.url,
+      webClientUrl: gateway.webClientUrl,
       callbackUrl: gateway.callbackUrl,
+      host: gateway.listenHost,
+      allowedOrigins: settings.allowedOrigins,
       store,
       choice,
       access: settings.access,
@@ -68,7 +73,14 @@ function readSettings(flags: Flags): RunSettings {
   } catch (error) {
     throw new CliError(oneLine(error), error instanceof AccessOptionError ? 2 : 1);
   }
-  return { flags, port, limits, stage: flags.stage ?? stackSettings.stage ?? stack, stackSettings, access };
+  let allowedOrigins: string[];
+  try {
+    allowedOrigins = (flags["allow-origin"] ?? []).map(normaliseAllowedOrigin);
+  } catch (error) {
+    throw new CliError(oneLine(error), 2);
+  }
+  const stage = flags.stage ?? stackSettings.stage ?? stack;
+  return { flags, port, limits, stage, stackSettings, access, allowedOrigins };
 }
 
 async function startStore(flags: Flags): Promise<{ choice: StoreChoice; store: PreparedStore }> {
@@ -97,6 +109,7 @@ async function startGateway(settings: RunSettings, store: PreparedStore): Promis
       limits,
       env: { ...store.env, ...access.env },
       ...(access.auth ? { authorizer: { identitySources: access.auth.identitySources } } : {}),
+      allowedOrigins: settings.allowedOrigins,
       log: (line) => console.log(line),
     });
     return await gateway.start();

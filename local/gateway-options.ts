@@ -51,6 +51,17 @@ export interface LocalGatewayOptions {
   readonly log?: (line: string) => void;
   /** A Lambda REQUEST authorizer on `$connect` (see authorizer.ts); none by default, as with `auth: none`. */
   readonly authorizer?: LocalAuthorizerOptions;
+  /**
+   * Browser origins allowed to open a WebSocket besides the gateway's own (origin-policy.ts): exact origins,
+   * `null`, or `*` for any. A handshake without `Origin` (non-browser clients) is always allowed.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * Secret access keys `@connections` signatures are checked with (connections-signature.ts); any access key id
+   * is accepted. Default: `AWS_SECRET_ACCESS_KEY` of the process (what the handlers sign with) and `local`.
+   * `false` turns the check off (not offered by `npm start`).
+   */
+  readonly signingSecrets?: readonly string[] | false;
 }
 
 /** Stage names API Gateway accepts. */

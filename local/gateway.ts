@@ -26,6 +26,7 @@ import { ConnectAuthorizer } from "./connect-authorizer";
 import { Connection, type ConnectionHooks } from "./connection";
 import { attachSocket } from "./connection-socket";
 import type { ManagedConnection } from "./connections-endpoint";
+import { type SignatureVerdict, verifyConnectionsSignature } from "./connections-signature";
 import { delay } from "./delay";
 import type { ConnectionContext } from "./events";
 import { type GatewayLog, gatewayLog } from "./gateway-log";
@@ -38,11 +39,12 @@ import {
   LOCAL_API_ID,
   type LocalGatewayOptions,
 } from "./gateway-options";
-import { deployedAuthorizer, handlerRegion, routeTableHandlers } from "./handler-env";
+import { deployedAuthorizer, handlerRegion, routeTableHandlers, signingSecrets } from "./handler-env";
 import { Handshakes } from "./handshake";
 import { closeServer, createGatewayServer, listen } from "./http-server";
 import { InFlight } from "./in-flight";
 import { CLOSE, type GatewayLimits, resolveLimits } from "./limits";
+import { OriginPolicy, type OriginVerdict } from "./origin-policy";
 import { RouteDispatch } from "./route-dispatch";
 import type { RouteHandlers } from "./route-handlers";
 
@@ -70,6 +72,9 @@ export class LocalGateway {
   private dispatch: RouteDispatch;
   private authorizer: ConnectAuthorizer | undefined;
   private boundPort: number | undefined;
+  /** Known once the port is bound: the gateway's own origin includes it. */
+  private originPolicy: OriginPolicy | undefined;
+  private secrets: readonly string[] | false = false;
   private state: GatewayState = "new";
   private stopped: Promise<void> | undefined;
 
@@ -97,6 +102,7 @@ export class LocalGateway {
       port: () => this.port,
       running: () => this.state === "running",
       authorizer: () => this.authorizer,
+      checkOrigin: (origin) => this.checkOrigin(origin),
       invokeConnect: (event) => this.dispatch.connect(event),
       register: (ctx) => this.register(ctx),
       opened: (conn, ws, socket) => this.opened(conn, ws, socket),
@@ -106,6 +112,11 @@ export class LocalGateway {
       maxPostBytes: this.limits.maxPostBytes,
       log: this.log,
       lookup: (id) => this.managed(id),
+      verifySignature: (req, payloadHash): SignatureVerdict =>
+        this.secrets === false
+          ? { ok: true, accessKeyId: "-" }
+          : verifyConnectionsSignature(req, payloadHash, this.secrets),
+      isOwnHost: (host) => this.originPolicy?.isOwnHost(host) ?? false,
       upgrade: (req, socket, head) => this.handshakes.upgrade(req, socket, head),
     });
   }
@@ -119,6 +130,16 @@ export class LocalGateway {
   /** `ws://localhost:PORT/{stage}`, what clients connect to. */
   get url(): string {
     return `ws://${displayHost(this.host)}:${this.port}/${this.stage}`;
+  }
+
+  /** `http://localhost:PORT/`, the web client's page (its origin is the gateway's own, origin-policy.ts). */
+  get webClientUrl(): string {
+    return `http://${displayHost(this.host)}:${this.port}/`;
+  }
+
+  /** The interface the gateway listens on (as given: `127.0.0.1`, `0.0.0.0`, ...). */
+  get listenHost(): string {
+    return this.host;
   }
 
   /** `http://127.0.0.1:PORT/{stage}`, the `@connections` endpoint (CALLBACK_URL). */
@@ -141,6 +162,8 @@ export class LocalGateway {
     this.state = "starting";
     try {
       this.boundPort = await listen(this.server, this.options.port ?? DEFAULT_PORT, this.host);
+      this.originPolicy = new OriginPolicy({ host: this.host, port: this.boundPort }, this.options.allowedOrigins);
+      this.secrets = this.options.signingSecrets ?? signingSecrets();
     } catch (error) {
       this.state = "stopped";
       throw error;
@@ -183,6 +206,10 @@ export class LocalGateway {
       timeoutMs: authorizer.timeoutMs,
       log: this.log,
     });
+  }
+
+  private checkOrigin(origin: string | undefined): OriginVerdict {
+    return this.originPolicy?.checkOrigin(origin) ?? { allow: false, reason: "the gateway is not listening" };
   }
 
   private dispatchTo(handlers: RouteHandlers): RouteDispatch {
