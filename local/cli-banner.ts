@@ -16,6 +16,7 @@ export interface BannerFacts {
   readonly host: string;
   /** `--allow-origin` values. */
   readonly allowedOrigins: readonly string[];
+  readonly hotReload: boolean;
   readonly store: PreparedStore;
   readonly choice: StoreChoice;
   readonly access: LocalAccess;
@@ -33,6 +34,7 @@ export function banner(facts: BannerFacts): string {
     `  Auth:         ${access.description.auth}`,
     `  Limits:       ${access.description.limits}`,
     `  Origins:      ${originsLine(facts.allowedOrigins)}`,
+    `  Reload:       ${facts.hotReload ? "on: edits to handlers, stores and shared modules apply to the next event (local/ needs a restart)" : "off (--no-reload)"}`,
   ];
   if (stackSettings.store && stackSettings.store !== store.kind) {
     lines.push(

@@ -48,6 +48,7 @@ async function main(): Promise<void> {
       callbackUrl: gateway.callbackUrl,
       host: gateway.listenHost,
       allowedOrigins: settings.allowedOrigins,
+      hotReload: !settings.flags["no-reload"],
       store,
       choice,
       access: settings.access,
@@ -110,6 +111,7 @@ async function startGateway(settings: RunSettings, store: PreparedStore): Promis
       env: { ...store.env, ...access.env },
       ...(access.auth ? { authorizer: { identitySources: access.auth.identitySources } } : {}),
       allowedOrigins: settings.allowedOrigins,
+      hotReload: !flags["no-reload"],
       log: (line) => console.log(line),
     });
     return await gateway.start();

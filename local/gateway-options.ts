@@ -62,6 +62,11 @@ export interface LocalGatewayOptions {
    * `false` turns the check off (not offered by `npm start`).
    */
   readonly signingSecrets?: readonly string[] | false;
+  /**
+   * Reload the route table's handlers when a file they are built from changes (hot-reload.ts); only with the
+   * default `handlers`. Default false (`npm start` turns it on).
+   */
+  readonly hotReload?: boolean;
 }
 
 /** Stage names API Gateway accepts. */

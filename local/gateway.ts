@@ -18,10 +18,11 @@
  * explicit dependencies instead.
  */
 import type { Server } from "node:http";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { WebSocket } from "ws";
 import { ROUTE_SELECTION_EXPRESSION } from "../contract/routes";
-import { type IdentitySource, methodArnOf, parseIdentitySources } from "./authorizer";
+import { type AuthorizerHandler, type IdentitySource, methodArnOf, parseIdentitySources } from "./authorizer";
 import { ConnectAuthorizer } from "./connect-authorizer";
 import { Connection, type ConnectionHooks } from "./connection";
 import { attachSocket } from "./connection-socket";
@@ -41,12 +42,14 @@ import {
 } from "./gateway-options";
 import { deployedAuthorizer, handlerRegion, routeTableHandlers, signingSecrets } from "./handler-env";
 import { Handshakes } from "./handshake";
+import { HotReload, reloadableScope } from "./hot-reload";
 import { closeServer, createGatewayServer, listen } from "./http-server";
 import { InFlight } from "./in-flight";
 import { CLOSE, type GatewayLimits, resolveLimits } from "./limits";
 import { OriginPolicy, type OriginVerdict } from "./origin-policy";
 import { RouteDispatch } from "./route-dispatch";
-import type { RouteHandlers } from "./route-handlers";
+import type { RouteHandler, RouteHandlers } from "./route-handlers";
+import { registryDependents, reloadRouteTable } from "./route-table-reload";
 
 export { GatewayListenError } from "./http-server";
 export { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STAGE, type GatewayAddress, LOCAL_API_ID, type LocalGatewayOptions };
@@ -62,6 +65,10 @@ export class LocalGateway {
   private readonly host: string;
   private readonly apiId: string;
   private readonly log: GatewayLog;
+  private readonly sink: (line: string) => void;
+  private hotReload: HotReload | undefined;
+  /** Whether the handlers in use have run (so their container was built and a reload must release it). */
+  private handlersUsed = false;
   private readonly server: Server;
   private readonly handshakes: Handshakes;
   private readonly connections = new Map<string, Connection>();
@@ -91,8 +98,8 @@ export class LocalGateway {
     this.apiId = options.apiId ?? LOCAL_API_ID;
     this.limits = resolveLimits(options.limits);
     this.identitySources = options.authorizer ? parseIdentitySources(options.authorizer.identitySources) : undefined;
-    const sink = options.log ?? ((line: string) => console.log(line));
-    this.log = gatewayLog(sink);
+    this.sink = options.log ?? ((line: string) => console.log(line));
+    this.log = gatewayLog(this.sink);
     this.dispatch = this.dispatchTo({});
     this.handshakes = new Handshakes({
       stage: this.stage,
@@ -176,8 +183,31 @@ export class LocalGateway {
       await closeServer(this.server);
       throw error;
     }
+    if (this.options.hotReload) this.startHotReload();
     this.state = "running";
     return this;
+  }
+
+  /** Resolves once the hot reloads started so far are done. */
+  reloadsSettled(): Promise<void> {
+    return this.hotReload?.settled() ?? Promise.resolve();
+  }
+
+  private startHotReload(): void {
+    if (this.options.handlers !== undefined) throw new Error("hotReload works with the route table's handlers only");
+    this.hotReload = new HotReload({
+      scope: reloadableScope(join(__dirname, "..")),
+      log: this.sink,
+      alsoReload: registryDependents,
+      reload: async (reloading, previous) => {
+        const fresh = await reloadRouteTable(reloading, previous, this.authorizer !== undefined);
+        const used = this.handlersUsed;
+        this.dispatch = this.dispatchTo(fresh.handlers);
+        if (fresh.authorizer) this.authorizer = this.connectAuthorizer(fresh.authorizer);
+        // Events the previous handlers are serving finish on them, as on Lambda after a deploy.
+        if (used) void this.work.drained().then(fresh.release);
+      },
+    }).watch();
   }
 
   /**
@@ -199,11 +229,15 @@ export class LocalGateway {
     if (!authorizer || !this.identitySources) return;
     // The route table's default already installed `env`; reinstalling would undo its CALLBACK_URL.
     const handler = authorizer.handler ?? deployedAuthorizer(this.options.handlers === undefined ? {} : env);
-    this.authorizer = new ConnectAuthorizer({
-      identitySources: this.identitySources,
+    this.authorizer = this.connectAuthorizer(handler);
+  }
+
+  private connectAuthorizer(handler: AuthorizerHandler): ConnectAuthorizer {
+    return new ConnectAuthorizer({
+      identitySources: this.identitySources ?? [],
       handler,
       methodArn: methodArnOf(handlerRegion(), this.apiId, this.stage),
-      timeoutMs: authorizer.timeoutMs,
+      timeoutMs: this.options.authorizer?.timeoutMs,
       log: this.log,
     });
   }
@@ -212,7 +246,16 @@ export class LocalGateway {
     return this.originPolicy?.checkOrigin(origin) ?? { allow: false, reason: "the gateway is not listening" };
   }
 
-  private dispatchTo(handlers: RouteHandlers): RouteDispatch {
+  /** Dispatch to `given`, each call noted (a hot reload releases the previous container only if it was built). */
+  private dispatchTo(given: RouteHandlers): RouteDispatch {
+    this.handlersUsed = false;
+    const handlers: Record<string, RouteHandler> = {};
+    for (const [routeKey, handler] of Object.entries(given)) {
+      handlers[routeKey] = (event) => {
+        this.handlersUsed = true;
+        return handler(event);
+      };
+    }
     return new RouteDispatch({
       handlers,
       routeSelectionExpression: this.options.routeSelectionExpression ?? ROUTE_SELECTION_EXPRESSION,
@@ -228,6 +271,8 @@ export class LocalGateway {
       return;
     }
     this.state = "stopping";
+    this.hotReload?.close();
+    await this.hotReload?.settled();
     const listening = closeServer(this.server);
     // Handshakes whose `$connect` is still running are refused (503) when it returns; wait for them first.
     await this.handshakes.settled();

@@ -51,6 +51,11 @@ export function installHandlerEnv(vars: EnvVars): void {
   for (const [key, value] of Object.entries(vars)) process.env[key] = value;
 }
 
+/** The store the in-process handlers use (`STORE`, as installed). */
+export function handlerStoreKind(): string | undefined {
+  return process.env[ENV.STORE];
+}
+
 /** The region the in-process handlers (and the authorizer's `methodArn`) run in. */
 export function handlerRegion(): string {
   return process.env.AWS_REGION ?? "us-east-1";
