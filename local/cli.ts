@@ -9,6 +9,7 @@ import { AccessOptionError, type LocalAccess, readStackAccess, resolveLocalAcces
 import { CliError, DEFAULT_STACK, type Flags, limitsFrom, parseFlags, portFrom, USAGE } from "./cli-args";
 import { banner } from "./cli-banner";
 import { fail, stopOnSignals } from "./cli-signals";
+import { type ConsoleStyle, condenseWrites, useColor } from "./console-format";
 import { GatewayListenError, LocalGateway } from "./gateway";
 import { installHandlerEnv, sdkDefaults } from "./handler-env";
 import type { GatewayLimits } from "./limits";
@@ -36,10 +37,12 @@ async function main(): Promise<void> {
     return;
   }
   const settings = readSettings(flags);
+  const style = flags["json-logs"] ? undefined : { color: useColor(process.env, process.stdout.isTTY === true) };
+  if (style) condenseWrites(process.stdout, style);
   // Before the store: creating a DynamoDB table signs its requests too.
   installHandlerEnv(sdkDefaults(process.env));
   const { choice, store } = await startStore(flags);
-  const gateway = await startGateway(settings, store);
+  const gateway = await startGateway(settings, store, style);
   console.log(
     banner({
       stage: settings.stage,
@@ -100,7 +103,11 @@ async function startStore(flags: Flags): Promise<{ choice: StoreChoice; store: P
 }
 
 /** The gateway, running the route table's handlers with the store's and the access settings' environment. */
-async function startGateway(settings: RunSettings, store: PreparedStore): Promise<LocalGateway> {
+async function startGateway(
+  settings: RunSettings,
+  store: PreparedStore,
+  readableLog: ConsoleStyle | undefined,
+): Promise<LocalGateway> {
   const { flags, port, stage, limits, access } = settings;
   try {
     const gateway = new LocalGateway({
@@ -113,6 +120,7 @@ async function startGateway(settings: RunSettings, store: PreparedStore): Promis
       allowedOrigins: settings.allowedOrigins,
       hotReload: !flags["no-reload"],
       log: (line) => console.log(line),
+      ...(readableLog ? { readableLog } : {}),
     });
     return await gateway.start();
   } catch (error) {

@@ -3,6 +3,7 @@
  * need these types (the handler environment, the CLI) do not pull in the server.
  */
 import type { LocalAuthorizerOptions } from "./authorizer";
+import type { ConsoleStyle } from "./console-format";
 import type { GatewayLimits } from "./limits";
 import type { RouteHandlers } from "./route-handlers";
 
@@ -49,6 +50,8 @@ export interface LocalGatewayOptions {
   readonly limits?: Partial<GatewayLimits>;
   /** One line per event and per `@connections` call; default `console.log`. */
   readonly log?: (line: string) => void;
+  /** `npm start`'s readable line format (local time, colours when asked); default ISO-timestamped lines. */
+  readonly readableLog?: ConsoleStyle;
   /** A Lambda REQUEST authorizer on `$connect` (see authorizer.ts); none by default, as with `auth: none`. */
   readonly authorizer?: LocalAuthorizerOptions;
   /**

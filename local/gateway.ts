@@ -99,7 +99,7 @@ export class LocalGateway {
     this.limits = resolveLimits(options.limits);
     this.identitySources = options.authorizer ? parseIdentitySources(options.authorizer.identitySources) : undefined;
     this.sink = options.log ?? ((line: string) => console.log(line));
-    this.log = gatewayLog(this.sink);
+    this.log = gatewayLog(this.sink, options.readableLog);
     this.dispatch = this.dispatchTo({});
     this.handshakes = new Handshakes({
       stage: this.stage,
