@@ -4,15 +4,15 @@
  * loopback-only: every target listens on 127.0.0.1, every run has a deadline, and the target is stopped after.
  *
  *   npm run bench:peers -- --target ours --n 1000 --concurrency 50 --runs 3
- *   npm run bench:peers -- --target architect --dir /tmp/peers/arc --n 100 --concurrency 4
- *   npm run bench:peers -- --target serverless-offline --dir /tmp/peers/sls --n 1000
+ *   npm run bench:peers -- --target architect --dir ../peers/arc --n 100 --concurrency 4
+ *   npm run bench:peers -- --target serverless-offline --dir ../peers/sls --n 1000
  *
- * `--dir` is a folder outside the repository where the peer is installed (`npm install @architect/sandbox@9.0.0`,
+ * `--dir` is a folder outside the repository where the peer is installed, outside the repository (`npm install @architect/sandbox@9.0.0`,
  * or `npm install serverless@3.40.0 serverless-offline@13.10.1`); the bench writes the peer's tiny project there.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
 
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   const port = Number(values.port);
   const peerDir = () => {
     if (!values.dir) throw new Error(`--dir <folder where ${values.target} is installed> is required`);
-    return values.dir;
+    return resolve(values.dir);
   };
   const target =
     values.target === "architect"
@@ -145,7 +145,9 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     runs.sort((a, b) => a - b);
-    const median = runs.length > 0 ? Math.round(runs[Math.floor(runs.length / 2)]!) : undefined;
+    const mid = Math.floor(runs.length / 2);
+    const median =
+      runs.length === 0 ? undefined : Math.round(runs.length % 2 ? runs[mid]! : (runs[mid - 1]! + runs[mid]!) / 2);
     console.log(
       JSON.stringify({ target: values.target, n: Number(values.n), complete: runs.length, medianMs: median }),
     );
