@@ -33,7 +33,8 @@ Options:
                                 http://localhost:5173; "null" for file:// pages, "*" for any. The gateway's own
                                 page and clients without Origin (wscat, Node) are always accepted
   --no-reload                   Do not reload handlers, stores and shared modules when their files change
-  --json-logs                   One JSON-friendly line per event, as before colours and condensing (for machines)
+  --json-logs                   Print for machines: ISO-timestamped event lines and the handlers' JSON lines as
+                                they are (default: readable lines, handler logs condensed, colours on a terminal)
 
 Who may connect, how much they may send (default: the stack file's websocket-chat:auth*, rateLimit.* and
 maxDataBytes, else these defaults):
