@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { condenseLogLine, eventLine, useColor } from "../local/console-format";
-import { bannerOf, type CliRun, cleanEnv, lineMatching, runCli } from "./support/cli-run";
+import { bannerOf, type CliRun, cleanEnv, killCli, lineMatching, runCli } from "./support/cli-run";
 import { openClient, type TestClient } from "./support/gateway";
 
 const ESC = String.fromCharCode(27);
@@ -85,10 +85,7 @@ describe("npm start's console", function () {
     const clients: TestClient[] = [];
     afterEach(async () => {
       for (const c of clients.splice(0)) c.ws.terminate();
-      if (cli?.child.exitCode === null) {
-        cli.child.kill("SIGKILL");
-        await cli.exited;
-      }
+      if (cli) await killCli(cli);
     });
 
     async function chat(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
@@ -120,8 +117,7 @@ describe("npm start's console", function () {
       const forced = await chat([], cleanEnv({ FORCE_COLOR: "1" }));
       await lineMatching(forced, /MESSAGE/);
       expect(forced.stdout).to.match(ANSI);
-      forced.child.kill("SIGKILL");
-      await forced.exited;
+      await killCli(forced);
       const refused = await chat([], cleanEnv({ FORCE_COLOR: "1", NO_COLOR: "1" }));
       await lineMatching(refused, /MESSAGE/);
       expect(refused.stdout).to.not.match(ANSI);

@@ -8,7 +8,7 @@ import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
 import { WebSocket } from "ws";
-import { bannerOf, type CliRun, cleanEnv, lineMatching, projectCopy, runCli } from "./support/cli-run";
+import { bannerOf, type CliRun, cleanEnv, killCli, lineMatching, projectCopy, runCli } from "./support/cli-run";
 import { openClient, type TestClient } from "./support/gateway";
 
 describe("npm start: hot reload", function () {
@@ -22,10 +22,7 @@ describe("npm start: hot reload", function () {
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) c.ws.terminate();
-    if (cli?.child.exitCode === null) {
-      cli.child.kill("SIGKILL");
-      await cli.exited;
-    }
+    if (cli) await killCli(cli);
     copy.remove();
   });
 

@@ -30,7 +30,8 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 /** Starts `tsx local/cli.ts args` in `cwd`. */
 export function runCli(args: string[], cwd = ROOT, env: NodeJS.ProcessEnv = cleanEnv()): CliRun {
   const tsx = join(ROOT, "node_modules", ".bin", "tsx");
-  const child = spawn(tsx, ["local/cli.ts", ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group: tsx runs the CLI in a child node, which a kill of tsx alone would leave running.
+  const child = spawn(tsx, ["local/cli.ts", ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const run: CliRun = {
     child,
     stdout: "",
@@ -40,6 +41,18 @@ export function runCli(args: string[], cwd = ROOT, env: NodeJS.ProcessEnv = clea
   child.stdout!.on("data", (chunk: Buffer) => (run.stdout += chunk.toString()));
   child.stderr!.on("data", (chunk: Buffer) => (run.stderr += chunk.toString()));
   return run;
+}
+
+/** Kills the CLI and everything it started (tsx's child node, esbuild's service); resolves once it exited. */
+export async function killCli(run: CliRun): Promise<void> {
+  if (run.child.exitCode === null && run.child.signalCode === null && run.child.pid !== undefined) {
+    try {
+      process.kill(-run.child.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  await run.exited;
 }
 
 /** Waits for the banner; returns the WebSocket URL and the port. */
