@@ -29,6 +29,12 @@ Options:
   --integration-timeout <s>     Handler timeout in seconds (default: ${DEFAULT_LIMITS.integrationTimeoutMs / 1000})
   --max-frame-size <bytes>      Largest inbound frame (default: ${DEFAULT_LIMITS.maxFrameBytes})
   --max-message-size <bytes>    Largest inbound message (default: ${DEFAULT_LIMITS.maxMessageBytes})
+  --allow-origin <origin>       Also accept WebSocket handshakes from this browser origin (repeatable), e.g.
+                                http://localhost:5173; "null" for file:// pages, "*" for any. The gateway's own
+                                page and clients without Origin (wscat, Node) are always accepted
+  --no-reload                   Do not reload handlers, stores and shared modules when their files change
+  --json-logs                   Print for machines: ISO-timestamped event lines and the handlers' JSON lines as
+                                they are (default: readable lines, handler logs condensed, colours on a terminal)
 
 Who may connect, how much they may send (default: the stack file's websocket-chat:auth*, rateLimit.* and
 maxDataBytes, else these defaults):
@@ -84,6 +90,9 @@ export function parseFlags(argv: string[]) {
         "integration-timeout": { type: "string" },
         "max-frame-size": { type: "string" },
         "max-message-size": { type: "string" },
+        "allow-origin": { type: "string", multiple: true },
+        "no-reload": { type: "boolean" },
+        "json-logs": { type: "boolean" },
         auth: { type: "string" },
         "auth-issuer": { type: "string" },
         "auth-audience": { type: "string" },

@@ -18,9 +18,11 @@ import {
 } from "./cli-args";
 import { banner } from "./cli-banner";
 import { fail, stopOnSignals } from "./cli-signals";
+import { type ConsoleStyle, condenseWrites, useColor } from "./console-format";
 import { GatewayListenError, LocalGateway } from "./gateway";
 import { installHandlerEnv, sdkDefaults } from "./handler-env";
 import type { GatewayLimits } from "./limits";
+import { normaliseAllowedOrigin } from "./origin-policy";
 import { readStackSettings, type StackSettings } from "./pulumi-stack";
 import { chooseStore, oneLine, type PreparedStore, prepareStore, type StoreChoice } from "./store-setup";
 
@@ -34,6 +36,7 @@ interface RunSettings {
   readonly stage: string;
   readonly stackSettings: StackSettings;
   readonly access: LocalAccess;
+  readonly allowedOrigins: readonly string[];
 }
 
 async function main(): Promise<void> {
@@ -43,15 +46,21 @@ async function main(): Promise<void> {
     return;
   }
   const settings = readSettings(flags);
+  const style = flags["json-logs"] ? undefined : { color: useColor(process.env, process.stdout.isTTY === true) };
+  if (style) condenseWrites(process.stdout, style);
   // Before the store: creating a DynamoDB table signs its requests too.
   installHandlerEnv(sdkDefaults(process.env));
   const { choice, store } = await startStore(flags);
-  const gateway = await startGateway(settings, store);
+  const gateway = await startGateway(settings, store, style);
   console.log(
     banner({
       stage: settings.stage,
       url: gateway.url,
+      webClientUrl: gateway.webClientUrl,
       callbackUrl: gateway.callbackUrl,
+      host: gateway.listenHost,
+      allowedOrigins: settings.allowedOrigins,
+      hotReload: !settings.flags["no-reload"],
       store,
       choice,
       access: settings.access,
@@ -77,7 +86,14 @@ function readSettings(flags: Flags): RunSettings {
   } catch (error) {
     throw new CliError(oneLine(error), error instanceof AccessOptionError ? 2 : 1);
   }
-  return { flags, port, limits, stage: flags.stage ?? stackSettings.stage ?? stack, stackSettings, access };
+  let allowedOrigins: string[];
+  try {
+    allowedOrigins = (flags["allow-origin"] ?? []).map(normaliseAllowedOrigin);
+  } catch (error) {
+    throw new CliError(oneLine(error), 2);
+  }
+  const stage = flags.stage ?? stackSettings.stage ?? stack;
+  return { flags, port, limits, stage, stackSettings, access, allowedOrigins };
 }
 
 async function startStore(flags: Flags): Promise<{ choice: StoreChoice; store: PreparedStore }> {
@@ -96,7 +112,11 @@ async function startStore(flags: Flags): Promise<{ choice: StoreChoice; store: P
 }
 
 /** The gateway, running the route table's handlers with the store's and the access settings' environment. */
-async function startGateway(settings: RunSettings, store: PreparedStore): Promise<LocalGateway> {
+async function startGateway(
+  settings: RunSettings,
+  store: PreparedStore,
+  readableLog: ConsoleStyle | undefined,
+): Promise<LocalGateway> {
   const { flags, port, stage, limits, access } = settings;
   try {
     const gateway = new LocalGateway({
@@ -108,7 +128,10 @@ async function startGateway(settings: RunSettings, store: PreparedStore): Promis
       ...(access.auth ? { authorizer: { identitySources: access.auth.identitySources } } : {}),
       // Without auth no connection has a token to expire: no sweeps, as no sweeper is deployed.
       ...(access.auth ? { tokenSweep: { intervalMs: tokenSweepFrom(flags) } } : {}),
+      allowedOrigins: settings.allowedOrigins,
+      hotReload: !flags["no-reload"],
       log: (line) => console.log(line),
+      ...(readableLog ? { readableLog } : {}),
     });
     return await gateway.start();
   } catch (error) {

@@ -8,12 +8,16 @@
  * - `/@connections/{id}` (no stage) and `%40connections` are accepted too; the id is URL-decoded.
  * - Unknown, pending (`$connect` still running), closing or closed id: 410 `GoneException`, empty body.
  * - Wrong stage, unknown path or method: 403 `ForbiddenException` `{"message":"Forbidden"}`.
+ * - Every call must be SigV4-signed (connections-signature.ts): unsigned 403 `MissingAuthenticationTokenException`,
+ *   a bad signature 403 `InvalidSignatureException`. A `Host` that is not the gateway's own name (DNS rebinding):
+ *   403 `ForbiddenException`.
  *
  * Every response carries `x-amzn-RequestId`; every error carries `x-amzn-ErrorType`, which is what the SDK turns
  * into the modeled exception class (without it a 410 surfaces as a generic "Unknown" error).
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { SignatureVerdict } from "./connections-signature";
 
 /** An open connection, as the management API may act on it. */
 export interface ManagedConnection {
@@ -32,8 +36,12 @@ export interface ConnectionsEndpointOptions {
   readonly maxPostBytes: number;
   /** The connection if it is open (handshake done, no close frame sent or received), else `undefined`. */
   readonly lookup: (connectionId: string) => ManagedConnection | undefined;
-  /** One line per request. */
-  readonly log: (method: string, connectionId: string, status: number, durationMs: number) => void;
+  /** One line per request (`note`: why it was refused, when it was). */
+  readonly log: (method: string, connectionId: string, status: number, durationMs: number, note?: string) => void;
+  /** The SigV4 check of a request, given its body's hex SHA-256; absent: none (library users who opt out). */
+  readonly verifySignature?: (req: IncomingMessage, payloadHash: string) => SignatureVerdict;
+  /** Whether a `Host` header names this gateway; absent: any. */
+  readonly isOwnHost?: (host: string | undefined) => boolean;
 }
 
 const CONNECTIONS_PATH = /^(?:\/([^/]+))?\/(?:@|%40)connections\/([^/]+)\/?$/;
@@ -77,18 +85,30 @@ function write(res: ServerResponse, reply: Reply): void {
   res.end(body);
 }
 
-/** Reads the body, keeping at most `limit + 1` bytes (the rest is drained so the reply can be sent cleanly). */
-function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
+interface ReadBody {
+  readonly body: Buffer;
+  readonly tooLarge: boolean;
+  /** Hex SHA-256 of the whole body, for the signature check. */
+  readonly sha256: string;
+}
+
+/**
+ * Reads the body, keeping at most `limit` bytes (the rest is hashed and drained, so the signature can still be
+ * checked and the reply sent cleanly).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<ReadBody> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    const hash = createHash("sha256");
     let size = 0;
     let tooLarge = false;
     req.on("data", (chunk: Buffer) => {
+      hash.update(chunk);
       size += chunk.length;
       if (size > limit) tooLarge = true;
       else chunks.push(chunk);
     });
-    req.on("end", () => resolve({ body: Buffer.concat(chunks), tooLarge }));
+    req.on("end", () => resolve({ body: Buffer.concat(chunks), tooLarge, sha256: hash.digest("hex") }));
     req.on("error", reject);
   });
 }
@@ -103,15 +123,25 @@ export async function handleConnectionsRequest(
   const method = req.method ?? "GET";
   const parsed = parseConnectionsPath(req.url ?? "/", options.stage);
   const connectionId = parsed.ok ? parsed.connectionId : "-";
-  const finish = (reply: Reply, after?: () => void) => {
+  const finish = (reply: Reply, after?: () => void, note?: string) => {
     // "close" also fires when the caller hung up early, so a DELETE always leads to `$disconnect`.
     if (after) res.once("close", after);
     write(res, reply);
-    options.log(method, connectionId, reply.status, Date.now() - started);
+    options.log(method, connectionId, reply.status, Date.now() - started, note);
   };
 
-  if (!parsed.ok) {
+  if (options.isOwnHost && !options.isOwnHost(req.headers.host)) {
     req.resume();
+    return finish(FORBIDDEN, undefined, `Host ${req.headers.host ?? "(none)"} is not this gateway`);
+  }
+  // Read before anything else is decided: the signature covers the body.
+  const { body, tooLarge, sha256 } = await readBody(req, options.maxPostBytes);
+  const verdict = options.verifySignature?.(req, sha256);
+  if (verdict && !verdict.ok) {
+    const refusal = { status: 403, errorType: verdict.errorType, body: JSON.stringify({ message: verdict.message }) };
+    return finish(refusal, undefined, verdict.note);
+  }
+  if (!parsed.ok) {
     return finish(
       parsed.status === 403
         ? FORBIDDEN
@@ -121,7 +151,6 @@ export async function handleConnectionsRequest(
 
   switch (method) {
     case "POST": {
-      const { body, tooLarge } = await readBody(req, options.maxPostBytes);
       if (tooLarge) {
         return finish({
           status: 413,
@@ -139,7 +168,6 @@ export async function handleConnectionsRequest(
       return finish({ status: 200 });
     }
     case "GET": {
-      req.resume();
       const conn = options.lookup(parsed.connectionId);
       if (!conn) return finish(GONE);
       return finish({
@@ -152,14 +180,12 @@ export async function handleConnectionsRequest(
       });
     }
     case "DELETE": {
-      req.resume();
       const conn = options.lookup(parsed.connectionId);
       if (!conn) return finish(GONE);
       const fireDisconnect = conn.close();
       return finish({ status: 204 }, fireDisconnect);
     }
     default:
-      req.resume();
       return finish(FORBIDDEN);
   }
 }

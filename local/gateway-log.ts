@@ -3,6 +3,8 @@
  * can follow a connection's life in the terminal. The sink is the caller's (`console.log` by default).
  */
 
+import { type ConsoleStyle, eventLine } from "./console-format";
+
 /** Writes one line: `time KIND route connectionId status durationMs [note]`. */
 export type GatewayLog = (
   kind: string,
@@ -13,8 +15,15 @@ export type GatewayLog = (
   note?: string,
 ) => void;
 
-/** A `GatewayLog` that formats each line and hands it to `sink`. */
-export function gatewayLog(sink: (line: string) => void): GatewayLog {
+/**
+ * A `GatewayLog` that formats each line and hands it to `sink`: with `readable`, `npm start`'s console format
+ * (console-format.ts); without, an ISO timestamp first, as `--json-logs` and the library always print.
+ */
+export function gatewayLog(sink: (line: string) => void, readable?: ConsoleStyle): GatewayLog {
+  if (readable) {
+    return (kind, route, connectionId, status, durationMs, note) =>
+      sink(eventLine(readable, { kind, route, connectionId, status, durationMs, note }));
+  }
   return (kind, route, connectionId, status, durationMs, note) => {
     const parts = [
       new Date().toISOString(),

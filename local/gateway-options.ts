@@ -3,6 +3,7 @@
  * need these types (the handler environment, the CLI) do not pull in the server.
  */
 import type { LocalAuthorizerOptions } from "./authorizer";
+import type { ConsoleStyle } from "./console-format";
 import type { GatewayLimits } from "./limits";
 import type { RouteHandlers } from "./route-handlers";
 import type { TokenSweepOptions } from "./token-sweep-timer";
@@ -50,10 +51,28 @@ export interface LocalGatewayOptions {
   readonly limits?: Partial<GatewayLimits>;
   /** One line per event and per `@connections` call; default `console.log`. */
   readonly log?: (line: string) => void;
+  /** `npm start`'s readable line format (local time, colours when asked); default ISO-timestamped lines. */
+  readonly readableLog?: ConsoleStyle;
   /** A Lambda REQUEST authorizer on `$connect` (see authorizer.ts); none by default, as with `auth: none`. */
   readonly authorizer?: LocalAuthorizerOptions;
   /** The token sweeper's schedule (token-sweep-timer.ts); none by default. */
   readonly tokenSweep?: TokenSweepOptions;
+  /**
+   * Browser origins allowed to open a WebSocket besides the gateway's own (origin-policy.ts): exact origins,
+   * `null`, or `*` for any. A handshake without `Origin` (non-browser clients) is always allowed.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * Secret access keys `@connections` signatures are checked with (connections-signature.ts); any access key id
+   * is accepted. Default: `AWS_SECRET_ACCESS_KEY` of the process (what the handlers sign with) and `local`.
+   * `false` turns the check off (not offered by `npm start`).
+   */
+  readonly signingSecrets?: readonly string[] | false;
+  /**
+   * Reload the route table's handlers when a file they are built from changes (hot-reload.ts); only with the
+   * default `handlers`. Default false (`npm start` turns it on).
+   */
+  readonly hotReload?: boolean;
 }
 
 /** Stage names API Gateway accepts. */

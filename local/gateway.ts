@@ -18,14 +18,16 @@
  * explicit dependencies instead.
  */
 import type { Server } from "node:http";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { WebSocket } from "ws";
 import { ROUTE_SELECTION_EXPRESSION } from "../contract/routes";
-import { type IdentitySource, methodArnOf, parseIdentitySources } from "./authorizer";
+import { type AuthorizerHandler, type IdentitySource, methodArnOf, parseIdentitySources } from "./authorizer";
 import { ConnectAuthorizer } from "./connect-authorizer";
 import { Connection, type ConnectionHooks } from "./connection";
 import { attachSocket } from "./connection-socket";
 import type { ManagedConnection } from "./connections-endpoint";
+import { type SignatureVerdict, verifyConnectionsSignature } from "./connections-signature";
 import { delay } from "./delay";
 import type { ConnectionContext } from "./events";
 import { type GatewayLog, gatewayLog } from "./gateway-log";
@@ -38,13 +40,16 @@ import {
   LOCAL_API_ID,
   type LocalGatewayOptions,
 } from "./gateway-options";
-import { deployedAuthorizer, handlerRegion, routeTableHandlers } from "./handler-env";
+import { deployedAuthorizer, handlerRegion, routeTableHandlers, signingSecrets } from "./handler-env";
 import { Handshakes } from "./handshake";
+import { HotReload, reloadableScope } from "./hot-reload";
 import { closeServer, createGatewayServer, listen } from "./http-server";
 import { InFlight } from "./in-flight";
 import { CLOSE, type GatewayLimits, resolveLimits } from "./limits";
+import { OriginPolicy, type OriginVerdict } from "./origin-policy";
 import { RouteDispatch } from "./route-dispatch";
-import type { RouteHandlers } from "./route-handlers";
+import type { RouteHandler, RouteHandlers } from "./route-handlers";
+import { registryDependents, reloadRouteTable } from "./route-table-reload";
 import { deployedSweep, TokenSweepTimer } from "./token-sweep-timer";
 
 export { GatewayListenError } from "./http-server";
@@ -61,6 +66,10 @@ export class LocalGateway {
   private readonly host: string;
   private readonly apiId: string;
   private readonly log: GatewayLog;
+  private readonly sink: (line: string) => void;
+  private hotReload: HotReload | undefined;
+  /** Whether the handlers in use have run (so their container was built and a reload must release it). */
+  private handlersUsed = false;
   private readonly server: Server;
   private readonly handshakes: Handshakes;
   private readonly connections = new Map<string, Connection>();
@@ -71,6 +80,9 @@ export class LocalGateway {
   private dispatch: RouteDispatch;
   private authorizer: ConnectAuthorizer | undefined;
   private boundPort: number | undefined;
+  /** Known once the port is bound: the gateway's own origin includes it. */
+  private originPolicy: OriginPolicy | undefined;
+  private secrets: readonly string[] | false = false;
   private state: GatewayState = "new";
   private stopped: Promise<void> | undefined;
   private sweeper: TokenSweepTimer | undefined;
@@ -88,8 +100,8 @@ export class LocalGateway {
     this.apiId = options.apiId ?? LOCAL_API_ID;
     this.limits = resolveLimits(options.limits);
     this.identitySources = options.authorizer ? parseIdentitySources(options.authorizer.identitySources) : undefined;
-    const sink = options.log ?? ((line: string) => console.log(line));
-    this.log = gatewayLog(sink);
+    this.sink = options.log ?? ((line: string) => console.log(line));
+    this.log = gatewayLog(this.sink, options.readableLog);
     this.dispatch = this.dispatchTo({});
     this.handshakes = new Handshakes({
       stage: this.stage,
@@ -99,6 +111,7 @@ export class LocalGateway {
       port: () => this.port,
       running: () => this.state === "running",
       authorizer: () => this.authorizer,
+      checkOrigin: (origin) => this.checkOrigin(origin),
       invokeConnect: (event) => this.dispatch.connect(event),
       register: (ctx) => this.register(ctx),
       opened: (conn, ws, socket) => this.opened(conn, ws, socket),
@@ -108,6 +121,11 @@ export class LocalGateway {
       maxPostBytes: this.limits.maxPostBytes,
       log: this.log,
       lookup: (id) => this.managed(id),
+      verifySignature: (req, payloadHash): SignatureVerdict =>
+        this.secrets === false
+          ? { ok: true, accessKeyId: "-" }
+          : verifyConnectionsSignature(req, payloadHash, this.secrets),
+      isOwnHost: (host) => this.originPolicy?.isOwnHost(host) ?? false,
       upgrade: (req, socket, head) => this.handshakes.upgrade(req, socket, head),
     });
   }
@@ -121,6 +139,16 @@ export class LocalGateway {
   /** `ws://localhost:PORT/{stage}`, what clients connect to. */
   get url(): string {
     return `ws://${displayHost(this.host)}:${this.port}/${this.stage}`;
+  }
+
+  /** `http://localhost:PORT/`, the web client's page (its origin is the gateway's own, origin-policy.ts). */
+  get webClientUrl(): string {
+    return `http://${displayHost(this.host)}:${this.port}/`;
+  }
+
+  /** The interface the gateway listens on (as given: `127.0.0.1`, `0.0.0.0`, ...). */
+  get listenHost(): string {
+    return this.host;
   }
 
   /** `http://127.0.0.1:PORT/{stage}`, the `@connections` endpoint (CALLBACK_URL). */
@@ -143,6 +171,8 @@ export class LocalGateway {
     this.state = "starting";
     try {
       this.boundPort = await listen(this.server, this.options.port ?? DEFAULT_PORT, this.host);
+      this.originPolicy = new OriginPolicy({ host: this.host, port: this.boundPort }, this.options.allowedOrigins);
+      this.secrets = this.options.signingSecrets ?? signingSecrets();
     } catch (error) {
       this.state = "stopped";
       throw error;
@@ -155,6 +185,7 @@ export class LocalGateway {
       await closeServer(this.server);
       throw error;
     }
+    if (this.options.hotReload) this.startHotReload();
     this.state = "running";
     const sweep = this.options.tokenSweep;
     if (sweep && sweep.intervalMs > 0) {
@@ -165,6 +196,28 @@ export class LocalGateway {
       }
     }
     return this;
+  }
+
+  /** Resolves once the hot reloads started so far are done. */
+  reloadsSettled(): Promise<void> {
+    return this.hotReload?.settled() ?? Promise.resolve();
+  }
+
+  private startHotReload(): void {
+    if (this.options.handlers !== undefined) throw new Error("hotReload works with the route table's handlers only");
+    this.hotReload = new HotReload({
+      scope: reloadableScope(join(__dirname, "..")),
+      log: this.sink,
+      alsoReload: registryDependents,
+      reload: async (reloading, previous) => {
+        const fresh = await reloadRouteTable(reloading, previous, this.authorizer !== undefined);
+        const used = this.handlersUsed;
+        this.dispatch = this.dispatchTo(fresh.handlers);
+        if (fresh.authorizer) this.authorizer = this.connectAuthorizer(fresh.authorizer);
+        // Events the previous handlers are serving finish on them, as on Lambda after a deploy.
+        if (used) void this.work.drained().then(fresh.release);
+      },
+    }).watch();
   }
 
   /**
@@ -186,16 +239,33 @@ export class LocalGateway {
     if (!authorizer || !this.identitySources) return;
     // The route table's default already installed `env`; reinstalling would undo its CALLBACK_URL.
     const handler = authorizer.handler ?? deployedAuthorizer(this.options.handlers === undefined ? {} : env);
-    this.authorizer = new ConnectAuthorizer({
-      identitySources: this.identitySources,
+    this.authorizer = this.connectAuthorizer(handler);
+  }
+
+  private connectAuthorizer(handler: AuthorizerHandler): ConnectAuthorizer {
+    return new ConnectAuthorizer({
+      identitySources: this.identitySources ?? [],
       handler,
       methodArn: methodArnOf(handlerRegion(), this.apiId, this.stage),
-      timeoutMs: authorizer.timeoutMs,
+      timeoutMs: this.options.authorizer?.timeoutMs,
       log: this.log,
     });
   }
 
-  private dispatchTo(handlers: RouteHandlers): RouteDispatch {
+  private checkOrigin(origin: string | undefined): OriginVerdict {
+    return this.originPolicy?.checkOrigin(origin) ?? { allow: false, reason: "the gateway is not listening" };
+  }
+
+  /** Dispatch to `given`, each call noted (a hot reload releases the previous container only if it was built). */
+  private dispatchTo(given: RouteHandlers): RouteDispatch {
+    this.handlersUsed = false;
+    const handlers: Record<string, RouteHandler> = {};
+    for (const [routeKey, handler] of Object.entries(given)) {
+      handlers[routeKey] = (event) => {
+        this.handlersUsed = true;
+        return handler(event);
+      };
+    }
     return new RouteDispatch({
       handlers,
       routeSelectionExpression: this.options.routeSelectionExpression ?? ROUTE_SELECTION_EXPRESSION,
@@ -212,6 +282,8 @@ export class LocalGateway {
     }
     this.state = "stopping";
     await this.sweeper?.stop();
+    this.hotReload?.close();
+    await this.hotReload?.settled();
     const listening = closeServer(this.server);
     // Handshakes whose `$connect` is still running are refused (503) when it returns; wait for them first.
     await this.handshakes.settled();

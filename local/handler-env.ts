@@ -21,11 +21,22 @@ export function sdkDefaults(current: NodeJS.ProcessEnv = process.env): EnvVars {
   const defaults: Record<string, string> = {
     AWS_REGION: current.AWS_DEFAULT_REGION ?? "us-east-1",
     AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
+    AWS_SECRET_ACCESS_KEY: LOCAL_SECRET,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   };
   for (const key of Object.keys(defaults)) if (current[key] !== undefined) delete defaults[key];
   return defaults;
+}
+
+/** The dummy secret every local tool and test signs with when no real credentials are set. */
+export const LOCAL_SECRET = "local";
+
+/**
+ * The secrets `@connections` accepts signatures from: the one the in-process handlers sign with (this process's
+ * `AWS_SECRET_ACCESS_KEY`, `local` by default) and `local`, so scripts with dummy credentials work too.
+ */
+export function signingSecrets(current: NodeJS.ProcessEnv = process.env): string[] {
+  return [...new Set([current.AWS_SECRET_ACCESS_KEY ?? LOCAL_SECRET, LOCAL_SECRET])];
 }
 
 /** What infra sets on every Lambda, pointed at this gateway: `vars`, CALLBACK_URL and the SDK's defaults. */
@@ -38,6 +49,11 @@ export function lambdaEnv(vars: EnvVars, callbackUrl: string, current: NodeJS.Pr
 /** Writes `vars` into `process.env`: the only mutation of the environment in a local run. */
 export function installHandlerEnv(vars: EnvVars): void {
   for (const [key, value] of Object.entries(vars)) process.env[key] = value;
+}
+
+/** The store the in-process handlers use (`STORE`, as installed). */
+export function handlerStoreKind(): string | undefined {
+  return process.env[ENV.STORE];
 }
 
 /** The region the in-process handlers (and the authorizer's `methodArn`) run in. */

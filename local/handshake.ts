@@ -40,6 +40,8 @@ export interface HandshakeHost {
   /** Whether the gateway accepts connections (not starting, not stopping). */
   running(): boolean;
   authorizer(): ConnectAuthorizer | undefined;
+  /** Whether a browser page from `origin` may connect (origin-policy.ts); no `Origin` is a non-browser client. */
+  checkOrigin(origin: string | undefined): { readonly allow: boolean; readonly reason?: string };
   invokeConnect(event: WebSocketEvent): Promise<Invocation>;
   /** A new connection, known (as `connecting`) to `@connections` from now on. */
   register(ctx: ConnectionContext): Connection;
@@ -88,6 +90,12 @@ export class Handshakes {
       return refuseHandshake(socket, 403, FORBIDDEN_PATH);
     }
     if (!this.host.running()) return refuseHandshake(socket, 503);
+    // A local-only safety, before anything runs: API Gateway checks no Origin (origin-policy.ts).
+    const origin = this.host.checkOrigin(req.headers.origin);
+    if (!origin.allow) {
+      this.host.log("CONNECT", "-", "-", "403", 0, origin.reason);
+      return refuseHandshake(socket, 403, FORBIDDEN_PATH);
+    }
     // Malformed handshakes never reach `$connect`: `ws` refuses them itself (400 and friends).
     if (!isWebSocketHandshake(req)) return this.wss.handleUpgrade(req, socket, head, (ws) => ws.terminate());
     const handshake = this.run(req, socket, head).catch((error: unknown) => {

@@ -27,6 +27,8 @@ export interface HttpRoutes {
   readonly maxPostBytes: number;
   readonly log: GatewayLog;
   readonly lookup: ConnectionsEndpointOptions["lookup"];
+  readonly verifySignature?: ConnectionsEndpointOptions["verifySignature"];
+  readonly isOwnHost?: ConnectionsEndpointOptions["isOwnHost"];
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
@@ -39,13 +41,15 @@ export function createGatewayServer(routes: HttpRoutes): Server {
 }
 
 function serveRequest(req: IncomingMessage, res: ServerResponse, routes: HttpRoutes): void {
-  const { stage, maxPostBytes, log, lookup } = routes;
+  const { stage, maxPostBytes, log, lookup, verifySignature, isOwnHost } = routes;
   if (serveWebClient(req, res, stage)) return log(req.method ?? "GET", "web", "-", "200", 0);
   handleConnectionsRequest(req, res, {
     stage,
     maxPostBytes,
     lookup,
-    log: (method, id, status, ms) => log(method, "@connections", id, String(status), ms),
+    verifySignature,
+    isOwnHost,
+    log: (method, id, status, ms, note) => log(method, "@connections", id, String(status), ms, note),
   }).catch((error: unknown) => {
     log(req.method ?? "?", "@connections", "-", "500", 0, `error=${describeError(error)}`);
     if (!res.headersSent)

@@ -13,7 +13,7 @@ import {
 import { expect } from "chai";
 import { WebSocket } from "ws";
 import { type LocalGateway, startLocalGateway } from "../local/gateway";
-import { openClient, type RecordedEvent, recording, type TestClient, waitFor } from "./support/gateway";
+import { openClient, type RecordedEvent, recording, signedHeaders, type TestClient, waitFor } from "./support/gateway";
 
 function sdk(endpoint: string): ApiGatewayManagementApiClient {
   return new ApiGatewayManagementApiClient({
@@ -42,9 +42,16 @@ interface RawResponse {
   body: string;
 }
 
-function raw(port: number, method: string, path: string, body?: string): Promise<RawResponse> {
+/** A raw HTTP call, SigV4-signed unless `headers` are given (the gateway refuses unsigned calls). */
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = signedHeaders(port, method, path, body),
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, method, path }, (res) => {
+    const req = request({ host: "127.0.0.1", port, method, path, headers }, (res) => {
       let text = "";
       res.on("data", (chunk: Buffer) => (text += chunk.toString()));
       res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));

@@ -11,6 +11,7 @@ import {
   openChatClient,
   openClient,
   recording,
+  signedHeaders,
   startChatGateway,
   type TestClient,
   waitFor,
@@ -578,9 +579,11 @@ describe("local gateway", function () {
       const id = gateway!.openConnectionIds()[0]!;
       for (let i = 0; i < 5; i++) {
         await new Promise((resolve) => setTimeout(resolve, 150));
+        const path = `/dev/@connections/${encodeURIComponent(id)}`;
         const res = await fetch(`${gateway!.callbackUrl}/@connections/${encodeURIComponent(id)}`, {
           method: "POST",
           body: `ping ${i}`,
+          headers: signedHeaders(gateway!.port, "POST", path, `ping ${i}`),
         });
         expect(res.status).to.equal(200);
       }

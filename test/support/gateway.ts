@@ -18,6 +18,7 @@ import { whoami } from "../../handlers/whoami";
 import { type LocalGateway, type LocalGatewayOptions, startLocalGateway } from "../../local/gateway";
 import type { RouteHandler, RouteHandlers } from "../../local/route-handlers";
 import type { HandlerResult, WebSocketEvent } from "../../runtime/event";
+import { SigV4Signer, sha256Hex } from "../../runtime/sigv4";
 import { type TestDeps, testDeps } from "./handler-deps";
 
 /** The plain (dependency-taking) function behind each module's exported `handler`. */
@@ -234,4 +235,27 @@ export async function openChatClient(chat: ChatGateway, options: ClientOptions =
   if (ids.length !== 1) throw new Error(`expected one new connection, found ${ids.length}`);
   client.connectionId = ids[0];
   return client;
+}
+
+/**
+ * SigV4 headers for a raw `@connections` request to a local gateway, signed as the SDK signs it (service
+ * `execute-api`) with the dummy credentials every local tool uses: the gateway refuses unsigned calls.
+ */
+export function signedHeaders(
+  port: number,
+  method: string,
+  path: string,
+  body: string | Buffer = "",
+  credentials = { accessKeyId: "local", secretAccessKey: "local" },
+): Record<string, string> {
+  const payloadHash = sha256Hex(body);
+  const host = `127.0.0.1:${port}`;
+  const extra = { "x-amz-content-sha256": payloadHash };
+  return {
+    ...extra,
+    ...new SigV4Signer("us-east-1", "execute-api").sign(
+      { method, host, path, payloadHash, headers: extra },
+      credentials,
+    ),
+  };
 }
