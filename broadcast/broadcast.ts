@@ -132,7 +132,8 @@ function inlineLane(options: BroadcastOptions, split: ReturnType<typeof splitLis
     giveBack: split.giveBack,
     // The split already reads the listing ahead; a prefetched page would be lost at the intake deadline.
     prefetch: false,
-    attempt: (connectionId, timeoutMs) => connections.attempt(connectionId, payload, timeoutMs),
+    attempt: (connectionId, timeoutMs, waitLimitMs) =>
+      connections.attempt(connectionId, payload, timeoutMs, waitLimitMs),
     store: options.store,
     onRemoved: options.onRemoved,
     deadline: options.deadline,

@@ -15,8 +15,11 @@ import type { FanOutPolicy } from "./fan-out-policy";
 import { type FanOutSummary, noteError, noteExpired } from "./fan-out-summary";
 import type { GoneBatches } from "./gone-batches";
 
-/** One attempt to post to one connection, aborted after `timeoutMs`; must not throw. */
-export type AttemptPost = (connectionId: string, timeoutMs: number) => Promise<Attempt>;
+/**
+ * One attempt to post to one connection, aborted `timeoutMs` after it got a socket, or after `waitLimitMs`
+ * waiting for one; must not throw.
+ */
+export type AttemptPost = (connectionId: string, timeoutMs: number, waitLimitMs?: number) => Promise<Attempt>;
 
 /** What a post does after an answer: stop (it is settled), or retry after this many ms. */
 const SETTLED = -1;
@@ -49,7 +52,8 @@ export class TargetPoster {
         const sentAt = this.now();
         let result: Attempt;
         try {
-          result = await this.source.attempt(connectionId, Math.min(this.policy.postTimeoutMs, remaining));
+          // Queued for a socket, the attempt may wait until the deadline; once sent, `postTimeoutMs` at most.
+          result = await this.source.attempt(connectionId, Math.min(this.policy.postTimeoutMs, remaining), remaining);
         } catch (error) {
           result = { kind: "fatal", error: error instanceof Error ? error : new Error(String(error)) };
         }

@@ -55,7 +55,8 @@ export async function fanOutWorker(
     const departed: RemovedConnection[] = [];
     const summary = await fanOut({
       targets: asAsync(pages(event.connectionIds, settings.pageSize)),
-      attempt: (connectionId, timeoutMs) => connections.attempt(connectionId, payload, timeoutMs),
+      attempt: (connectionId, timeoutMs, waitLimitMs) =>
+        connections.attempt(connectionId, payload, timeoutMs, waitLimitMs),
       store: deps.store,
       deadline,
       onRemoved: (removed) => departed.push(...removed),
