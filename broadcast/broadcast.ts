@@ -52,7 +52,7 @@ export {
   shardData,
   shardPayload,
 } from "./shard-format";
-export { type SplitPlan, type SplitStats, splitListing } from "./splitter";
+export { ListingDeadlineError, type SplitPlan, type SplitStats, splitListing } from "./splitter";
 
 export interface BroadcastOptions {
   readonly store: ConnectionStore;
@@ -119,6 +119,9 @@ function splitAudience(options: BroadcastOptions): ReturnType<typeof splitListin
     shardSize: settings.shardSize,
     pageSize: settings.pageSize,
     dispatch,
+    // The router stops waiting for a hanging listing at the invocation's deadline (its margin is left for
+    // dispatching what was listed by then).
+    deadline: options.deadline,
   });
 }
 

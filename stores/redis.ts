@@ -10,6 +10,7 @@ import {
   rateWindow,
 } from "../contract/connection-store";
 import type { RedisEnv } from "../contract/env";
+import { retryPage } from "./page-retry";
 
 /** Ids per ZREM/DEL command in `removeMany`, so no single command carries an unbounded argument list. */
 const REMOVE_CHUNK = 500;
@@ -272,11 +273,17 @@ export class RedisConnectionStore implements ConnectionStore {
     const setKey = options?.room !== undefined ? this.roomKey(options.room) : this.idsKey;
     let start = "-";
     for (;;) {
-      const ids = await this.client.zrange(setKey, start, "+", "BYLEX", "LIMIT", 0, pageSize);
+      // A page that fails is asked for again from the same cursor (page-retry.ts): nothing skipped or repeated.
+      const from = start;
+      const { ids, live } = await retryPage(async () => {
+        const ids = await this.client.zrange(setKey, from, "+", "BYLEX", "LIMIT", 0, pageSize);
+        if (ids.length === 0) return { ids, live: [] as string[] };
+        const keys = [setKey, ...ids.map((id) => this.connKey(id))];
+        const live = (await this.client.eval(KEEP_LIVE_SCRIPT, keys.length, ...keys, ...ids)) as string[];
+        return { ids, live };
+      });
       if (ids.length === 0) return;
       start = `(${ids[ids.length - 1]}`;
-      const keys = [setKey, ...ids.map((id) => this.connKey(id))];
-      const live = (await this.client.eval(KEEP_LIVE_SCRIPT, keys.length, ...keys, ...ids)) as string[];
       if (live.length > 0) yield live;
       if (ids.length < pageSize) return;
     }

@@ -8,7 +8,11 @@
 import { createServer, Agent as HttpAgent, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
+import { ListingDeadlineError, splitListing } from "../broadcast/broadcast";
+import { newConnectionId } from "../local/events";
 import { ConnectionPoster, preparePayload } from "../runtime/connections-api";
+import { RedisConnectionStore } from "../stores/redis";
+import { startRedis, type TestRedis } from "./support/redis-server";
 
 const credentials = async () => ({ accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" });
 const region = async () => "us-east-1";
@@ -72,6 +76,71 @@ describe("fan-out: nothing lost without a trace", function () {
         agent.destroy();
         await new Promise((resolve) => server.close(resolve));
       }
+    });
+  });
+
+  describe("listing", () => {
+    it("the split router stops waiting for a listing that hangs at its deadline, and accounts for what it got", async () => {
+      async function* hangs() {
+        yield ["a", "b", "c"];
+        yield ["d", "e"];
+        await new Promise(() => undefined); // the store never answers again
+      }
+      const dispatched: string[] = [];
+      const started = Date.now();
+      const split = splitListing(hangs(), {
+        inlineMax: 100,
+        shardSize: 2,
+        pageSize: 10,
+        dispatch: async (ids) => {
+          dispatched.push(...ids);
+        },
+        deadline: started + 300,
+      });
+      const inline: string[] = [];
+      for await (const page of split.inline) inline.push(...page);
+      const stats = await split.done;
+      expect(Date.now() - started).to.be.lessThan(2_000);
+      expect(stats.listingError).to.be.instanceOf(ListingDeadlineError);
+      expect(stats.listed).to.equal(5);
+      expect([...inline, ...dispatched].sort()).to.deep.equal(["a", "b", "c", "d", "e"]);
+      expect(stats.dropped).to.equal(0);
+    });
+
+    describe("a real Redis paused mid-listing", () => {
+      let redis: TestRedis;
+      before(async () => {
+        redis = await startRedis();
+        if (redis.pid === undefined) this.ctx.skip();
+      });
+      after(async () => {
+        if (redis.pid !== undefined) process.kill(redis.pid, "SIGCONT");
+        await redis.stop();
+      });
+
+      it("retries the failed page from its cursor: every id listed exactly once", async () => {
+        const store = new RedisConnectionStore({ url: redis.url, keyPrefix: `dur-${newConnectionId().slice(0, 8)}` });
+        try {
+          const now = Date.now();
+          const ids = Array.from({ length: 50 }, () => newConnectionId());
+          for (const connectionId of ids)
+            await store.add({ connectionId, connectedAt: now, expiresAt: now + 3_600_000 });
+          const listed: string[] = [];
+          let pages = 0;
+          for await (const page of store.list({ pageSize: 10 })) {
+            listed.push(...page);
+            if (++pages === 2) {
+              // Redis stops answering for 1.5 s: the next page's command times out (1 s) and fails.
+              process.kill(redis.pid!, "SIGSTOP");
+              setTimeout(() => process.kill(redis.pid!, "SIGCONT"), 1_500);
+            }
+          }
+          expect(listed).to.have.length(50);
+          expect(new Set(listed)).to.deep.equal(new Set(ids));
+        } finally {
+          await store.close();
+        }
+      });
     });
   });
 });
