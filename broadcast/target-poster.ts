@@ -31,7 +31,11 @@ export class TargetPoster {
   stopped = false;
 
   constructor(
-    private readonly source: { readonly attempt: AttemptPost },
+    private readonly source: {
+      readonly attempt: AttemptPost;
+      /** Told each id whose post failed or expired (not after a 413): a worker re-queues them. */
+      readonly onUndelivered?: (connectionId: string) => void;
+    },
     private readonly policy: FanOutPolicy,
     private readonly deadline: number,
     private readonly now: () => number,
@@ -47,7 +51,10 @@ export class TargetPoster {
     try {
       for (;;) {
         const remaining = this.deadline - this.now();
-        if (remaining <= 0 || this.stopped) return noteExpired(this.summary);
+        if (remaining <= 0 || this.stopped) {
+          if (!this.stopped) this.source.onUndelivered?.(connectionId);
+          return noteExpired(this.summary);
+        }
         attempts++;
         const sentAt = this.now();
         let result: Attempt;
@@ -75,6 +82,7 @@ export class TargetPoster {
           case "fatal":
             this.summary.failed++;
             noteError(this.summary, result.error);
+            this.source.onUndelivered?.(connectionId);
             return;
           case "throttled":
             pause = this.afterThrottle(++throttles);
@@ -83,7 +91,10 @@ export class TargetPoster {
             pause = this.afterFailure(result, ++failures);
             break;
         }
-        if (pause === SETTLED) return;
+        if (pause === SETTLED) {
+          this.source.onUndelivered?.(connectionId);
+          return;
+        }
         await sleep(pause);
       }
     } finally {
