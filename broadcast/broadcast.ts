@@ -47,6 +47,7 @@ export { PartialDispatchError, shardDispatcher } from "./shard-dispatcher";
 export {
   ASYNC_PAYLOAD_LIMIT_BYTES,
   type FanOutShardEvent,
+  type InvokeOptions,
   type InvokeWorker,
   isFanOutShardEvent,
   shardData,

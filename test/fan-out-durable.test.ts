@@ -11,6 +11,7 @@ import { expect } from "chai";
 import { type FanOutShardEvent, ListingDeadlineError, splitListing } from "../broadcast/broadcast";
 import { SqsShardQueue } from "../broadcast/worker-invoker";
 import type { HandlerDeps } from "../chat/deps";
+import { inProcessWorkers, withInProcessWorkers } from "../chat/in-process-workers";
 import { consumeShardBatch, MAX_SHARD_HOPS } from "../chat/shard-batch";
 import type { ConnectionStore } from "../contract/connection-store";
 import { DEFAULT_FANOUT, type FanOutSettings } from "../contract/env";
@@ -370,7 +371,7 @@ describe("fan-out: nothing lost without a trace", function () {
         worker,
         true,
       );
-      // biome-ignore lint/suspicious/noConsole: the fault run's figures are part of the test's report.
+      // The fault run's figures are part of the test's report.
       console.log(JSON.stringify(runs, null, 1));
       for (const [label, r] of Object.entries(runs)) expect(r.lost, label).to.equal(0);
       expect(runs.baseline!.duplicated).to.equal(0);
@@ -413,6 +414,56 @@ describe("fan-out: nothing lost without a trace", function () {
       expect(dead[0]!.hop).to.equal(MAX_SHARD_HOPS + 1);
       expect([...dead[0]!.connectionIds].sort()).to.deep.equal([...bad].sort());
       for (const id of ids) if (!bad.has(id)) expect(server.postsTo(id), id).to.have.length(1);
+    });
+  });
+
+  describe("in-process workers (local gateway, tests)", () => {
+    let server: ManagementServer;
+    beforeEach(async () => {
+      server = await startManagementServer("test");
+    });
+    afterEach(async () => {
+      await server.close();
+    });
+
+    it("re-queue a shard's failed ids, keep those that fail on every try as dead letters, and redrive them", async () => {
+      useDummyAwsCredentials();
+      const store = new MemoryConnectionStore();
+      const ids = await register(store, 300);
+      const bad = new Set(ids.filter((id) => id.charCodeAt(2) % 7 === 0));
+      server.behaviour = (id) => (bad.has(id) ? "error500" : "ok");
+      const settings = { ...DEFAULT_FANOUT, pageSize: 50, shardSize: 100, inlineMax: 0, concurrency: 8 };
+      const deps = withInProcessWorkers(
+        {
+          env: { store: store.kind, callbackUrl: server.endpoint, connectionTtlSeconds: 7500, fanOut: settings },
+          store,
+          connections: ConnectionsApi.forEndpoint(server.endpoint, {
+            timeoutMs: 500,
+            backoffBaseMs: 1,
+            backoffCapMs: 5,
+            maxSockets: 8,
+          }),
+          log: new Logger({}, "error", () => undefined),
+        },
+        { delayScale: 0.001, retryDelayMs: 5 },
+      );
+      await sendMessage(
+        messageEvent(sender(ids[0]!), "sendmessage", JSON.stringify({ action: "sendmessage", data: "x" })),
+        deps,
+      );
+      const workers = inProcessWorkers(deps);
+      await workers.idle();
+      const dead = workers.deadLetters.flatMap((e) => e.connectionIds);
+      expect(bad.size).to.be.greaterThan(0);
+      expect([...dead].sort()).to.deep.equal([...bad].sort());
+      expect(tally(server, ids).lost).to.equal(bad.size);
+      // Fixed, then redriven: every id got the message exactly once.
+      server.behaviour = () => "ok";
+      const shards = workers.deadLetters.length;
+      expect(workers.redrive()).to.equal(shards);
+      await workers.idle();
+      expect(workers.deadLetters).to.deep.equal([]);
+      expect(tally(server, ids)).to.deep.equal({ lost: 0, duplicated: 0 });
     });
   });
 });
