@@ -156,15 +156,15 @@ function shardDeadLettersAlarm(
       alarmDescription: queueName.apply(
         (queue) =>
           `Fan-out shards failed on every try and wait in ${queue}: AWS/SQS ApproximateNumberOfMessagesVisible ` +
-          `(Maximum) > 0 in ${ALARM_PERIOD_MINUTES} min. Fix the cause, then redrive (docs/fan-out.md).`,
+          `(Maximum) >= 1 in ${ALARM_PERIOD_MINUTES} min. Fix the cause, then redrive (docs/fan-out.md).`,
       ),
       period: ALARM_PERIOD_SECONDS,
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
       dimensions: { QueueName: queueName },
       statistic: "Maximum",
-      comparisonOperator: "GreaterThanThreshold",
-      threshold: 0,
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      threshold: 1,
     },
     opts,
   );
