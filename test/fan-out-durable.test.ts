@@ -284,7 +284,8 @@ describe("fan-out: nothing lost without a trace", function () {
       expect(sqs.requests.length - before).to.equal(1);
     });
 
-    it("fault runs: worker crashes, worker throttled, failing posts, posts that never succeed (then redriven)", async () => {
+    it("fault runs: worker crashes, worker throttled, failing posts, posts that never succeed (then redriven)", async function () {
+      this.timeout(180_000);
       const runs: Record<string, { lost: number; duplicated: number; dlq: number; invocations: number }> = {};
       async function run(
         label: string,
