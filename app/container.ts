@@ -2,10 +2,11 @@
  * Per-container dependencies: the composition root. Lambda reuses a container for many invocations, so the store
  * client and the management API client are created once, at the first invocation, from the environment infra
  * set — never per request. Two choices are made here, once: the store (from the factories this process was built
- * with, store-registry.ts) and where fan-out shards run (the worker Lambda when FANOUT_WORKER_FUNCTION is set, else
- * the registered stand-in: in-process for local runs and tests, worker-fallback.ts).
+ * with, store-registry.ts) and where fan-out shards go (the SQS shard queue the worker consumes when
+ * FANOUT_SHARD_QUEUE_URL is set; Lambda's async invoke of the worker when only FANOUT_WORKER_FUNCTION is; else the
+ * registered stand-in: in-process for local runs and tests, worker-fallback.ts).
  */
-import { LambdaInvoker } from "../broadcast/worker-invoker";
+import { LambdaInvoker, SqsShardQueue } from "../broadcast/worker-invoker";
 import type { HandlerDeps } from "../chat/deps";
 import { DEFAULT_FANOUT, ENV, readRuntimeEnv } from "../contract/env";
 import { ConnectionsApi } from "../runtime/connections-api";
@@ -43,12 +44,20 @@ export async function buildContainerDeps(
     ? ConnectionsApi.forEndpoint(env.callbackUrl, { timeoutMs: fanOut.postTimeoutMs, maxSockets: fanOut.concurrency })
     : undefined;
   const base = { env, store: factory.create(env), connections, log: new Logger() };
-  if (!fanOut.workerFunction || !connections) return withWorkerFallback(base);
-  const invoker = new LambdaInvoker(
-    fanOut.workerFunction,
-    () => connections.client.config.credentials(),
-    () => connections.client.config.region(),
-    source[ENV.AWS_ENDPOINT_URL_LAMBDA],
-  );
+  const { shardQueueUrl, workerFunction } = fanOut;
+  if (!connections || (!shardQueueUrl && !workerFunction)) return withWorkerFallback(base);
+  const credentials = () => connections.client.config.credentials();
+  const region = () => connections.client.config.region();
+  if (shardQueueUrl) {
+    // The durable path: shards wait in SQS until a worker has posted them (broadcast/sqs-shard-queue.ts).
+    const queue = new SqsShardQueue(shardQueueUrl, credentials, region, source[ENV.AWS_ENDPOINT_URL_SQS]);
+    const dlqUrl = fanOut.shardDlqUrl;
+    return {
+      ...base,
+      invokeWorker: queue.invoke,
+      ...(dlqUrl ? { deadLetterShard: async (event) => void (await queue.send(dlqUrl, event)) } : {}),
+    };
+  }
+  const invoker = new LambdaInvoker(workerFunction!, credentials, region, source[ENV.AWS_ENDPOINT_URL_LAMBDA]);
   return { ...base, invokeWorker: invoker.invoke };
 }

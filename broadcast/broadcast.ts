@@ -49,12 +49,13 @@ export { PartialDispatchError, shardDispatcher } from "./shard-dispatcher";
 export {
   ASYNC_PAYLOAD_LIMIT_BYTES,
   type FanOutShardEvent,
+  type InvokeOptions,
   type InvokeWorker,
   isFanOutShardEvent,
   shardData,
   shardPayload,
 } from "./shard-format";
-export { type SplitPlan, type SplitStats, splitListing } from "./splitter";
+export { ListingDeadlineError, type SplitPlan, type SplitStats, splitListing } from "./splitter";
 
 export interface BroadcastOptions {
   readonly store: ConnectionStore;
@@ -132,6 +133,9 @@ function splitAudience(options: BroadcastOptions): ReturnType<typeof splitListin
     shardSize: settings.shardSize,
     pageSize: settings.pageSize,
     dispatch,
+    // The router stops waiting for a hanging listing at the invocation's deadline (its margin is left for
+    // dispatching what was listed by then).
+    deadline: options.deadline,
   });
 }
 
@@ -152,7 +156,8 @@ function inlineLane(options: BroadcastOptions, split: ReturnType<typeof splitLis
           store: untaggingRemover(options.store),
         }
       : {
-          attempt: (connectionId: string, timeoutMs: number) => connections.attempt(connectionId, payload, timeoutMs),
+          attempt: (connectionId: string, timeoutMs: number, waitLimitMs?: number) =>
+            connections.attempt(connectionId, payload, timeoutMs, waitLimitMs),
           store: options.store,
         }),
     onRemoved: options.onRemoved,

@@ -49,6 +49,12 @@ export interface FanOutOptions extends Partial<FanOutPolicy>, GoneSink {
    * them to someone else: broadcast/broadcast.ts). Without it, they count as `expired`.
    */
   readonly giveBack?: (ids: readonly string[]) => void;
+  /**
+   * Told each id that was not delivered: its post failed (after its retries, or at once for a 403/400) or
+   * expired at the deadline. Not told after a 413 (the payload is too large for everyone). A worker re-queues
+   * these as a smaller shard (chat/shard-batch.ts), so no failed post goes untraced.
+   */
+  readonly onUndelivered?: (connectionId: string) => void;
   /** Fetch the next page while posting the current one (default true; off when `targets` is already in memory). */
   readonly prefetch?: boolean;
   /** Clock (tests). */
@@ -158,6 +164,7 @@ function stoppedMidPage(run: FanOutRun, unstarted: string[]): void {
   if (!run.poster.stopped) {
     summary.targets += unstarted.length;
     noteExpired(summary, unstarted.length);
+    if (run.options.onUndelivered) for (const id of unstarted) run.options.onUndelivered(id);
   }
 }
 

@@ -39,8 +39,13 @@ export function untag(tagged: string): string {
 
 /** One post to a tagged id: the envelope to a typed client, the raw payload to a plain one. */
 export function taggedAttempt(connections: Pick<ConnectionsApi, "attempt">, payloads: TwoPayloads): AttemptPost {
-  return (tagged, timeoutMs) =>
-    connections.attempt(tagged.slice(1), tagged[0] === TYPED_TAG ? payloads.typed : payloads.plain, timeoutMs);
+  return (tagged, timeoutMs, waitLimitMs) =>
+    connections.attempt(
+      tagged.slice(1),
+      tagged[0] === TYPED_TAG ? payloads.typed : payloads.plain,
+      timeoutMs,
+      waitLimitMs,
+    );
 }
 
 /** The store's `removeMany` for tagged ids (the 410s of a two-payload fan-out). */

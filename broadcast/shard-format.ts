@@ -28,10 +28,20 @@ export interface FanOutShardEvent {
   readonly connectionIds: readonly string[];
   /** Version 2: the envelope typed clients get (JSON text, so never base64). */
   readonly typedData?: string;
+  /**
+   * How many times these ids were queued again because their posts failed (absent or 0: the shard as the
+   * broadcast dispatched it). A re-queued shard holds only the ids that failed, never the whole audience.
+   */
+  readonly hop?: number;
 }
 
-/** Sends one shard to a worker; resolves once the invocation is accepted (not run). */
-export type InvokeWorker = (event: FanOutShardEvent) => Promise<void>;
+/** How a shard is queued: SQS may hold it back a while (a re-queued shard waits before its next try). */
+export interface InvokeOptions {
+  readonly delaySeconds?: number;
+}
+
+/** Sends one shard to a worker; resolves once the shard is accepted (queued, not run). */
+export type InvokeWorker = (event: FanOutShardEvent, options?: InvokeOptions) => Promise<void>;
 
 export function isFanOutShardEvent(event: unknown): event is FanOutShardEvent {
   const e = event as Partial<FanOutShardEvent> | null;
@@ -41,6 +51,7 @@ export function isFanOutShardEvent(event: unknown): event is FanOutShardEvent {
     e.type === "fanout-shard" &&
     (e.version === 1 || (e.version === 2 && typeof e.typedData === "string")) &&
     Array.isArray(e.connectionIds) &&
+    (e.hop === undefined || (Number.isInteger(e.hop) && e.hop >= 0)) &&
     (typeof e.data === "string" || typeof e.dataBase64 === "string")
   );
 }

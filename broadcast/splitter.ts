@@ -24,6 +24,17 @@ export interface SplitPlan {
   /** Ids per page handed to the inline lane. */
   readonly pageSize: number;
   readonly dispatch: (connectionIds: string[]) => Promise<void>;
+  /**
+   * Epoch ms after which the router stops waiting for the listing: a store that hangs mid-listing must not hold
+   * the invocation past its budget. What was listed by then is still posted or dispatched; the rest of the
+   * audience is reported (`listingError`), never silently skipped. Default: none.
+   */
+  readonly deadline?: number;
+}
+
+/** The listing did not yield its next page before the split's deadline. */
+export class ListingDeadlineError extends Error {
+  override readonly name = "ListingDeadlineError";
 }
 
 export interface SplitStats {
@@ -135,8 +146,9 @@ class ListingSplit {
    */
   private async readListing(listing: AsyncIterable<readonly string[]>): Promise<void> {
     const { state, buffer, shardSize } = this;
+    const pages = withDeadline(listing, this.plan.deadline);
     try {
-      for await (const page of listing) {
+      for await (const page of pages) {
         this.stats.listed += page.length;
         buffer.push(page);
         this.toLane.notify();
@@ -184,5 +196,49 @@ class ListingSplit {
       this.buffer.unshift(back);
       this.toLane.notify();
     }
+  }
+}
+
+/**
+ * `listing`, abandoned with a {@link ListingDeadlineError} when its next page has not come by `deadline`. The
+ * abandoned listing is told to close, without waiting for it (it may be the part that hangs).
+ */
+async function* withDeadline(
+  listing: AsyncIterable<readonly string[]>,
+  deadline: number | undefined,
+): AsyncGenerator<readonly string[]> {
+  if (deadline === undefined || !Number.isFinite(deadline)) {
+    yield* listing;
+    return;
+  }
+  const iterator = listing[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const wait = deadline - Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new ListingDeadlineError("the listing had not ended by the broadcast's deadline")),
+          Math.max(0, wait),
+        );
+      });
+      let next: IteratorResult<readonly string[]>;
+      try {
+        const pending = iterator.next();
+        // Settling after the deadline has been taken, the page is no one's: its failure must not go unhandled.
+        pending.catch(() => undefined);
+        next = await Promise.race([pending, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => undefined);
   }
 }

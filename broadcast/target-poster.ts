@@ -15,8 +15,11 @@ import type { FanOutPolicy } from "./fan-out-policy";
 import { type FanOutSummary, noteError, noteExpired } from "./fan-out-summary";
 import type { GoneBatches } from "./gone-batches";
 
-/** One attempt to post to one connection, aborted after `timeoutMs`; must not throw. */
-export type AttemptPost = (connectionId: string, timeoutMs: number) => Promise<Attempt>;
+/**
+ * One attempt to post to one connection, aborted `timeoutMs` after it got a socket, or after `waitLimitMs`
+ * waiting for one; must not throw.
+ */
+export type AttemptPost = (connectionId: string, timeoutMs: number, waitLimitMs?: number) => Promise<Attempt>;
 
 /** What a post does after an answer: stop (it is settled), or retry after this many ms. */
 const SETTLED = -1;
@@ -28,7 +31,11 @@ export class TargetPoster {
   stopped = false;
 
   constructor(
-    private readonly source: { readonly attempt: AttemptPost },
+    private readonly source: {
+      readonly attempt: AttemptPost;
+      /** Told each id whose post failed or expired (not after a 413): a worker re-queues them. */
+      readonly onUndelivered?: (connectionId: string) => void;
+    },
     private readonly policy: FanOutPolicy,
     private readonly deadline: number,
     private readonly now: () => number,
@@ -44,12 +51,16 @@ export class TargetPoster {
     try {
       for (;;) {
         const remaining = this.deadline - this.now();
-        if (remaining <= 0 || this.stopped) return noteExpired(this.summary);
+        if (remaining <= 0 || this.stopped) {
+          if (!this.stopped) this.source.onUndelivered?.(connectionId);
+          return noteExpired(this.summary);
+        }
         attempts++;
         const sentAt = this.now();
         let result: Attempt;
         try {
-          result = await this.source.attempt(connectionId, Math.min(this.policy.postTimeoutMs, remaining));
+          // Queued for a socket, the attempt may wait until the deadline; once sent, `postTimeoutMs` at most.
+          result = await this.source.attempt(connectionId, Math.min(this.policy.postTimeoutMs, remaining), remaining);
         } catch (error) {
           result = { kind: "fatal", error: error instanceof Error ? error : new Error(String(error)) };
         }
@@ -71,6 +82,7 @@ export class TargetPoster {
           case "fatal":
             this.summary.failed++;
             noteError(this.summary, result.error);
+            this.source.onUndelivered?.(connectionId);
             return;
           case "throttled":
             pause = this.afterThrottle(++throttles);
@@ -79,7 +91,10 @@ export class TargetPoster {
             pause = this.afterFailure(result, ++failures);
             break;
         }
-        if (pause === SETTLED) return;
+        if (pause === SETTLED) {
+          this.source.onUndelivered?.(connectionId);
+          return;
+        }
         await sleep(pause);
       }
     } finally {

@@ -4,7 +4,7 @@
  * importing the layer above them. Tests build one by hand around real servers (with in-process workers:
  * chat/in-process-workers.ts).
  */
-import type { InvokeWorker } from "../broadcast/broadcast";
+import type { FanOutShardEvent, InvokeWorker } from "../broadcast/broadcast";
 import type { ConnectionStore } from "../contract/connection-store";
 import { EnvError, type RuntimeEnv } from "../contract/env";
 import type { ConnectionsApi } from "../runtime/connections-api";
@@ -18,9 +18,14 @@ export interface HandlerDeps {
   readonly log: Logger;
   /**
    * Hands a shard of a large broadcast to the fan-out worker, wherever it runs: chosen once, by whoever builds the
-   * deps (app/container.ts: Lambda's async invoke when FANOUT_WORKER_FUNCTION is set; in this process locally).
+   * deps (app/container.ts: the SQS shard queue when FANOUT_SHARD_QUEUE_URL is set; in this process locally).
    */
   readonly invokeWorker: InvokeWorker;
+  /**
+   * Keeps a shard whose posts failed on every try where an operator sees it and can redrive it (the shard
+   * queue's dead-letter queue, FANOUT_SHARD_DLQ_URL). Only the fan-out worker uses it; absent elsewhere.
+   */
+  readonly deadLetterShard?: (event: FanOutShardEvent) => Promise<void>;
 }
 
 export function requireConnections(d: HandlerDeps): ConnectionsApi {

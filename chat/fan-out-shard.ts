@@ -3,8 +3,9 @@
  * as a Lambda of its own (handlers/fan-out-worker.ts; no API Gateway route, so no 29 s limit) or in this process
  * (in-process-workers.ts).
  *
- * It never throws: Lambda retries a failed asynchronous invocation, which would post the whole shard twice (infra
- * also sets the worker's retry attempts to 0). Everything that went wrong is in its summary log line.
+ * It never throws, and says which ids it could not deliver: whoever runs it (chat/shard-batch.ts on AWS, the
+ * in-process invoker locally) queues exactly those again, so a failed post is retried without re-posting the
+ * whole shard, and ends in a dead-letter queue rather than nowhere.
  */
 import {
   deadlineOf,
@@ -34,21 +35,39 @@ async function* asAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
   yield* items;
 }
 
+/** What posting one shard came to. */
+export type ShardResult =
+  /** Posted; `undelivered` are the ids whose posts failed or expired (to be queued again, never dropped). */
+  | { readonly kind: "posted"; readonly summary: FanOutSummary; readonly undelivered: string[] }
+  /** Not a shard event: nothing was posted, and retrying will not change that. */
+  | { readonly kind: "invalid" }
+  /** The shard could not be posted at all (no `@connections` client, a store error): all of it must be tried again. */
+  | { readonly kind: "failed"; readonly error: unknown };
+
+/** Posts one shard and logs its summary line; never throws. */
 export async function fanOutWorker(
   event: unknown,
   deps: HandlerDeps,
   context?: InvocationContext,
 ): Promise<FanOutSummary | undefined> {
+  const result = await postShard(event, deps, context);
+  return result.kind === "posted" ? result.summary : undefined;
+}
+
+/** Posts one shard and logs its summary line, saying which ids were not delivered; never throws. */
+export async function postShard(event: unknown, deps: HandlerDeps, context?: InvocationContext): Promise<ShardResult> {
   if (!isFanOutShardEvent(event)) {
     deps.log.error("fan-out worker: not a fanout-shard event", { outcome: "error" });
-    return undefined;
+    return { kind: "invalid" };
   }
   const log = deps.log.child({
     route: FANOUT_WORKER_ROUTE,
     broadcastId: event.broadcastId,
     shard: event.shard,
     connectionId: event.sender,
+    ...(event.hop ? { hop: event.hop } : {}),
   });
+  const undelivered: string[] = [];
   try {
     const connections = requireConnections(deps);
     const settings = deps.env.fanOut ?? DEFAULT_FANOUT;
@@ -64,11 +83,13 @@ export async function fanOutWorker(
             store: untaggingRemover(deps.store),
           }
         : {
-            attempt: (connectionId: string, timeoutMs: number) => connections.attempt(connectionId, payload, timeoutMs),
+            attempt: (connectionId: string, timeoutMs: number, waitLimitMs?: number) =>
+              connections.attempt(connectionId, payload, timeoutMs, waitLimitMs),
             store: deps.store,
           }),
       deadline,
       onRemoved: (removed) => departed.push(...removed),
+      onUndelivered: (connectionId) => undelivered.push(connectionId),
       ...fanOutPolicy(connections, settings),
     });
     // Members found gone here leave their rooms like anywhere else: the rooms hear `left`. The worker posts those
@@ -89,10 +110,15 @@ export async function fanOutWorker(
       );
     }
     const outcome = summary.failed === 0 && summary.tooLarge === 0 && !summary.truncated ? "ok" : "partial";
-    log.info("broadcast shard", { outcome, ...summary, bytes: payload.body.byteLength });
-    return summary;
+    log.info("broadcast shard", {
+      outcome,
+      ...summary,
+      undelivered: undelivered.length,
+      bytes: payload.body.byteLength,
+    });
+    return { kind: "posted", summary, undelivered };
   } catch (error) {
     log.error("broadcast shard failed", { outcome: "error", error });
-    return undefined;
+    return { kind: "failed", error };
   }
 }

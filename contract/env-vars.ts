@@ -79,6 +79,16 @@ export const ENV = {
   FANOUT_WORKER_FUNCTION: "FANOUT_WORKER_FUNCTION",
   /** Standard AWS SDK override for the Lambda endpoint (the worker invoker honours it). */
   AWS_ENDPOINT_URL_LAMBDA: "AWS_ENDPOINT_URL_LAMBDA",
+  /**
+   * URL of the SQS queue that holds shards of large broadcasts until the fan-out worker has posted them (set by
+   * infra on the functions that broadcast and on the worker, which queues failed ids again). Takes precedence
+   * over FANOUT_WORKER_FUNCTION. Unset (local runs, tests): shards run in the same process.
+   */
+  FANOUT_SHARD_QUEUE_URL: "FANOUT_SHARD_QUEUE_URL",
+  /** URL of the shard queue's dead-letter queue (the worker only): ids that failed on every try go there. */
+  FANOUT_SHARD_DLQ_URL: "FANOUT_SHARD_DLQ_URL",
+  /** Standard AWS SDK override for the SQS endpoint (the shard queue client honours it). */
+  AWS_ENDPOINT_URL_SQS: "AWS_ENDPOINT_URL_SQS",
   /** Rooms one connection may be in at once (default 10, at most {@link MAX_ROOMS_PER_CONNECTION_CEILING}). */
   MAX_ROOMS_PER_CONNECTION: "MAX_ROOMS_PER_CONNECTION",
   /** Messages kept in each room's history (default 100, at most 1,000): resume and the history action read them. */

@@ -38,6 +38,10 @@ export interface FanOutSettings {
   readonly shardSize: number;
   /** Unset: shards run in this process. */
   readonly workerFunction?: string;
+  /** The SQS shard queue (preferred over `workerFunction`). */
+  readonly shardQueueUrl?: string;
+  /** The shard queue's dead-letter queue (the worker's, for ids that failed on every try). */
+  readonly shardDlqUrl?: string;
 }
 
 export const DEFAULT_FANOUT: FanOutSettings = {
@@ -85,7 +89,14 @@ function readFanOut(env: Env): FanOutSettings {
     shardSize: positiveInt(env, ENV.FANOUT_SHARD_SIZE, DEFAULT_FANOUT.shardSize),
   };
   const workerFunction = nonEmpty(env, ENV.FANOUT_WORKER_FUNCTION);
-  return workerFunction ? { ...settings, workerFunction } : settings;
+  const shardQueueUrl = nonEmpty(env, ENV.FANOUT_SHARD_QUEUE_URL);
+  const shardDlqUrl = nonEmpty(env, ENV.FANOUT_SHARD_DLQ_URL);
+  return {
+    ...settings,
+    ...(workerFunction ? { workerFunction } : {}),
+    ...(shardQueueUrl ? { shardQueueUrl } : {}),
+    ...(shardDlqUrl ? { shardDlqUrl } : {}),
+  };
 }
 
 /** The token itself (local runs) or the secret holding it (deployed), never both: which one would win is a guess. */

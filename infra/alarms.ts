@@ -42,6 +42,8 @@ export interface ChatAlarms {
 export interface AlarmShape {
   readonly functionLabels: readonly string[];
   readonly store: "dynamodb" | "redis";
+  /** Whether the stack has the fan-out shard queue (its dead letters alarm). */
+  readonly shardQueues?: boolean;
 }
 
 export function createAlarms(
@@ -61,6 +63,7 @@ export function createAlarms(
     ...(shape.store === "dynamodb"
       ? [storeThrottlesAlarm(name, targets, common, opts)]
       : redisSaturationAlarms(name, targets, common, opts)),
+    ...(shape.shardQueues ? [shardDeadLettersAlarm(name, targets, common, opts)] : []),
   ];
   return { topicArn, topic, alarms };
 }
@@ -124,6 +127,42 @@ function functionAlarm(
       metricName: "Errors",
       dimensions: { FunctionName: functionName },
       statistic: "Sum",
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      threshold: 1,
+    },
+    opts,
+  );
+}
+
+/**
+ * Shards (or the ids of shards) that failed on every try wait in the dead-letter queue: nothing is lost, but
+ * somebody did not get a message until an operator redrives it (docs/fan-out.md). One is enough to page.
+ * `Maximum` of the visible count: the DLQ's depth, not a rate.
+ */
+function shardDeadLettersAlarm(
+  name: string,
+  targets: pulumi.Output<MetricTargets>,
+  common: CommonAlarmArgs,
+  opts: pulumi.CustomResourceOptions,
+): aws.cloudwatch.MetricAlarm {
+  const queueName = targets.apply((t) => {
+    if (!t.shardQueues) throw new Error("alarm targets have no shard queues");
+    return t.shardQueues.deadLetterQueueName;
+  });
+  return new aws.cloudwatch.MetricAlarm(
+    `${name}-shard-dead-letters-alarm`,
+    {
+      ...common,
+      alarmDescription: queueName.apply(
+        (queue) =>
+          `Fan-out shards failed on every try and wait in ${queue}: AWS/SQS ApproximateNumberOfMessagesVisible ` +
+          `(Maximum) >= 1 in ${ALARM_PERIOD_MINUTES} min. Fix the cause, then redrive (docs/fan-out.md).`,
+      ),
+      period: ALARM_PERIOD_SECONDS,
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: { QueueName: queueName },
+      statistic: "Maximum",
       comparisonOperator: "GreaterThanOrEqualToThreshold",
       threshold: 1,
     },

@@ -18,7 +18,7 @@ import type { DeployedStore } from "./config";
 import { type ChatDomain, createCustomDomain } from "./custom-domain";
 import { FanOutWorker } from "./fanout-worker";
 import { managementEndpoint, sharedFunctionEnv } from "./function-env";
-import type { FunctionContext } from "./handler-function";
+import type { FunctionContext, ShardQueues } from "./handler-function";
 import { TokenSweeper } from "./token-sweeper";
 
 export type { ChatApiArgs } from "./chat-api-args";
@@ -79,10 +79,12 @@ export class ChatApi extends pulumi.ComponentResource {
   /** Functions by route name (`ROUTES[].name`). */
   public readonly functions: Readonly<Record<string, aws.lambda.Function>>;
   /**
-   * The fan-out worker: `sendmessage` invokes it asynchronously with shards of broadcasts too large for one
-   * invocation (broadcast/broadcast.ts). Not behind any route.
+   * The fan-out worker: it posts shards of broadcasts too large for one invocation (broadcast/broadcast.ts),
+   * which wait for it in {@link shardQueues}. Not behind any route.
    */
   public readonly fanOutWorker: aws.lambda.Function;
+  /** The shard queue and its dead-letter queue (redrive: docs/fan-out.md). */
+  public readonly shardQueues: ShardQueues;
   /** Present when `domain` is set. */
   public readonly domain?: ChatDomain;
   /** Present unless `dashboard` is false. */
@@ -110,7 +112,7 @@ export class ChatApi extends pulumi.ComponentResource {
       (route) =>
         new ChatRoute(
           `${name}-route-${route.name}`,
-          { route, context, fanOutWorker: worker.fn, authorizer },
+          { route, context, shardQueue: worker.queues, authorizer },
           { parent: this },
         ),
     );
@@ -121,7 +123,13 @@ export class ChatApi extends pulumi.ComponentResource {
     const observability = createObservability(
       name,
       this.settings,
-      { api, stage, functions: observedFunctions(routes, worker, authorizer, sweeper), store },
+      {
+        api,
+        stage,
+        functions: observedFunctions(routes, worker, authorizer, sweeper),
+        store,
+        shardQueues: worker.queues,
+      },
       this,
     );
 
@@ -132,6 +140,7 @@ export class ChatApi extends pulumi.ComponentResource {
     this.routes = Object.fromEntries(routes.map((route) => [route.route.name, route]));
     this.functions = Object.fromEntries(routes.map((route) => [route.route.name, route.fn]));
     this.fanOutWorker = worker.fn;
+    this.shardQueues = worker.queues;
     this.domain = domain;
     this.authorizer = authorizer;
     this.tokenSweeper = sweeper?.fn;

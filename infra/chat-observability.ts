@@ -9,6 +9,7 @@ import { type ChatAlarms, createAlarms } from "./alarms";
 import type { ChatApiSettings } from "./chat-api-args";
 import type { StoreResources } from "./chat-store";
 import { createDashboard, type MetricTargets, type StoreMetricTargets } from "./dashboard";
+import type { ShardQueues } from "./handler-function";
 import { DYNAMODB_ACTIONS } from "./iam";
 
 /** A function to watch, with a short label (its route or role name). */
@@ -23,6 +24,8 @@ export interface ObservedResources {
   /** Every function of the stack. */
   readonly functions: readonly ObservedFunction[];
   readonly store: StoreResources;
+  /** The fan-out shard queues: their depth on the dashboard, an alarm on the dead letters. */
+  readonly shardQueues?: ShardQueues;
 }
 
 export interface Observability {
@@ -42,7 +45,11 @@ export function createObservability(
   const alarms = createAlarms(
     name,
     settings.alarms,
-    { functionLabels: functions.map(({ label }) => label), store: store.kind },
+    {
+      functionLabels: functions.map(({ label }) => label),
+      store: store.kind,
+      shardQueues: observed.shardQueues !== undefined,
+    },
     targets,
     parent,
   );
@@ -58,7 +65,7 @@ export function createObservability(
 }
 
 function metricTargets(
-  { api, stage, functions, store }: ObservedResources,
+  { api, stage, functions, store, shardQueues }: ObservedResources,
   parent: pulumi.Resource,
 ): pulumi.Output<MetricTargets> {
   return pulumi
@@ -68,13 +75,16 @@ function metricTargets(
       stage.name,
       pulumi.all(functions.map(({ fn }) => fn.name)),
       storeTargets(store),
+      shardQueues?.queue.name,
+      shardQueues?.deadLetterQueue.name,
     ])
-    .apply(([region, apiId, stageName, functionNames, storeMetrics]) => ({
+    .apply(([region, apiId, stageName, functionNames, storeMetrics, queueName, deadLetterQueueName]) => ({
       region,
       apiId,
       stage: stageName,
       functions: functions.map(({ label }, i) => ({ label, functionName: functionNames[i]! })),
       store: storeMetrics,
+      ...(queueName && deadLetterQueueName ? { shardQueues: { queueName, deadLetterQueueName } } : {}),
     }));
 }
 

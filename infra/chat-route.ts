@@ -7,7 +7,12 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { AUTHORIZER, type RouteDefinition } from "../contract/routes";
 import type { ConnectAuthorizer } from "./authorizer";
-import { createHandlerFunction, type FunctionContext, type HandlerFunction } from "./handler-function";
+import {
+  createHandlerFunction,
+  type FunctionContext,
+  type HandlerFunction,
+  type ShardQueues,
+} from "./handler-function";
 import { movedChildOptions } from "./moved-children";
 
 export const CHAT_ROUTE_TYPE = "websocket-chat:index:ChatRoute";
@@ -18,10 +23,11 @@ export interface ChatRouteArgs {
   /** What every function of the `ChatApi` shares: the API, the store, settings and environment. */
   readonly context: FunctionContext;
   /**
-   * The worker `sendmessage` hands large broadcasts to; required when the route invokes it.
+   * The queue `sendmessage` hands shards of large broadcasts to (the fan-out worker consumes it); required when
+   * the route invokes the worker.
    * @default none
    */
-  readonly fanOutWorker?: aws.lambda.Function;
+  readonly shardQueue?: ShardQueues;
   /**
    * The `$connect` authorizer; attached when this is the `$connect` route (the only route of a WebSocket API
    * that can carry one).
@@ -34,7 +40,7 @@ export interface ChatRouteArgs {
  * A route, its function and the wiring between them.
  * @example
  * ```ts
- * new ChatRoute(`${name}-route-${route.name}`, { route, context, fanOutWorker }, { parent: chatApi });
+ * new ChatRoute(`${name}-route-${route.name}`, { route, context, shardQueue }, { parent: chatApi });
  * ```
  */
 export class ChatRoute extends pulumi.ComponentResource {
@@ -51,7 +57,7 @@ export class ChatRoute extends pulumi.ComponentResource {
     const prefix = `${args.context.apiName}-${args.route.name}`;
 
     const handler = createHandlerFunction(
-      { definition: args.route, context: args.context, fanOutWorker: args.fanOutWorker },
+      { definition: args.route, context: args.context, shardQueue: args.shardQueue },
       children,
     );
     this.createPermission(prefix, args, handler, children);

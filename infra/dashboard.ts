@@ -28,6 +28,8 @@ export interface MetricTargets {
   /** Label (route name) and Lambda function name of each function. */
   readonly functions: readonly { readonly label: string; readonly functionName: string }[];
   readonly store: StoreMetricTargets;
+  /** The fan-out shard queue and its dead-letter queue (SQS queue names). */
+  readonly shardQueues?: { readonly queueName: string; readonly deadLetterQueueName: string };
 }
 
 /** A CloudWatch metric line: namespace, metric name, dimension name/value pairs, then rendering options. */
@@ -153,6 +155,7 @@ export function dashboardBody(targets: MetricTargets, alarmArns: readonly string
       ),
     },
     storeRow(targets.store, widget),
+    ...(targets.shardQueues ? [shardQueueRow(targets.shardQueues, widget)] : []),
   ];
 
   const widgets: (MetricWidget | TextWidget | AlarmWidget)[] = [];
@@ -179,6 +182,33 @@ export function dashboardBody(targets: MetricTargets, alarmArns: readonly string
     y += 6;
   }
   return { widgets };
+}
+
+/** SQS metrics of the shard queues (namespace AWS/SQS, dimension QueueName). */
+function shardQueueRow(
+  { queueName, deadLetterQueueName }: NonNullable<MetricTargets["shardQueues"]>,
+  widget: (title: string, metrics: MetricLine[]) => MetricWidget["properties"],
+): { title: string; widgets: MetricWidget["properties"][] } {
+  const sqs = (queue: string, metric: string, label: string): MetricLine => [
+    "AWS/SQS",
+    metric,
+    "QueueName",
+    queue,
+    { stat: "Maximum", label },
+  ];
+  return {
+    title: `Fan-out shards: queue ${queueName}`,
+    widgets: [
+      widget("Shards waiting / in flight", [
+        sqs(queueName, "ApproximateNumberOfMessagesVisible", "waiting"),
+        sqs(queueName, "ApproximateNumberOfMessagesNotVisible", "in flight"),
+      ]),
+      widget("Oldest shard waiting (s)", [sqs(queueName, "ApproximateAgeOfOldestMessage", "age")]),
+      widget("Dead-lettered shards (redrive: docs/fan-out.md)", [
+        sqs(deadLetterQueueName, "ApproximateNumberOfMessagesVisible", "dead letters"),
+      ]),
+    ],
+  };
 }
 
 function storeRow(

@@ -6,7 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ENV } from "../contract/env";
-import type { RouteDefinition, WorkerDefinition } from "../contract/routes";
+import { FANOUT_WORKER, type RouteDefinition, type WorkerDefinition } from "../contract/routes";
 import { handlerArchive, LAMBDA_HANDLER, LAMBDA_RUNTIME } from "./bundle";
 import type { ChatApiSettings } from "./chat-api-args";
 import type { StoreResources } from "./chat-store";
@@ -37,8 +37,17 @@ export type HandlerDefinition = RouteDefinition | WorkerDefinition;
 export interface HandlerFunctionArgs {
   readonly definition: HandlerDefinition;
   readonly context: FunctionContext;
-  /** The worker this function hands large broadcasts to; required when the route invokes it. */
-  readonly fanOutWorker?: aws.lambda.Function;
+  /**
+   * The queue shards of large broadcasts go through: required when the route hands shards to the worker, and
+   * for the worker itself (it consumes the queue, queues failed ids again and dead-letters the rest).
+   */
+  readonly shardQueue?: ShardQueues;
+}
+
+/** The fan-out worker's shard queue and its dead-letter queue (fanout-worker.ts). */
+export interface ShardQueues {
+  readonly queue: aws.sqs.Queue;
+  readonly deadLetterQueue: aws.sqs.Queue;
 }
 
 export interface HandlerFunction {
@@ -53,6 +62,8 @@ interface Placement {
   readonly prefix: string;
   readonly routeKey?: string;
   readonly invokesWorker: boolean;
+  /** The fan-out worker: consumes the shard queue. */
+  readonly consumesShards: boolean;
   /** Present when the function must reach Redis: it runs in the VPC. */
   readonly network?: RedisNetwork;
   /** Present when the function reads the Redis AUTH token. */
@@ -104,17 +115,19 @@ export function createHandlerFunction(args: HandlerFunctionArgs, opts: pulumi.Cu
   return { logGroup, role, policy, fn };
 }
 
-function placementOf({ definition, context, fanOutWorker }: HandlerFunctionArgs): Placement {
+function placementOf({ definition, context, shardQueue }: HandlerFunctionArgs): Placement {
   const routeKey = "routeKey" in definition ? definition.routeKey : undefined;
   const invokesWorker = "invokesFanOutWorker" in definition && definition.invokesFanOutWorker === true;
-  if (invokesWorker && !fanOutWorker)
-    throw new Error(`route ${routeKey} invokes the fan-out worker, which does not exist yet`);
+  const consumesShards = definition.name === FANOUT_WORKER.name;
+  if ((invokesWorker || consumesShards) && !shardQueue)
+    throw new Error(`function ${routeKey ?? definition.name} needs the fan-out shard queue, which does not exist yet`);
   const { store } = context;
   const usesStore = definition.storeAccess.length > 0;
   return {
     prefix: `${context.apiName}-${definition.name}`,
     routeKey,
     invokesWorker,
+    consumesShards,
     // Only what must reach Redis goes into the VPC; the rest keeps fast cold starts and direct egress.
     network: store.kind === "redis" && usesStore ? store.network : undefined,
     authSecret: store.kind === "redis" && usesStore ? store.authSecret : undefined,
@@ -122,7 +135,7 @@ function placementOf({ definition, context, fanOutWorker }: HandlerFunctionArgs)
 }
 
 function policyDocument(
-  { definition, context, fanOutWorker }: HandlerFunctionArgs,
+  { definition, context, shardQueue }: HandlerFunctionArgs,
   placement: Placement,
   logGroup: aws.cloudwatch.LogGroup,
 ): pulumi.Output<string> {
@@ -133,9 +146,10 @@ function policyDocument(
       logGroup.arn,
       store.kind === "dynamodb" ? store.table.arn : undefined,
       placement.authSecret?.arn,
-      placement.invokesWorker ? fanOutWorker!.arn : undefined,
+      placement.invokesWorker || placement.consumesShards ? shardQueue!.queue.arn : undefined,
+      placement.consumesShards ? shardQueue!.deadLetterQueue.arn : undefined,
     ])
-    .apply(([apiExecutionArn, logGroupArn, tableArn, redisAuthSecretArn, fanOutWorkerArn]) =>
+    .apply(([apiExecutionArn, logGroupArn, tableArn, redisAuthSecretArn, shardQueueArn, shardDlqArn]) =>
       JSON.stringify(
         functionPolicy(definition, {
           store: settings.store,
@@ -146,14 +160,16 @@ function policyDocument(
           inVpc: placement.network !== undefined,
           redisAuthSecretArn,
           tracing: settings.tracing,
-          fanOutWorkerArn,
+          shardQueueArn,
+          shardDlqArn,
+          consumesShardQueue: placement.consumesShards,
         }),
       ),
     );
 }
 
 function functionArgs(
-  { definition, context, fanOutWorker }: HandlerFunctionArgs,
+  { definition, context, shardQueue }: HandlerFunctionArgs,
   placement: Placement,
   logGroup: aws.cloudwatch.LogGroup,
   role: aws.iam.Role,
@@ -164,7 +180,10 @@ function functionArgs(
   // The ARN, never the token: environment variables are readable by anyone who may read the function's
   // configuration. The runtime fetches the token once per container (runtime/secrets.ts).
   if (authSecret) variables[ENV.REDIS_AUTH_SECRET_ARN] = authSecret.arn;
-  if (placement.invokesWorker) variables[ENV.FANOUT_WORKER_FUNCTION] = fanOutWorker!.name;
+  // Shards go through the durable queue; the worker also queues failed ids again, and dead-letters the rest.
+  if (placement.invokesWorker || placement.consumesShards)
+    variables[ENV.FANOUT_SHARD_QUEUE_URL] = shardQueue!.queue.url;
+  if (placement.consumesShards) variables[ENV.FANOUT_SHARD_DLQ_URL] = shardQueue!.deadLetterQueue.url;
   const posts = placement.invokesWorker || routeKey === undefined;
   const logLevel = settings.logLevel;
   return {

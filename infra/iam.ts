@@ -88,8 +88,12 @@ export interface FunctionPolicyTargets {
   readonly redisAuthSecretArn?: string;
   /** Whether X-Ray active tracing is on. */
   readonly tracing?: boolean;
-  /** The fan-out worker function (routes that invoke it, `invokesFanOutWorker`). */
-  readonly fanOutWorkerArn?: string;
+  /** The fan-out shard queue (routes that hand shards to the worker, `invokesFanOutWorker`, and the worker). */
+  readonly shardQueueArn?: string;
+  /** The shard queue's dead-letter queue (the worker: ids that failed on every try). */
+  readonly shardDlqArn?: string;
+  /** Whether the function is the fan-out worker, which consumes the shard queue (event source mapping). */
+  readonly consumesShardQueue?: boolean;
 }
 
 /**
@@ -97,6 +101,21 @@ export interface FunctionPolicyTargets {
  * (stores/dynamodb.ts). DescribeTable reads metadata only, and only of this table.
  */
 export const DYNAMODB_LIST_PLANNING_ACTIONS: readonly string[] = ["dynamodb:DescribeTable"];
+
+/** What a function that hands shards to the worker needs on the shard queue. */
+export const SHARD_QUEUE_SEND_ACTIONS: readonly string[] = ["sqs:SendMessage"];
+
+/**
+ * What Lambda's SQS event source mapping needs of the worker's role to poll the queue for it (the Lambda
+ * Developer Guide's "Execution role permissions" for SQS; the managed AWSLambdaSQSQueueExecutionRole has the
+ * same four on every queue).
+ */
+export const SHARD_QUEUE_CONSUME_ACTIONS: readonly string[] = [
+  "sqs:ReceiveMessage",
+  "sqs:DeleteMessage",
+  "sqs:GetQueueAttributes",
+  "sqs:ChangeMessageVisibility",
+];
 
 /** What Lambda's active tracing needs to send segments. X-Ray has no resource-level permissions for them. */
 export const XRAY_ACTIONS: readonly string[] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
@@ -161,14 +180,31 @@ export function functionPolicy(route: FunctionDefinition, targets: FunctionPolic
   }
 
   if (route.invokesFanOutWorker) {
-    if (!targets.fanOutWorkerArn)
-      throw new Error(`route ${route.routeKey ?? route.name} needs the fan-out worker's ARN`);
-    // Exactly the worker: asynchronous invocations of one function, nothing else in the account.
+    if (!targets.shardQueueArn) throw new Error(`route ${route.routeKey ?? route.name} needs the shard queue's ARN`);
+    // Exactly the shard queue: send, nothing else (no receive, no purge), on one queue.
     statements.push({
-      Sid: "InvokeFanOutWorker",
+      Sid: "QueueFanOutShards",
       Effect: "Allow",
-      Action: ["lambda:InvokeFunction"],
-      Resource: [targets.fanOutWorkerArn],
+      Action: SHARD_QUEUE_SEND_ACTIONS,
+      Resource: [targets.shardQueueArn],
+    });
+  }
+
+  if (targets.consumesShardQueue) {
+    if (!targets.shardQueueArn || !targets.shardDlqArn)
+      throw new Error(`function ${route.name} needs the shard queue's and its dead-letter queue's ARNs`);
+    statements.push({
+      Sid: "ConsumeFanOutShards",
+      Effect: "Allow",
+      Action: SHARD_QUEUE_CONSUME_ACTIONS,
+      Resource: [targets.shardQueueArn],
+    });
+    // Failed ids go back to the queue as a smaller shard, or, after their last try, to the dead-letter queue.
+    statements.push({
+      Sid: "RequeueFanOutShards",
+      Effect: "Allow",
+      Action: SHARD_QUEUE_SEND_ACTIONS,
+      Resource: [targets.shardQueueArn, targets.shardDlqArn],
     });
   }
 

@@ -15,10 +15,24 @@ export interface ProgramOutputs {
   readonly store: DeployedStore;
   /** DynamoDB table name, or Redis primary endpoint address. */
   readonly storeResource: pulumi.Output<string>;
+  /** ARN of the fan-out shard queue (the destination of a dead-letter redrive). */
+  readonly shardQueueArn: pulumi.Output<string>;
+  /** URL and ARN of the shard queue's dead-letter queue: what failed on every try (docs/fan-out.md). */
+  readonly shardDeadLetterQueueUrl: pulumi.Output<string>;
+  readonly shardDeadLetterQueueArn: pulumi.Output<string>;
 }
 
 export function createProgram(): ProgramOutputs & { readonly chat: ChatApi } {
   const config = loadConfig();
   const chat = new ChatApi(PROJECT_NAME, config);
-  return { chat, url: chat.url, callbackUrl: chat.callbackUrl, store: chat.store, storeResource: chat.storeResource };
+  return {
+    chat,
+    url: chat.url,
+    callbackUrl: chat.callbackUrl,
+    store: chat.store,
+    storeResource: chat.storeResource,
+    shardQueueArn: chat.shardQueues.queue.arn,
+    shardDeadLetterQueueUrl: chat.shardQueues.deadLetterQueue.url,
+    shardDeadLetterQueueArn: chat.shardQueues.deadLetterQueue.arn,
+  };
 }

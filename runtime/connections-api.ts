@@ -51,6 +51,9 @@ export interface PostOptions {
 
 export const DEFAULT_POST_TIMEOUT_MS = 3_000;
 
+/** How long an attempt may wait for a free socket, in per-attempt timeouts, when its caller sets no limit. */
+const SOCKET_WAIT_FACTOR = 10;
+
 const DEFAULT_POST_OPTIONS: Required<PostOptions> = {
   timeoutMs: DEFAULT_POST_TIMEOUT_MS,
   maxAttempts: 4,
@@ -142,8 +145,16 @@ export class ConnectionPoster {
     return value;
   }
 
-  /** One attempt, aborted after `timeoutMs`. */
-  async attempt(connectionId: string, payload: PreparedPayload, timeoutMs: number): Promise<Attempt> {
+  /**
+   * One attempt, aborted `timeoutMs` after it got a socket, or after `waitLimitMs` without one (default: the
+   * same as `timeoutMs`, ten times over).
+   */
+  async attempt(
+    connectionId: string,
+    payload: PreparedPayload,
+    timeoutMs: number,
+    waitLimitMs: number = timeoutMs * SOCKET_WAIT_FACTOR,
+  ): Promise<Attempt> {
     let headers: Record<string, string>;
     const path = `${this.basePath}/@connections/${escapeUri(connectionId)}`;
     try {
@@ -190,11 +201,24 @@ export class ConnectionPoster {
           res.resume();
         },
       );
-      const timer = setTimeout(() => {
-        const error = new PostTimeoutError(`post to ${connectionId} took over ${timeoutMs} ms`);
+      // The attempt's timer runs from the moment the request has a socket. A request queued inside the agent
+      // (every socket busy) has not been sent: timing it out would retry a post that may then be delivered
+      // twice. Its wait for a socket is bounded separately (`waitLimitMs`), and a request dropped there was
+      // never written, so retrying it cannot duplicate it.
+      let timer: NodeJS.Timeout = setTimeout(() => {
+        const error = new PostTimeoutError(`post to ${connectionId} waited over ${waitLimitMs} ms for a socket`);
         req.destroy(error);
-        finish({ kind: "retryable", error, timedOut: true });
-      }, timeoutMs);
+        finish({ kind: "retryable", error, timedOut: false });
+      }, waitLimitMs);
+      req.once("socket", () => {
+        clearTimeout(timer);
+        if (settled) return;
+        timer = setTimeout(() => {
+          const error = new PostTimeoutError(`post to ${connectionId} took over ${timeoutMs} ms`);
+          req.destroy(error);
+          finish({ kind: "retryable", error, timedOut: true });
+        }, timeoutMs);
+      });
       req.on("error", (error) => finish({ kind: "retryable", error, timedOut: false }));
       req.end(payload.body);
     });
@@ -262,8 +286,9 @@ export class ConnectionsApi {
     connectionId: string,
     payload: PreparedPayload,
     timeoutMs: number = this.options.timeoutMs,
+    waitLimitMs?: number,
   ): Promise<Attempt> {
-    return this.poster.attempt(connectionId, payload, timeoutMs);
+    return this.poster.attempt(connectionId, payload, timeoutMs, waitLimitMs);
   }
 
   /** Posts `data` to one connection, retrying throttling, 5xx and timeouts; never throws. */

@@ -52,6 +52,7 @@ import {
   TTL_ATTRIBUTE,
 } from "./dynamodb-table";
 import { claimUserSlotOnItem, releaseUserSlotOnItem } from "./dynamodb-user-slots";
+import { retryPage } from "./page-retry";
 
 /** BatchWriteItem's hard limit on requests per call. */
 const BATCH_WRITE_LIMIT = 25;
@@ -429,18 +430,21 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   private async *queryRoom(room: string, pageSize: number): AsyncGenerator<string[]> {
     let startKey: Record<string, AttributeValue> | undefined;
     do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: ROOM_INDEX,
-          KeyConditionExpression: "#room = :room",
-          FilterExpression: "#e > :now",
-          ProjectionExpression: "#m",
-          ExpressionAttributeNames: { "#room": ROOM_ATTRIBUTE, "#m": MEMBER_ATTRIBUTE, "#e": "expiresAt" },
-          ExpressionAttributeValues: { ":room": { S: room }, ":now": { N: String(Date.now()) } },
-          Limit: pageSize,
-          ExclusiveStartKey: startKey,
-        }),
+      const from = startKey;
+      const page = await retryPage(() =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: ROOM_INDEX,
+            KeyConditionExpression: "#room = :room",
+            FilterExpression: "#e > :now",
+            ProjectionExpression: "#m",
+            ExpressionAttributeNames: { "#room": ROOM_ATTRIBUTE, "#m": MEMBER_ATTRIBUTE, "#e": "expiresAt" },
+            ExpressionAttributeValues: { ":room": { S: room }, ":now": { N: String(Date.now()) } },
+            Limit: pageSize,
+            ExclusiveStartKey: from,
+          }),
+        ),
       );
       const ids = (page.Items ?? []).flatMap((item) =>
         item[MEMBER_ATTRIBUTE]?.S !== undefined ? [item[MEMBER_ATTRIBUTE].S] : [],
@@ -463,26 +467,29 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   ): AsyncGenerator<P | string[]> {
     let startKey: Record<string, AttributeValue> | undefined;
     do {
-      const page = await this.client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          ProjectionExpression: pageOf.projection,
-          // Membership items (they carry `room`) are not connections.
-          FilterExpression: "#e > :now AND attribute_not_exists(#room)",
-          ExpressionAttributeNames: {
-            "#id": HASH_KEY,
-            "#e": "expiresAt",
-            "#room": ROOM_ATTRIBUTE,
-            ...pageOf.names,
-          },
-          ExpressionAttributeValues: { ":now": { N: String(Date.now()) } },
-          // Limit caps items read before the filter, so a page never exceeds pageSize.
-          Limit: pageSize,
-          // An eventually consistent scan could miss a connection added just before the listing started.
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-          ...(parallel ? { Segment: parallel.segment, TotalSegments: parallel.segments } : {}),
-        }),
+      const from = startKey;
+      const page = await retryPage(() =>
+        this.client.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            ProjectionExpression: pageOf.projection,
+            // Membership items (they carry `room`) are not connections.
+            FilterExpression: "#e > :now AND attribute_not_exists(#room)",
+            ExpressionAttributeNames: {
+              "#id": HASH_KEY,
+              "#e": "expiresAt",
+              "#room": ROOM_ATTRIBUTE,
+              ...pageOf.names,
+            },
+            ExpressionAttributeValues: { ":now": { N: String(Date.now()) } },
+            // Limit caps items read before the filter, so a page never exceeds pageSize.
+            Limit: pageSize,
+            // An eventually consistent scan could miss a connection added just before the listing started.
+            ConsistentRead: true,
+            ExclusiveStartKey: from,
+            ...(parallel ? { Segment: parallel.segment, TotalSegments: parallel.segments } : {}),
+          }),
+        ),
       );
       const built = pageOf.build(page.Items ?? []);
       if (built !== undefined) yield built;

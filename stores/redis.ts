@@ -33,6 +33,7 @@ import {
   type SendOutcome,
   seqRetentionMs,
 } from "../contract/room-history";
+import { retryPage } from "./page-retry";
 
 /** Ids per ZREM/DEL command in `removeMany`, so no single command carries an unbounded argument list. */
 const REMOVE_CHUNK = 500;
@@ -511,11 +512,17 @@ export class RedisConnectionStore implements ConnectionStore {
     const setKey = options?.room !== undefined ? this.roomKey(options.room) : this.idsKey;
     let start = "-";
     for (;;) {
-      const ids = await this.client.zrange(setKey, start, "+", "BYLEX", "LIMIT", 0, pageSize);
+      // A page that fails is asked for again from the same cursor (page-retry.ts): nothing skipped or repeated.
+      const from = start;
+      const { ids, live } = await retryPage(async () => {
+        const ids = await this.client.zrange(setKey, from, "+", "BYLEX", "LIMIT", 0, pageSize);
+        if (ids.length === 0) return { ids, live: [] as string[] };
+        const keys = [setKey, ...ids.map((id) => this.connKey(id))];
+        const live = (await this.client.eval(KEEP_LIVE_SCRIPT, keys.length, ...keys, ...ids)) as string[];
+        return { ids, live };
+      });
       if (ids.length === 0) return;
       start = `(${ids[ids.length - 1]}`;
-      const keys = [setKey, ...ids.map((id) => this.connKey(id))];
-      const live = (await this.client.eval(KEEP_LIVE_SCRIPT, keys.length, ...keys, ...ids)) as string[];
       if (live.length > 0) yield live;
       if (ids.length < pageSize) return;
     }
@@ -527,17 +534,23 @@ export class RedisConnectionStore implements ConnectionStore {
       throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
     let start = "-";
     for (;;) {
-      const ids = await this.client.zrange(this.idsKey, start, "+", "BYLEX", "LIMIT", 0, pageSize);
+      // Retried from the same cursor like `list` (page-retry.ts): the room-less broadcast lists through here.
+      const from = start;
+      const { ids, plain, typed } = await retryPage(async () => {
+        const ids = await this.client.zrange(this.idsKey, from, "+", "BYLEX", "LIMIT", 0, pageSize);
+        if (ids.length === 0) return { ids, plain: [] as string[], typed: [] as string[] };
+        const keys = [this.idsKey, ...ids.map((id) => this.connKey(id))];
+        const [plain, typed] = (await this.client.eval(
+          KEEP_LIVE_BY_PROTOCOL_SCRIPT,
+          keys.length,
+          ...keys,
+          PROTOCOL_ATTRIBUTE,
+          ...ids,
+        )) as [string[], string[]];
+        return { ids, plain, typed };
+      });
       if (ids.length === 0) return;
       start = `(${ids[ids.length - 1]}`;
-      const keys = [this.idsKey, ...ids.map((id) => this.connKey(id))];
-      const [plain, typed] = (await this.client.eval(
-        KEEP_LIVE_BY_PROTOCOL_SCRIPT,
-        keys.length,
-        ...keys,
-        PROTOCOL_ATTRIBUTE,
-        ...ids,
-      )) as [string[], string[]];
       if (plain.length + typed.length > 0) yield { plain, typed };
       if (ids.length < pageSize) return;
     }

@@ -46,6 +46,7 @@ const T = {
   logGroup: "aws:cloudwatch/logGroup:LogGroup",
   table: "aws:dynamodb/table:Table",
   replicationGroup: "aws:elasticache/replicationGroup:ReplicationGroup",
+  queue: "aws:sqs/queue:Queue",
 } as const;
 
 /** What the authorizer's rejections are counted as, and from which log lines. */
@@ -306,6 +307,22 @@ function expectedAlarms(r: Run, store: "dynamodb" | "redis", auth: boolean): Map
     expected.set(`${NAME}-store-cpu-alarm`, busiest("EngineCPUUtilization", 3));
     expected.set(`${NAME}-store-memory-alarm`, busiest("DatabaseMemoryUsagePercentage", 1));
   }
+  // One dead-lettered shard pages: somebody did not get a message until it is redriven.
+  const dlq = r.mocks.ofType(T.queue).find((q) => q.name === `${NAME}-${FANOUT_WORKER.name}-dlq`)!;
+  expected.set(`${NAME}-shard-dead-letters-alarm`, {
+    ...fires,
+    threshold: 1,
+    evaluationPeriods: 1,
+    metrics: [
+      {
+        namespace: "AWS/SQS",
+        metricName: "ApproximateNumberOfMessagesVisible",
+        dimensions: { QueueName: String(dlq.state.name) },
+        stat: "Maximum",
+        period: FIVE_MINUTES,
+      },
+    ],
+  });
   return expected;
 }
 

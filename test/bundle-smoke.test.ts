@@ -260,6 +260,7 @@ const ADDABLE = new Set<string>([
   ENV.AWS_ENDPOINT_URL_DYNAMODB,
   ENV.AWS_ENDPOINT_URL_SECRETS_MANAGER,
   ENV.AWS_ENDPOINT_URL_LAMBDA,
+  ENV.AWS_ENDPOINT_URL_SQS,
   "NODE_EXTRA_CA_CERTS",
 ]);
 
@@ -285,6 +286,8 @@ function loopbackEnv(infra: Readonly<Record<string, string>>, b: Backends): Reco
   }
   if (ENV.REDIS_AUTH_SECRET_ARN in infra) env[ENV.AWS_ENDPOINT_URL_SECRETS_MANAGER] = b.secrets!.endpoint;
   if (ENV.FANOUT_WORKER_FUNCTION in infra) env[ENV.AWS_ENDPOINT_URL_LAMBDA] = b.lambda.endpoint;
+  // The recorder also stands in for SQS: small broadcasts must not queue a shard either.
+  if (ENV.FANOUT_SHARD_QUEUE_URL in infra) env[ENV.AWS_ENDPOINT_URL_SQS] = b.lambda.endpoint;
   return env;
 }
 
@@ -536,6 +539,12 @@ describe("bundle smoke: every deployed function, loaded as Lambda loads it, agai
         expect(await run(`${PROJECT_NAME}-${FANOUT_WORKER.name}`, shard)).to.equal(null);
         expect(framesTo(a, beforeA)).to.deep.equal([shard.data]);
         expect(framesTo(b, beforeB)).to.deep.equal([shard.data]);
+        // As the shard queue's event source mapping delivers it: a batch, answered with its failures (none).
+        const queued = { ...shard, data: `queued shard for ${store}` };
+        const records = { Records: [{ messageId: "m-1", body: JSON.stringify(queued), eventSource: "aws:sqs" }] };
+        expect(await run(`${PROJECT_NAME}-${FANOUT_WORKER.name}`, records)).to.deep.equal({ batchItemFailures: [] });
+        expect(framesTo(a, beforeA)).to.deep.equal([shard.data, queued.data]);
+        expect(framesTo(b, beforeB)).to.deep.equal([shard.data, queued.data]);
       });
 
       it("leave takes a connection out of the room and tells the others", async () => {
@@ -571,7 +580,7 @@ describe("bundle smoke: every deployed function, loaded as Lambda loads it, agai
         expect(server.deleted).to.not.include(a.connectionId);
       });
 
-      it("hands nothing to a worker Lambda: a two-connection broadcast stays inline", () => {
+      it("hands nothing to a worker or the shard queue: a two-connection broadcast stays inline", () => {
         expect(lambda.requests()).to.equal(0);
       });
     });

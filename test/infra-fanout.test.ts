@@ -1,7 +1,7 @@
 /**
- * Broadcast fan-out in the Pulumi program under mocks: the fan-out worker function (no route, retries
- * off, the store and `@connections` access it needs), `sendmessage`'s right to invoke exactly that function, the
- * FANOUT_* environment and memory, and the `fanout.*` config keys.
+ * Broadcast fan-out in the Pulumi program under mocks: the fan-out worker function (no route, the store and
+ * `@connections` access it needs), the shard queue it consumes and its dead-letter queue, `sendmessage`'s right to
+ * send to exactly that queue, the FANOUT_* environment and memory, and the `fanout.*` config keys.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
@@ -22,6 +22,9 @@ const T = {
   rolePolicy: "aws:iam/rolePolicy:RolePolicy",
   logGroup: "aws:cloudwatch/logGroup:LogGroup",
   table: "aws:dynamodb/table:Table",
+  queue: "aws:sqs/queue:Queue",
+  redriveAllow: "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy",
+  mapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
 } as const;
 
 async function run(settings: StackSettings): Promise<RecordingMocks> {
@@ -60,34 +63,57 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
     );
   });
 
-  it("lets nothing but sendmessage invoke it: no API Gateway permission, and retries off (a retry would post a shard twice)", () => {
+  it("feeds the worker from a shard queue with a dead-letter queue: visibility 6x its timeout, redrive after 5 receives, partial batch failures", () => {
     const workerFn = fnNamed(r, FANOUT_WORKER.name);
+    // Nothing invokes it directly: no API Gateway permission, no asynchronous-invoke settings.
     for (const permission of r.ofType(T.permission))
       expect(permission.inputs.function).to.not.equal(workerFn.state.name);
-    const config = r.ofType(T.invokeConfig);
-    expect(config).to.have.length(1);
-    expect(config[0]!.inputs).to.deep.include({
-      functionName: workerFn.state.name,
-      maximumRetryAttempts: 0,
-      maximumEventAgeInSeconds: 300,
+    expect(r.ofType(T.invokeConfig)).to.have.length(0);
+    const queue = named(r, T.queue, `${NAME}-${FANOUT_WORKER.name}-queue`);
+    const dlq = named(r, T.queue, `${NAME}-${FANOUT_WORKER.name}-dlq`);
+    expect(queue.inputs.visibilityTimeoutSeconds).to.equal(6 * FANOUT_WORKER.timeoutSeconds);
+    expect(queue.inputs.messageRetentionSeconds).to.equal(1_209_600);
+    expect(dlq.inputs.messageRetentionSeconds).to.equal(1_209_600);
+    expect(JSON.parse(plain<string>(queue.inputs.redrivePolicy))).to.deep.equal({
+      deadLetterTargetArn: dlq.state.arn,
+      maxReceiveCount: 5,
+    });
+    // Only the shard queue may dead-letter into the DLQ, so a redrive goes back to it.
+    const allow = r.ofType(T.redriveAllow);
+    expect(allow).to.have.length(1);
+    expect(allow[0]!.inputs.queueUrl).to.equal(dlq.state.url);
+    expect(JSON.parse(plain<string>(allow[0]!.inputs.redriveAllowPolicy))).to.deep.equal({
+      redrivePermission: "byQueue",
+      sourceQueueArns: [queue.state.arn],
+    });
+    const mappings = r.ofType(T.mapping);
+    expect(mappings).to.have.length(1);
+    expect(mappings[0]!.inputs).to.deep.include({
+      eventSourceArn: queue.state.arn,
+      functionName: workerFn.state.arn,
+      batchSize: 1,
+      functionResponseTypes: ["ReportBatchItemFailures"],
     });
   });
 
-  it("gives sendmessage lambda:InvokeFunction on the worker only, and its name", () => {
-    const workerFn = fnNamed(r, FANOUT_WORKER.name);
+  it("gives the routes that broadcast sqs:SendMessage on the shard queue only, and its URL", () => {
+    const queue = named(r, T.queue, `${NAME}-${FANOUT_WORKER.name}-queue`);
     for (const route of ROUTES) {
-      const invoke = statement(policyOf(r, route.name), "InvokeFanOutWorker");
+      const send = statement(policyOf(r, route.name), "QueueFanOutShards");
+      expect(statement(policyOf(r, route.name), "InvokeFanOutWorker"), route.name).to.equal(undefined);
+      expect(envOf(r, route.name)[ENV.FANOUT_WORKER_FUNCTION], route.name).to.equal(undefined);
       if (route.invokesFanOutWorker) {
-        expect(invoke).to.deep.equal({
-          Sid: "InvokeFanOutWorker",
+        expect(send).to.deep.equal({
+          Sid: "QueueFanOutShards",
           Effect: "Allow",
-          Action: ["lambda:InvokeFunction"],
-          Resource: [workerFn.state.arn],
+          Action: ["sqs:SendMessage"],
+          Resource: [queue.state.arn],
         });
-        expect(envOf(r, route.name)[ENV.FANOUT_WORKER_FUNCTION]).to.equal(workerFn.state.name);
+        expect(envOf(r, route.name)[ENV.FANOUT_SHARD_QUEUE_URL]).to.equal(queue.state.url);
+        expect(envOf(r, route.name)[ENV.FANOUT_SHARD_DLQ_URL], route.name).to.equal(undefined);
       } else {
-        expect(invoke, route.name).to.equal(undefined);
-        expect(envOf(r, route.name)[ENV.FANOUT_WORKER_FUNCTION], route.name).to.equal(undefined);
+        expect(send, route.name).to.equal(undefined);
+        expect(envOf(r, route.name)[ENV.FANOUT_SHARD_QUEUE_URL], route.name).to.equal(undefined);
       }
     }
     // Presence (joined / left) to large rooms goes through the same fan-out as sendmessage.
@@ -98,7 +124,28 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
       "leave",
       "sendto",
     ]);
-    expect(statement(policyOf(r, FANOUT_WORKER.name), "InvokeFanOutWorker")).to.equal(undefined);
+  });
+
+  it("gives the worker what the event source mapping needs on its queue, and SendMessage on the queue and the DLQ only", () => {
+    const queue = named(r, T.queue, `${NAME}-${FANOUT_WORKER.name}-queue`);
+    const dlq = named(r, T.queue, `${NAME}-${FANOUT_WORKER.name}-dlq`);
+    const doc = policyOf(r, FANOUT_WORKER.name);
+    expect(statement(doc, "ConsumeFanOutShards")).to.deep.equal({
+      Sid: "ConsumeFanOutShards",
+      Effect: "Allow",
+      Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+      Resource: [queue.state.arn],
+    });
+    expect(statement(doc, "RequeueFanOutShards")).to.deep.equal({
+      Sid: "RequeueFanOutShards",
+      Effect: "Allow",
+      Action: ["sqs:SendMessage"],
+      Resource: [queue.state.arn, dlq.state.arn],
+    });
+    expect(envOf(r, FANOUT_WORKER.name)).to.include({
+      [ENV.FANOUT_SHARD_QUEUE_URL]: queue.state.url,
+      [ENV.FANOUT_SHARD_DLQ_URL]: dlq.state.url,
+    });
   });
 
   it("gives the worker what a shard needs: delete on the table (stale ids), the room index (their rooms), POST @connections, its own logs", () => {
@@ -123,7 +170,9 @@ describe("infra: fan-out worker (dynamodb, defaults)", function () {
     });
     expect(doc.Statement.map((s) => s.Sid).sort()).to.deep.equal([
       "ConnectionStore",
+      "ConsumeFanOutShards",
       "PostToConnections",
+      "RequeueFanOutShards",
       "RoomIndex",
       "WriteOwnLogs",
     ]);

@@ -344,7 +344,8 @@ describe("infra: DynamoDB with data protection, account role, topic, log level, 
     expect(throttles.metricQueries.filter((q: any) => q.expression)).to.deep.equal([
       { id: "throttled", expression: "SUM(METRICS())", label: "ThrottledRequests", returnData: true },
     ]);
-    expect(r.mocks.ofType(T.alarm)).to.have.length(ROUTES.length + 3);
+    // A function alarm per route and the worker, the integration alarm, the store's, the shard dead letters'.
+    expect(r.mocks.ofType(T.alarm)).to.have.length(ROUTES.length + 4);
   });
 
   it("builds a dashboard with every API, function and DynamoDB metric, with the right dimensions", () => {
@@ -412,7 +413,7 @@ describe("infra: dev stack defaults, and the switches off", function () {
     expect([...r.registrations.values()].filter((x) => x.protect || x.retainOnDelete)).to.deep.equal([]);
     expect(r.mocks.ofType(T.topic)).to.deep.equal([]);
     const alarms = r.mocks.ofType(T.alarm);
-    expect(alarms).to.have.length(ROUTES.length + 3);
+    expect(alarms).to.have.length(ROUTES.length + 4);
     for (const alarm of alarms) {
       expect(alarm.inputs.alarmActions, alarm.name).to.deep.equal([]);
       expect(alarm.inputs.okActions, alarm.name).to.deep.equal([]);

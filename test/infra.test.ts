@@ -953,10 +953,13 @@ describe("infra: route and worker components keep the state of the resources the
     }
   });
 
-  it("puts the fan-out worker's function, role, policy, log group and async config in a FanOutWorker", () => {
+  it("puts the fan-out worker's function, role, policy, log group, queues and event source mapping in a FanOutWorker", () => {
     const urn = componentUrn(FANOUT_WORKER_TYPE, `${NAME}-worker`);
     const prefix = `${NAME}-${FANOUT_WORKER.name}`;
-    expectMoved(urn, [prefix, ...["logs", "role", "policy", "async"].map((s) => `${prefix}-${s}`)]);
+    expectMoved(urn, [
+      prefix,
+      ...["logs", "role", "policy", "queue", "dlq", "dlq-redrive-allow", "shards"].map((s) => `${prefix}-${s}`),
+    ]);
   });
 });
 

@@ -53,12 +53,21 @@ describe("SigV4 signer", () => {
       "lambda.eu-west-1.amazonaws.com",
       `/2015-03-31/functions/${escapeUri("arn:aws:lambda:eu-west-1:1:function:f")}/invocations`,
     ],
+    // The shard queue's SendMessage (AWS JSON 1.0: POST / with the action in X-Amz-Target).
+    ["sqs", "sqs.eu-west-1.amazonaws.com", "/"],
   ] as const) {
     it(`signs a ${service} POST exactly as the SDK's signer does (temporary credentials, extra headers)`, async () => {
       const credentials = { ...EXAMPLE, sessionToken: "session/token+=" };
       const body = Buffer.from('{"hello":"wörld"}');
       const hash = sha256Hex(body);
-      const extra = { "content-type": "application/octet-stream", "x-amz-content-sha256": hash };
+      const extra: Record<string, string> =
+        service === "sqs"
+          ? {
+              "content-type": "application/x-amz-json-1.0",
+              "x-amz-target": "AmazonSQS.SendMessage",
+              "x-amz-content-sha256": hash,
+            }
+          : { "content-type": "application/octet-stream", "x-amz-content-sha256": hash };
       const date = new Date(Date.UTC(2024, 10, 11, 13, 45, 46));
       // The SDK types its hash constructor over every binary shape; this one is only given strings and Uint8Arrays.
       const sdk = new SignatureV4({ credentials, region: "eu-west-1", service, sha256: Sha256 as never });

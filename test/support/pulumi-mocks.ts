@@ -85,6 +85,8 @@ function attributesFor(type: string, name: string, id: string, inputs: Record<st
     case "aws:secretsmanager/secret:Secret":
       // Secrets Manager appends six random characters to the name in the ARN.
       return { arn: arn("secretsmanager", `secret:${name}-AbCdEf`) };
+    case "aws:sqs/queue:Queue":
+      return { name, arn: arn("sqs", name), url: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${name}` };
     case "aws:sns/topic:Topic":
       return { arn: arn("sns", name) };
     case "aws:cloudwatch/metricAlarm:MetricAlarm":

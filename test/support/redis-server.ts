@@ -10,6 +10,8 @@ export interface TestRedis {
   readonly url: string;
   /** Loopback port of a server this process started (absent for REDIS_URL's). */
   readonly port?: number;
+  /** Process id of a server this process started (tests pause it with SIGSTOP to fail requests mid-listing). */
+  readonly pid?: number;
   stop(): Promise<void>;
 }
 
@@ -58,7 +60,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     throw started;
   }
   const auth = password === undefined ? "" : `:${encodeURIComponent(password)}@`;
-  return { url: `redis://${auth}127.0.0.1:${port}`, port, stop: () => stop(child) };
+  return { url: `redis://${auth}127.0.0.1:${port}`, port, pid: child.pid, stop: () => stop(child) };
 }
 
 /** A port the OS just handed out and released; a tiny race with other processes is acceptable in tests. */

@@ -1,0 +1,26 @@
+/**
+ * One page of a listing, retried. A listing is a loop over pages with its cursor in the loop; a page request that
+ * fails (Redis restarting, a DynamoDB 5xx past the SDK's own retries, a dropped socket) would otherwise end the
+ * whole listing, and with it the broadcast's audience. Retrying the page from the same cursor loses and repeats
+ * nothing. Bounded: a few attempts with full-jitter backoff (about 3 s in all at most), and the broadcast's
+ * router has its own deadline (broadcast/splitter.ts) whatever a store does.
+ */
+
+/** Attempts per page, the first included. */
+export const PAGE_ATTEMPTS = 4;
+const BASE_MS = 200;
+const CAP_MS = 1_500;
+
+/** `fetch` (one page request), retried on any error up to {@link PAGE_ATTEMPTS} times in all. */
+export async function retryPage<T>(fetch: () => Promise<T>, attempts = PAGE_ATTEMPTS): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch();
+    } catch (error) {
+      // A bad argument fails the same way every time.
+      if (attempt >= attempts || error instanceof RangeError || error instanceof TypeError) throw error;
+      const cap = Math.min(CAP_MS, BASE_MS * 2 ** (attempt - 1));
+      await new Promise((resolve) => setTimeout(resolve, cap / 2 + (Math.random() * cap) / 2));
+    }
+  }
+}
