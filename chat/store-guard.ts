@@ -100,10 +100,7 @@ export function guardStore(store: ConnectionStore, options: StoreGuardOptions = 
       if (typeof value !== "function") return value;
       const what = String(property);
       return (...args: unknown[]) => {
-        if (broken) {
-          if (what === "list") return boundedPages(what, emptyPages());
-          return Promise.reject(broken);
-        }
+        if (broken) return refusal(broken, () => boundedPages(what, emptyPages()));
         const result: unknown = value.apply(target, args);
         if (isPromise(result)) return bounded(what, () => result);
         if (isAsyncIterable(result)) return boundedPages(what, result);
@@ -111,6 +108,23 @@ export function guardStore(store: ConnectionStore, options: StoreGuardOptions = 
       };
     },
   });
+}
+
+/**
+ * What a call gets once the circuit is open, without touching the store: a rejected promise that is also an async
+ * iterable whose first page rejects. Which of the two a method returns is not known without calling it (a listing
+ * is an iterable, everything else a promise), and a caller that gets the wrong kind would fail on the kind, not on
+ * the store: a rejected promise iterated by `for await` is a TypeError, and the rejection itself is then never
+ * handled (a crash of the process on Node's default `unhandledRejection` mode). The promise has a handler of its
+ * own for the same reason: a caller that iterates never awaits it.
+ */
+function refusal(
+  broken: StoreUnavailableError,
+  pages: () => AsyncGenerator<never>,
+): Promise<never> & AsyncIterable<never> {
+  const rejected = Promise.reject(broken);
+  rejected.catch(() => undefined);
+  return Object.assign(rejected, { [Symbol.asyncIterator]: () => pages()[Symbol.asyncIterator]() });
 }
 
 /** A listing of nothing: with the circuit open, its first page rejects (in `bounded`). */

@@ -160,6 +160,39 @@ describe("the sender hears back within 2 s", function () {
     });
   });
 
+  describe("a store slow on one kind of call only (the sender's own record)", () => {
+    /** A memory store whose `get` answers only after the guard has given up: the rest of the store is fine. */
+    class SlowGetStore extends MemoryConnectionStore {
+      override async get(connectionId: string) {
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        return super.get(connectionId);
+      }
+    }
+
+    it("answers a room-less sendmessage without crashing the process or leaving a rejection unhandled", async () => {
+      const unhandled: unknown[] = [];
+      const note = (reason: unknown) => unhandled.push(reason);
+      process.on("unhandledRejection", note);
+      const gw = await startChatGateway(new SlowGetStore());
+      const clients: TestClient[] = [];
+      try {
+        const a = await openChatClient(gw);
+        const b = await openChatClient(gw);
+        clients.push(a, b);
+        const { frame, ms } = await answerTo(a, { action: "sendmessage", data: "anyone?" });
+        expect(frame).to.include({ type: "error", code: "StoreUnavailable", retryable: true });
+        expect(ms).to.be.below(ANSWER_WITHIN_MS);
+        // Rejections are reported a turn after they are left unhandled.
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        expect(unhandled.map(String)).to.deep.equal([]);
+      } finally {
+        process.off("unhandledRejection", note);
+        for (const client of clients) client.ws.terminate();
+        await gw.stop();
+      }
+    });
+  });
+
   describe("a broadcast that reaches part of its audience (memory store, a real @connections server)", () => {
     it("answers PartialDelivery with counts, retryable, and 502", async () => {
       const server = await startManagementServer("test");
