@@ -18,6 +18,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SignatureVerdict } from "./connections-signature";
+import { printable } from "./console-format";
 
 /** An open connection, as the management API may act on it. */
 export interface ManagedConnection {
@@ -127,7 +128,8 @@ export async function handleConnectionsRequest(
     // "close" also fires when the caller hung up early, so a DELETE always leads to `$disconnect`.
     if (after) res.once("close", after);
     write(res, reply);
-    options.log(method, connectionId, reply.status, Date.now() - started, note);
+    // The id is decoded from a path anyone can send: no control character of it reaches the console.
+    options.log(method, printable(connectionId), reply.status, Date.now() - started, note);
   };
 
   if (options.isOwnHost && !options.isOwnHost(req.headers.host)) {

@@ -22,6 +22,16 @@ export function useColor(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
 const CODES = { dim: 2, red: 31, green: 32, yellow: 33, cyan: 36 } as const;
 type Paint = keyof typeof CODES;
 
+/**
+ * `text` with every control and invisible formatting character written as an escape (`\u001b`): what reaches the
+ * console may come from anyone (a connection id decoded from a request's path, a client's display name in a
+ * handler's log line), and a raw ESC, CSI or OSC sequence would let a web page that POSTs to `@connections`
+ * rewrite the developer's terminal: erase or forge lines, set its title, write its clipboard.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`);
+}
+
 function paint(style: ConsoleStyle, color: Paint, text: string): string {
   return style.color ? `\u001b[${CODES[color]}m${text}\u001b[0m` : text;
 }
@@ -54,13 +64,13 @@ export function eventLine(
 ): string {
   const parts = [
     paint(style, "dim", clockTime(at)),
-    paint(style, "cyan", fields.kind.padEnd(10)),
-    fields.route.padEnd(12),
-    fields.connectionId.padEnd(16),
-    paint(style, statusColor(fields.status), fields.status.padStart(3)),
+    paint(style, "cyan", printable(fields.kind).padEnd(10)),
+    printable(fields.route).padEnd(12),
+    printable(fields.connectionId).padEnd(16),
+    paint(style, statusColor(fields.status), printable(fields.status).padStart(3)),
     `${fields.durationMs}ms`,
   ];
-  if (fields.note) parts.push(paint(style, "dim", fields.note));
+  if (fields.note) parts.push(paint(style, "dim", printable(fields.note)));
   return parts.join(" ");
 }
 
@@ -79,6 +89,10 @@ function quiet(value: unknown): boolean {
 }
 
 function fieldText(value: unknown): string {
+  return printable(rawFieldText(value));
+}
+
+function rawFieldText(value: unknown): string {
   if (typeof value === "string") return /[\s"=]/.test(value) ? JSON.stringify(value) : value;
   if (value && typeof value === "object" && "message" in value && typeof value.message === "string") {
     const name = "name" in value && typeof value.name === "string" ? `${value.name}: ` : "";
@@ -110,8 +124,8 @@ export function condenseLogLine(style: ConsoleStyle, line: string): string {
   return [
     paint(style, "dim", clockTime(Number.isNaN(time.getTime()) ? new Date() : time)),
     `  ${paint(style, LEVEL_COLOR[entry.level] ?? "dim", level)}`,
-    typeof entry.route === "string" ? entry.route : "-",
-    entry.message,
+    typeof entry.route === "string" ? printable(entry.route) : "-",
+    printable(entry.message),
     ...(fields.length > 0 ? [paint(style, "dim", fields.join(" "))] : []),
   ].join(" ");
 }

@@ -32,11 +32,13 @@ export function sdkDefaults(current: NodeJS.ProcessEnv = process.env): EnvVars {
 export const LOCAL_SECRET = "local";
 
 /**
- * The secrets `@connections` accepts signatures from: the one the in-process handlers sign with (this process's
- * `AWS_SECRET_ACCESS_KEY`, `local` by default) and `local`, so scripts with dummy credentials work too.
+ * The secret `@connections` accepts signatures from: the one the in-process handlers sign with. That is this
+ * process's `AWS_SECRET_ACCESS_KEY` when set, and only then is the well-known `local` refused: a developer who sets
+ * a secret (say, before binding beyond loopback) gets a gateway that nobody without it can post to. Unset, it is
+ * `local`, which every local tool and test signs with.
  */
 export function signingSecrets(current: NodeJS.ProcessEnv = process.env): string[] {
-  return [...new Set([current.AWS_SECRET_ACCESS_KEY ?? LOCAL_SECRET, LOCAL_SECRET])];
+  return [current.AWS_SECRET_ACCESS_KEY ?? LOCAL_SECRET];
 }
 
 /** What infra sets on every Lambda, pointed at this gateway: `vars`, CALLBACK_URL and the SDK's defaults. */

@@ -4,7 +4,7 @@
  * NO_COLOR), and `--json-logs` printing what it always printed. Checked on the formatter and on the CLI's stdout.
  */
 import { expect } from "chai";
-import { condenseLogLine, eventLine, useColor } from "../local/console-format";
+import { condenseLogLine, eventLine, printable, useColor } from "../local/console-format";
 import { bannerOf, type CliRun, cleanEnv, killCli, lineMatching, runCli } from "./support/cli-run";
 import { openClient, type TestClient } from "./support/gateway";
 
@@ -67,6 +67,35 @@ describe("npm start's console", function () {
       for (const other of ["plain text", '{"not":"a log line"}', "{broken", ""]) {
         expect(condenseLogLine(PLAIN, other), other).to.equal(other);
       }
+    });
+
+    it("writes control and invisible characters from requests and handlers as escapes, never raw", () => {
+      // What a web page can put in a path it POSTs to @connections: an OSC 52 clipboard write, a forged line.
+      const hostile = "\u001b]52;c;cHduZWQ=\u0007\u001b[2K\r\nFAKE 200\u009b\u202e";
+      const style = { color: false };
+      const event = eventLine(style, {
+        kind: "POST",
+        route: "@connections",
+        connectionId: hostile,
+        status: "403",
+        durationMs: 1,
+        note: hostile,
+      });
+      const handler = condenseLogLine(
+        style,
+        JSON.stringify({
+          level: "warn",
+          time: new Date().toISOString(),
+          message: hostile,
+          route: hostile,
+          name: hostile,
+        }),
+      );
+      for (const line of [event, handler]) {
+        expect(line).to.not.match(/[\p{Cc}\p{Cf}]/u);
+        expect(line).to.include("\\u001b]52;c;");
+      }
+      expect(printable("Kx3vZc1ToAMCJWg=")).to.equal("Kx3vZc1ToAMCJWg=");
     });
 
     it("colours on a terminal, with FORCE_COLOR, never with NO_COLOR", () => {

@@ -11,6 +11,7 @@ import {
 } from "@aws-sdk/client-apigatewaymanagementapi";
 import { expect } from "chai";
 import { type LocalGateway, startLocalGateway } from "../local/gateway";
+import { signingSecrets } from "../local/handler-env";
 import { OriginPolicy } from "../local/origin-policy";
 import { SigV4Signer, sha256Hex } from "../runtime/sigv4";
 import { openClient, type RecordedEvent, recording, signedHeaders, type TestClient, waitFor } from "./support/gateway";
@@ -167,6 +168,12 @@ describe("local gateway: safe by default", function () {
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(c.received).to.deep.equal([]);
       expect(gateway.openConnectionIds()).to.have.length(1, "DELETE did not close it");
+    });
+
+    it("accepts the well-known secret `local` only while no AWS_SECRET_ACCESS_KEY is set", () => {
+      expect(signingSecrets({})).to.deep.equal(["local"]);
+      // A developer who set a secret (before binding beyond loopback, say) must not be reachable with `local`.
+      expect(signingSecrets({ AWS_SECRET_ACCESS_KEY: "s3cr3t" })).to.deep.equal(["s3cr3t"]);
     });
 
     it("refuses a wrong secret, a tampered body, an old X-Amz-Date and another service's scope with 403 InvalidSignatureException", async () => {
