@@ -60,21 +60,32 @@ export function maxRoomsOf(deps: HandlerDeps): number {
 }
 
 /**
- * Characters a display name never keeps: C0/C1 controls; the bidi embeddings, overrides and isolates
- * (U+202A–U+202E, U+2066–U+2069) and marks (U+200E, U+200F, U+061C), which let a name reorder the text shown after
- * it ("alice" followed by U+202E makes the rest of the line read backwards); and the zero-width characters
- * (U+200B–U+200D, U+2060, U+FEFF), which make two names that look the same differ.
+ * Characters a display name never keeps, by Unicode category rather than by list, so no code point of a kind is
+ * forgotten: controls (Cc, with C0 and C1), format characters (Cf: the bidi embeddings, overrides, isolates and
+ * marks, which let a name reorder the text shown after it, "alice" + U+202E making the rest of the line read
+ * backwards; soft hyphens; invisible operators; tags), line and paragraph separators (Zl, Zp: a name that starts a
+ * new line can forge one), lone surrogates and private use (Cs, Co), and every default-ignorable code point
+ * (zero-width characters, variation selectors, the Hangul fillers that show as blank), which make two names that
+ * look the same differ, or a name look empty.
  */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is stripped
-const NOT_IN_NAMES = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+const NOT_IN_NAMES = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Co}\p{Default_Ignorable_Code_Point}]/gu;
+/** Combining marks kept on one base character: enough for any script's accents, not for a tower of them. */
+export const MAX_MARKS_PER_CHARACTER = 2;
 
 /**
- * A display name (`?name=`, or the authorizer's `name`): control, bidi and zero-width characters dropped, trimmed,
- * at most {@link MAX_NAME_LENGTH} characters.
+ * A display name (`?name=`, or the authorizer's `name`): NFC-normalised (so one look has one spelling), the
+ * characters above dropped, at most {@link MAX_MARKS_PER_CHARACTER} combining marks per character, trimmed, at most
+ * {@link MAX_NAME_LENGTH} characters.
  */
 export function displayName(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  const cleaned = [...raw.replace(NOT_IN_NAMES, "").trim()].slice(0, MAX_NAME_LENGTH).join("").trim();
+  let kept = "";
+  let marks = 0;
+  for (const char of raw.normalize("NFC").replace(NOT_IN_NAMES, "")) {
+    marks = /\p{M}/u.test(char) ? marks + 1 : 0;
+    if (marks <= MAX_MARKS_PER_CHARACTER) kept += char;
+  }
+  const cleaned = [...kept.trim()].slice(0, MAX_NAME_LENGTH).join("").trim();
   return cleaned === "" ? undefined : cleaned;
 }
 

@@ -91,6 +91,39 @@ describe("display names", () => {
     expect(displayName("\u05e9\u05dc\u05d5\u05dd")).to.equal("\u05e9\u05dc\u05d5\u05dd");
   });
 
+  it("drop line separators, soft hyphens, invisible operators, tags, fillers, variation selectors and lone surrogates", () => {
+    const invisible = [
+      "\u2028", // line separator: a name that starts a new line can forge one
+      "\u2029",
+      "\u180e",
+      "\u00ad",
+      "\u2061",
+      "\u2064",
+      "\u034f",
+      "\ufe0f",
+      "\ufff9",
+      "\ufffb",
+      "\u{e0041}", // a tag character: "alice" and "al<tag>ice" look the same
+      "\u3164", // the Hangul filler shows as blank
+      "\ud800", // a lone surrogate
+      "\ue000", // private use
+    ];
+    for (const c of invisible) {
+      expect(displayName(`al${c}ice`), `U+${c.codePointAt(0)!.toString(16)}`).to.equal("alice");
+    }
+    expect(displayName("alice\u2028[server] maintenance")).to.equal("alice[server] maintenance");
+    expect(displayName("\u3164\u3164")).to.equal(undefined);
+  });
+
+  it("are NFC-normalised and keep at most two combining marks per character", () => {
+    // "é" spelled e + U+0301 and as U+00E9 are one name.
+    expect(displayName("jose\u0301")).to.equal("jos\u00e9");
+    // z + U+0301 composes to U+017A; two of the other marks stay.
+    expect(displayName(`z${"\u0301".repeat(31)}`)).to.equal("\u017a\u0301\u0301");
+    // Scripts that need marks keep them: Devanagari "namaste".
+    expect(displayName("\u0928\u092e\u0938\u094d\u0924\u0947")).to.equal("\u0928\u092e\u0938\u094d\u0924\u0947");
+  });
+
   it("say whether they are verified", () => {
     expect(whoOf("c", { name: "a" })).to.deep.equal({ connectionId: "c", name: "a", nameVerified: false });
     expect(whoOf("c", { name: "a", nameVerified: "true" })).to.deep.equal({
