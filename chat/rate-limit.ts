@@ -54,8 +54,12 @@ export const UNAVAILABLE_RETRY_AFTER_MS = 1_000;
 
 /** The authorizer's user id of the connection that sent `event`, when `$connect` was authorized. */
 export function userIdOf(event: WebSocketEvent): string | undefined {
-  const userId = event.requestContext.authorizer?.userId;
-  return typeof userId === "string" && userId !== "" ? userId : undefined;
+  // The same identity frames name the user by (chat/rooms.ts whoOf): `userId`, else the authorizer's principalId.
+  const authorizer = event.requestContext.authorizer;
+  for (const candidate of [authorizer?.userId, authorizer?.principalId]) {
+    if (typeof candidate === "string" && candidate !== "") return candidate;
+  }
+  return undefined;
 }
 
 /**

@@ -71,7 +71,9 @@ for i = 2, #ARGV do
     plain[#plain + 1] = ARGV[i]
   else
     local ok, decoded = pcall(cjson.decode, fields[2])
-    if ok and type(decoded) == 'table' and decoded[ARGV[1]] ~= nil then
+    -- Attributes that cannot be read say nothing of the protocol: such a client is taken for typed (an envelope
+    -- is readable by a plain client; a typed client must never get a peer's raw data).
+    if not ok or type(decoded) ~= 'table' or decoded[ARGV[1]] ~= nil then
       typed[#typed + 1] = ARGV[i]
     else
       plain[#plain + 1] = ARGV[i]

@@ -649,6 +649,15 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
       expectExactlyOnce(await listAll(store), [...plainIds, named, ...typedIds]);
     });
 
+    it("keeps a typed client typed whatever else its attributes hold (a lone surrogate from a token's claim)", async () => {
+      const store = await fresh();
+      await store.add(typedRecord("odd-claims", { scope: "read \ud800", name: "\udfff" }));
+      await store.add(record("plain-odd", { attributes: { scope: "read \ud800" } }));
+      const { plain, typed } = await listSplit(store);
+      expect(typed, "never a peer's raw data for a typed client").to.include("odd-claims");
+      expect(plain.concat(typed)).to.have.members(["odd-claims", "plain-odd"]);
+    });
+
     it("yields nothing for an empty store, and rejects a bad page size", async () => {
       const store = await fresh();
       expect(await listSplit(store)).to.deep.equal({ plain: [], typed: [] });
