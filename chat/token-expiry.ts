@@ -89,6 +89,8 @@ export interface SweepSummary {
   /** Already gone when closed (their records go with the next broadcast's 410 or their own expiry). */
   readonly gone: number;
   readonly failed: number;
+  /** `false` when the sweep stopped at its deadline before the end of the listing (the next sweep starts over). */
+  readonly complete: boolean;
 }
 
 /** Records read at once while sweeping (GetItem / HGETALL per connection). */
@@ -103,13 +105,24 @@ export async function sweepExpiredTokens(
   deps: HandlerDeps,
   log: Logger,
   now: number = Date.now(),
+  deadline: number = Number.POSITIVE_INFINITY,
 ): Promise<SweepSummary> {
   let scanned = 0;
   let expired = 0;
   let closed = 0;
   let gone = 0;
   let failed = 0;
-  for await (const page of deps.store.list({ pageSize: DEFAULT_PAGE_SIZE })) {
+  // Stops at the deadline rather than being cut off by Lambda's timeout: the summary line (and `complete: false`)
+  // is then still written, and the next sweep starts over from the beginning of the listing.
+  const listing = deps.store.list({ pageSize: DEFAULT_PAGE_SIZE })[Symbol.asyncIterator]();
+  for (;;) {
+    if (Date.now() >= deadline) {
+      await listing.return?.();
+      return { scanned, expired, closed, gone, failed, complete: false };
+    }
+    const next = await listing.next();
+    if (next.done) break;
+    const page = next.value;
     scanned += page.length;
     for (let i = 0; i < page.length; i += SWEEP_CONCURRENCY) {
       await Promise.all(
@@ -133,5 +146,5 @@ export async function sweepExpiredTokens(
       );
     }
   }
-  return { scanned, expired, closed, gone, failed };
+  return { scanned, expired, closed, gone, failed, complete: true };
 }

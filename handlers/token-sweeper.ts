@@ -7,18 +7,26 @@
  */
 import { containerDeps } from "../app/container";
 import { lambdaHandler } from "../app/lambda-handler";
+import { deadlineOf, type InvocationContext } from "../broadcast/broadcast";
 import type { HandlerDeps } from "../chat/deps";
 import { type SweepSummary, sweepExpiredTokens } from "../chat/token-expiry";
 import { TOKEN_SWEEPER } from "../contract/routes";
 
+/** A sweep's budget without a Lambda context (the local gateway's timer): its interval is a minute or more. */
+const LOCAL_SWEEP_BUDGET_MS = 50_000;
+
 /** One sweep with explicit deps (the handler below supplies the container's); tests and the local gateway call it. */
-export async function sweepTokens(deps: HandlerDeps, now: number = Date.now()): Promise<SweepSummary> {
+export async function sweepTokens(
+  deps: HandlerDeps,
+  now: number = Date.now(),
+  context?: InvocationContext,
+): Promise<SweepSummary> {
   const started = Date.now();
   const log = deps.log.child({ route: TOKEN_SWEEPER.name });
   try {
-    const summary = await sweepExpiredTokens(deps, log, now);
+    const summary = await sweepExpiredTokens(deps, log, now, deadlineOf(context, LOCAL_SWEEP_BUDGET_MS));
     log.info("token sweep", {
-      outcome: summary.failed > 0 ? "partial" : "ok",
+      outcome: !summary.complete ? "incomplete" : summary.failed > 0 ? "partial" : "ok",
       ...summary,
       durationMs: Date.now() - started,
     });
@@ -29,4 +37,7 @@ export async function sweepTokens(deps: HandlerDeps, now: number = Date.now()): 
   }
 }
 
-export const handler = lambdaHandler((_event: unknown, deps) => sweepTokens(deps), containerDeps);
+export const handler = lambdaHandler(
+  (_event: unknown, deps, context?: InvocationContext) => sweepTokens(deps, Date.now(), context),
+  containerDeps,
+);

@@ -5,7 +5,7 @@
  * Connections with a valid token, or without auth, are left alone.
  */
 import { expect } from "chai";
-import { TOKEN_EXPIRES_AT, tokenExpiryMs } from "../chat/token-expiry";
+import { sweepExpiredTokens, TOKEN_EXPIRES_AT, tokenExpiryMs } from "../chat/token-expiry";
 import { connect } from "../handlers/connect";
 import { sweepTokens } from "../handlers/token-sweeper";
 import { connectEvent, newConnectionId } from "../local/events";
@@ -110,9 +110,15 @@ describe("token expiry: the stored and the event forms", () => {
         );
       }
       const summary = await sweepTokens(deps);
-      expect(summary).to.deep.equal({ scanned: 2, expired: 1, closed: 1, gone: 0, failed: 0 });
+      expect(summary).to.deep.equal({ scanned: 2, expired: 1, closed: 1, gone: 0, failed: 0, complete: true });
       expect(server.deleted).to.deep.equal([expired.connectionId]);
       expect(JSON.parse(server.postsTo(expired.connectionId)[0]!)).to.include({ code: "TokenExpired" });
+
+      // A sweep whose time is up stops and says so (the next one starts over) rather than being cut off silently.
+      expect(await sweepExpiredTokens(deps, deps.log, Date.now(), Date.now() - 1)).to.deep.include({
+        scanned: 0,
+        complete: false,
+      });
     } finally {
       await server.close();
     }
