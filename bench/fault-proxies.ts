@@ -231,7 +231,9 @@ export class ConnectionsFaultProxy {
         port: this.target.port,
         method: req.method,
         path: req.url,
-        headers: req.headers,
+        // The gateway refuses a `Host` that is not its own (DNS rebinding); the signature, made for the proxy's
+        // host, then no longer verifies, which is why the bench's gateway runs with signature checks off.
+        headers: { ...req.headers, host: `${this.target.hostname}:${this.target.port}` },
         agent: this.agent,
       },
       (answer) => {
