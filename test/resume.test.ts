@@ -10,10 +10,10 @@ import type { ConnectionStore } from "../contract/connection-store";
 import type { AckFrame, HistoryFrame, MessageFrame } from "../contract/frames";
 import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
 import type { HistorySettings } from "../contract/room-history";
+import { MemoryConnectionStore } from "../stores/memory";
 import { type AuthGateway, startAuthGateway } from "./support/auth-gateway";
 import { type ChatGateway, eventually, openChatClient, startChatGateway, type TestClient } from "./support/gateway";
 import { startTestIdp, type TestIdp } from "./support/jwks";
-import { MemoryConnectionStore } from "../stores/memory";
 import { forEachStore } from "./support/store-matrix";
 
 type Frame = Record<string, unknown>;
@@ -234,9 +234,9 @@ describe("resume, history, acks and the heartbeat", function () {
 
       // Without auth, a ref is one connection's: another connection's same ref is a new message.
       await send(b, { action: "sendmessage", room: "lobby", data: "mine", ref: "ref-1" });
-      expect(await until(b, (f) => f.type === "ack")).to.include({ ref: "ref-1", seq: 2 }).and.not.have.property(
-        "duplicate",
-      );
+      expect(await until(b, (f) => f.type === "ack"))
+        .to.include({ ref: "ref-1", seq: 2 })
+        .and.not.have.property("duplicate");
     });
 
     it("answers bad after, limit, before and ref with specific errors that carry the message's ref", async () => {
@@ -244,19 +244,43 @@ describe("resume, history, acks and the heartbeat", function () {
       const c = await joined(gw, "lobby");
       clients.push(c);
       const cases: [Record<string, unknown>, Frame][] = [
-        [{ action: "join", room: "lobby", after: -1 }, { code: "InvalidHistoryQuery", field: "after" }],
-        [{ action: "join", room: "lobby", after: "5" }, { code: "InvalidHistoryQuery", field: "after" }],
-        [{ action: "history", room: "lobby", limit: 0 }, { code: "InvalidHistoryQuery", field: "limit", limit: 100 }],
-        [{ action: "history", room: "lobby", limit: 101 }, { code: "InvalidHistoryQuery", limit: 100 }],
-        [{ action: "history", room: "lobby", limit: 1.5 }, { code: "InvalidHistoryQuery", field: "limit" }],
-        [{ action: "history", room: "lobby", before: 0 }, { code: "InvalidHistoryQuery", field: "before" }],
+        [
+          { action: "join", room: "lobby", after: -1 },
+          { code: "InvalidHistoryQuery", field: "after" },
+        ],
+        [
+          { action: "join", room: "lobby", after: "5" },
+          { code: "InvalidHistoryQuery", field: "after" },
+        ],
+        [
+          { action: "history", room: "lobby", limit: 0 },
+          { code: "InvalidHistoryQuery", field: "limit", limit: 100 },
+        ],
+        [
+          { action: "history", room: "lobby", limit: 101 },
+          { code: "InvalidHistoryQuery", limit: 100 },
+        ],
+        [
+          { action: "history", room: "lobby", limit: 1.5 },
+          { code: "InvalidHistoryQuery", field: "limit" },
+        ],
+        [
+          { action: "history", room: "lobby", before: 0 },
+          { code: "InvalidHistoryQuery", field: "before" },
+        ],
         [{ action: "history", room: "lobby", before: 3, after: 1 }, { code: "InvalidHistoryQuery" }],
         [{ action: "sendmessage", room: "lobby", data: "x", ref: "has space" }, { code: "InvalidRef" }],
         [{ action: "sendmessage", room: "lobby", data: "x", ref: "r".repeat(65) }, { code: "InvalidRef" }],
         [{ action: "sendto", to: "nobody", data: "x", ref: "" }, { code: "InvalidRef" }],
         // A mistake in a message with a valid ref: the error carries the ref, so a client can fail that send.
-        [{ action: "sendmessage", room: "elsewhere", data: "x", ref: "ref-9" }, { code: "NotInRoom", ref: "ref-9" }],
-        [{ action: "sendmessage", room: "lobby", ref: "ref-8" }, { code: "MissingData", ref: "ref-8" }],
+        [
+          { action: "sendmessage", room: "elsewhere", data: "x", ref: "ref-9" },
+          { code: "NotInRoom", ref: "ref-9" },
+        ],
+        [
+          { action: "sendmessage", room: "lobby", ref: "ref-8" },
+          { code: "MissingData", ref: "ref-8" },
+        ],
       ];
       for (const [body, expected] of cases) {
         await send(c, body);
