@@ -2,7 +2,7 @@
  * Acknowledged, idempotent sends: a `sendmessage` or `sendto` may carry the client's own `ref`. The first claim of
  * a ref (within `SEND_REF_WINDOW_SECONDS`) is delivered and acknowledged; the same ref again (a resend after a
  * reconnect, say) is acknowledged with the first send's id and seq and `"duplicate":true`, and nothing is
- * delivered (docs/history.md, "Proposed frames and handler flow").
+ * delivered (docs/history.md, "Frames and handler flow").
  *
  * The scope a ref is unique in: the authorizer's user id when there is one, so a resend from the user's next
  * connection is recognised; else the connection id. Without auth nothing ties two connections to one client that
