@@ -27,7 +27,10 @@ export interface SocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  addEventListener(type: "open" | "close" | "error" | "message", listener: (event: { data?: unknown; code?: number; reason?: string }) => void): void;
+  addEventListener(
+    type: "open" | "close" | "error" | "message",
+    listener: (event: { data?: unknown; code?: number; reason?: string }) => void,
+  ): void;
 }
 export type SocketFactory = new (url: string, protocols?: string | string[]) => SocketLike;
 
