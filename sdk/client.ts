@@ -27,10 +27,9 @@ export interface SocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  addEventListener(
-    type: "open" | "close" | "error" | "message",
-    listener: (event: { data?: unknown; code?: number; reason?: string }) => void,
-  ): void;
+  addEventListener(type: "message", listener: (event: { readonly data: unknown }) => void): void;
+  addEventListener(type: "close", listener: (event: { readonly code: number; readonly reason: string }) => void): void;
+  addEventListener(type: "open" | "error", listener: () => void): void;
 }
 export type SocketFactory = new (url: string, protocols?: string | string[]) => SocketLike;
 

@@ -5,9 +5,9 @@
  */
 import { expect } from "chai";
 import { WebSocket } from "ws";
-import { MemoryConnectionStore } from "../stores/memory";
 import { ChatClient, type ChatClientOptions } from "../sdk";
 import type { ConnectionState } from "../sdk/connection-state";
+import { MemoryConnectionStore } from "../stores/memory";
 import { type ChatGateway, openClient, startChatGateway, waitFor } from "./support/gateway";
 
 function sdkClient(url: string, options: Partial<ChatClientOptions> = {}) {
