@@ -147,12 +147,8 @@ export interface Who {
   readonly nameVerified?: boolean;
 }
 
-/**
- * The WebSocket subprotocol of typed clients (`Sec-WebSocket-Protocol` at connect; API Gateway developer guide, "Set
- * up a $connect route that requires a WebSocket subprotocol"). Versioned: a frame layout that is not backward
- * compatible gets a new name, and `$connect` answers the newest one the client offers.
- */
-export const CHAT_PROTOCOL = "websocket-chat.v1";
+/** The subprotocol of typed clients: its own import-free file, so the client SDK can import it as a value. */
+export { CHAT_PROTOCOL } from "./subprotocol";
 
 /**
  * What makes a chat message (a room `message`, a `direct`, a typed `broadcast`) one message: a server-made `id` and

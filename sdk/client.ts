@@ -13,6 +13,7 @@ import { type Ack, Outbox } from "./outbox";
 import {
   CHAT_SUBPROTOCOL,
   type ClientFrame,
+  type ErrorFrame,
   type HistoryFrame,
   type MemberInfo,
   type MessageEvent,
@@ -60,7 +61,7 @@ export interface ChatEvents {
   state: ConnectionState;
   /** A room message, a room-less broadcast or a direct message, each once. */
   message: MessageEvent;
-  members: { room: string; members: MemberInfo[]; more: boolean };
+  members: { room: string; members: readonly MemberInfo[]; more: boolean };
   joined: { room: string; member: MemberInfo; ts: number };
   left: { room: string; member: MemberInfo; ts: number };
   /** History no longer reaches back to the last message seen in `room`: messages between were missed. */
@@ -84,6 +85,8 @@ export class ChatClient extends Emitter<ChatEvents> {
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   private pongDue: ReturnType<typeof setTimeout> | undefined;
   private refCounter = 0;
+  /** Rooms rejoined after a connect whose `members` has not come yet: sends wait for them (membership first). */
+  private readonly rejoining = new Set<string>();
   private readonly refPrefix = randomId();
 
   constructor(private readonly options: ChatClientOptions) {
@@ -151,10 +154,12 @@ export class ChatClient extends Emitter<ChatEvents> {
   }
 
   private queue(frame: ClientFrame): Promise<Ack> {
+    // Closed for good: nothing would ever send it.
+    if (this.current === "closed") return Promise.reject(new ChatError("Closed", "The client was closed.", false));
     const ref = `${this.refPrefix}-${(++this.refCounter).toString(36)}`;
     const acked = this.outbox.add(ref, frame);
     const wire = this.outbox.frameOf(ref);
-    if (wire && this.current === "open") this.write(wire);
+    if (wire && this.current === "open" && this.rejoining.size === 0) this.write(wire);
     return acked;
   }
 
@@ -217,15 +222,20 @@ export class ChatClient extends Emitter<ChatEvents> {
     if (!this.move("opened")) return;
     this.attempts = 0;
     this.write({ action: "whoami" });
-    for (const room of this.cursors.rooms()) this.sendJoin(room);
-    for (const frame of this.outbox.due(Date.now())) this.write(frame);
+    this.rejoining.clear();
+    for (const room of this.cursors.rooms()) {
+      this.rejoining.add(room);
+      this.sendJoin(room);
+    }
+    // Queued sends go once every room is joined again: a room message before its join would be refused.
+    if (this.rejoining.size === 0) this.flushDue();
     this.armHeartbeat();
     this.later(this.options.renewAfterMs ?? 115 * 60_000, () => this.renew());
   }
 
   private sendJoin(room: string): void {
-    const since = this.cursors.beginResume(room);
-    this.write({ action: "join", room, ...(since !== undefined ? { since } : {}) });
+    const after = this.cursors.beginResume(room);
+    this.write({ action: "join", room, ...(after !== undefined ? { after } : {}) });
   }
 
   /** The connection went away (or never came): back off and try again, or give up. */
@@ -284,16 +294,19 @@ export class ChatClient extends Emitter<ChatEvents> {
         this.emit("members", { room: frame.room, members: frame.members, more: frame.more });
         const pending = this.joins.get(frame.room);
         this.joins.delete(frame.room);
-        pending?.resolve(frame.members);
+        pending?.resolve([...frame.members]);
+        this.rejoined(frame.room);
         return;
       }
       case "joined":
       case "left":
         this.emit(frame.type, { room: frame.room, member: memberOf(frame), ts: frame.ts });
         return;
-      case "ack":
-        this.outbox.acknowledge({ ref: frame.ref, id: frame.id, seq: frame.seq, room: frame.room });
+      case "ack": {
+        const { type: _type, ...ack } = frame;
+        this.outbox.acknowledge(ack);
         return;
+      }
       case "whoami":
         this.emit("identity", memberOf(frame));
         return;
@@ -305,17 +318,29 @@ export class ChatClient extends Emitter<ChatEvents> {
   }
 
   private onMessage(frame: MessageEvent): void {
-    if (frame.type === "message" && frame.seq !== undefined) {
+    if (frame.type === "message" && typeof frame.seq === "number") {
       for (const ready of this.cursors.offer(frame)) this.show(ready);
       return;
     }
     this.show(frame);
   }
 
+  /** A `history` page: the next page of a resume is asked for (`after`), a finished one is shown in order. */
   private onHistory(frame: HistoryFrame): void {
-    const result = this.cursors.resumed(frame);
-    if (result.gap) this.emit("gap", { room: frame.room, afterSeq: result.gap, resumedAt: frame.messages[0]?.seq });
-    for (const message of result.messages) this.show(message);
+    const step = this.cursors.resumed(frame);
+    if (step.kind === "more") {
+      this.write({ action: "history", room: frame.room, after: step.after });
+      return;
+    }
+    if (step.gap !== undefined)
+      this.emit("gap", { room: frame.room, afterSeq: step.gap, resumedAt: step.messages[0]?.seq });
+    for (const message of step.messages) this.show(message);
+  }
+
+  /** `room` answered its rejoin: once every room has, the queued sends go. */
+  private rejoined(room: string): void {
+    if (!this.rejoining.delete(room)) return;
+    if (this.rejoining.size === 0) this.flushDue();
   }
 
   private show(message: MessageEvent): void {
@@ -323,30 +348,34 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.emit("message", message);
   }
 
-  private onError(frame: ServerFrame & { type: "error" }): void {
+  private onError(frame: ErrorFrame): void {
     const error = new ChatError(frame.code, frame.message, frame.retryable === true, frame);
+    const retryAfterMs = typeof frame.retryAfterMs === "number" ? frame.retryAfterMs : undefined;
+    const room = typeof frame.room === "string" ? frame.room : undefined;
     if (frame.code === "TokenExpired") {
       // The server closes the connection next; the reconnect fetches a fresh token.
       this.emit("error", error);
       return;
     }
     if (typeof frame.ref === "string") {
-      this.outbox.refuse(frame.ref, error, Date.now(), frame.retryAfterMs);
-      if (error.retryable) this.later((frame.retryAfterMs ?? 1_000) + 1, () => this.flushDue());
+      this.outbox.refuse(frame.ref, error, Date.now(), retryAfterMs);
+      if (error.retryable) this.later((retryAfterMs ?? 1_000) + 1, () => this.flushDue());
     }
-    if (typeof frame.room === "string" && frame.ref === undefined) {
-      const pending = this.joins.get(frame.room);
+    if (room !== undefined && frame.ref === undefined) {
+      const pending = this.joins.get(room);
       if (pending) {
-        this.joins.delete(frame.room);
-        this.cursors.forget(frame.room);
+        this.joins.delete(room);
+        this.cursors.forget(room);
         pending.reject(error);
       }
+      // A rejoin that failed does not hold the queued sends back.
+      this.rejoined(room);
     }
     this.emit("error", error);
   }
 
   private flushDue(): void {
-    if (this.current !== "open") return;
+    if (this.current !== "open" || this.rejoining.size > 0) return;
     for (const frame of this.outbox.due(Date.now())) this.write(frame);
   }
 

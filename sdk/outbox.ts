@@ -4,16 +4,11 @@
  * reconnects, and is sent again with the SAME ref until it is acknowledged or refused: the server delivers a ref
  * once within its window, so a resend after a lost acknowledgement is not delivered twice.
  */
+import type { AckFrame } from "../contract/frames";
 import { ChatError } from "./chat-error";
 
-export interface Ack {
-  readonly ref: string;
-  /** The server's id of the message. */
-  readonly id: string;
-  /** Its place in its room's order (room messages only). */
-  readonly seq?: number;
-  readonly room?: string;
-}
+/** The server's acknowledgement of a send (contract/frames.ts `AckFrame`, without its `type`). */
+export type Ack = Omit<AckFrame, "type">;
 
 interface Pending {
   readonly ref: string;

@@ -1,63 +1,34 @@
 /**
- * The frames the client speaks, as the SDK sees them. Server frames are parsed defensively: a frame that is not a
- * JSON object with a known `type` is ignored, never thrown on.
+ * The frames the client speaks, as the SDK sees them: the server's own frame types (contract/frames.ts, imported
+ * type-only, so one definition serves both and the SDK's bundle takes no server code), and the subprotocol from
+ * its import-free contract file. Server frames are parsed defensively: a frame that is not a JSON object with a
+ * known `type` is ignored, never thrown on.
  */
+import type {
+  AckFrame,
+  BroadcastFrame,
+  DirectFrame,
+  ErrorFrame,
+  HistoryFrame,
+  MemberEntry,
+  MessageFrame,
+  ServerFrame,
+} from "../contract/frames";
+import { CHAT_PROTOCOL } from "../contract/subprotocol";
+
+export type { AckFrame, ErrorFrame, HistoryFrame, MessageFrame, ServerFrame };
 
 /** The WebSocket subprotocol a typed client asks for at connect. */
-export const CHAT_SUBPROTOCOL = "websocket-chat.v1";
+export const CHAT_SUBPROTOCOL = CHAT_PROTOCOL;
 
-export interface MemberInfo {
-  readonly connectionId: string;
-  readonly userId?: string;
-  readonly name?: string;
-}
+export type MemberInfo = MemberEntry;
 
-/** A chat message as the server wrote it: a room `message`, a room-less `broadcast`, or a `direct` one. */
-export interface MessageEvent {
-  readonly type: "message" | "broadcast" | "direct";
-  /** The server's id: the same message delivered twice has the same id. */
-  readonly id?: string;
-  /** Room messages: the place in the room's order. */
-  readonly seq?: number;
-  readonly room?: string;
-  readonly from: string;
-  readonly userId?: string;
-  readonly name?: string;
-  readonly data: unknown;
-  readonly ts: number;
-}
-
-export interface HistoryFrame {
-  readonly type: "history";
-  readonly room: string;
-  readonly messages: MessageEvent[];
-  /** The last frame of this answer. */
-  readonly done?: boolean;
-  /** `false` when the history no longer reaches back to what was asked for. */
-  readonly complete?: boolean;
-}
-
-export type ServerFrame =
-  | MessageEvent
-  | HistoryFrame
-  | { readonly type: "members"; readonly room: string; readonly members: MemberInfo[]; readonly more: boolean }
-  | ({ readonly type: "joined" | "left"; readonly room: string; readonly ts: number } & MemberInfo)
-  | ({ readonly type: "whoami"; readonly rooms: string[] } & MemberInfo)
-  | { readonly type: "ack"; readonly ref: string; readonly id: string; readonly seq?: number; readonly room?: string }
-  | { readonly type: "pong"; readonly ts: number }
-  | {
-      readonly type: "error";
-      readonly code: string;
-      readonly message: string;
-      readonly retryable?: boolean;
-      readonly ref?: string;
-      readonly room?: string;
-      readonly retryAfterMs?: number;
-    };
+/** A chat message as the server wrote it: a room `message` (with `seq`), a room-less `broadcast`, or a `direct` one. */
+export type MessageEvent = MessageFrame | BroadcastFrame | DirectFrame;
 
 export type ClientFrame = Record<string, unknown> & { readonly action: string };
 
-const TYPES = new Set([
+const TYPES = new Set<ServerFrame["type"]>([
   "message",
   "broadcast",
   "direct",
@@ -80,5 +51,5 @@ export function parseServerFrame(text: string): ServerFrame | undefined {
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const type = (value as { type?: unknown }).type;
-  return typeof type === "string" && TYPES.has(type) ? (value as ServerFrame) : undefined;
+  return typeof type === "string" && TYPES.has(type as ServerFrame["type"]) ? (value as ServerFrame) : undefined;
 }

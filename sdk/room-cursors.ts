@@ -3,11 +3,20 @@
  *
  * A room's cursor is its watermark: the highest sequence such that every message up to it has been seen. Live
  * messages of concurrent senders can arrive out of order, so the watermark only moves over a contiguous run;
- * what was seen beyond it is remembered until the run closes. A rejoin asks for everything after the watermark;
- * until the server's `history` answer is complete, live messages of that room are held back, then shown with the
- * history in sequence order (the id check in the client drops what was already seen).
+ * what was seen beyond it is remembered until the run closes. A rejoin sends `join` with `after` = the watermark;
+ * the server answers one `history` page, and while a page says `more` the client asks `history` with `after` = the
+ * page's last seq. Until the last page, live messages of that room are held back, then shown with the history in
+ * sequence order, each seq once (a message can be both in a page and live at the seam: docs/history.md).
  */
-import type { HistoryFrame, MessageEvent } from "./protocol";
+import type { HistoryFrame, MessageFrame } from "./protocol";
+
+interface Resume {
+  readonly live: MessageFrame[];
+  readonly history: MessageFrame[];
+  readonly after: number;
+  /** Every page so far reached back to what it was asked for. */
+  complete: boolean;
+}
 
 interface Cursor {
   /** Every message up to here was seen; `undefined` until the first one. */
@@ -15,8 +24,15 @@ interface Cursor {
   /** Seen sequences above the watermark (out-of-order arrivals). */
   readonly ahead: Set<number>;
   /** Live messages held back while a resume is under way, and the history received so far. */
-  resuming: { readonly live: MessageEvent[]; readonly history: MessageEvent[]; readonly since: number } | undefined;
+  resuming: Resume | undefined;
 }
+
+/** What a `history` page of a resume leads to. */
+export type ResumeStep =
+  /** More pages: ask `history` with `after`; show nothing yet. */
+  | { readonly kind: "more"; readonly after: number }
+  /** Done: show `messages` in order; `gap` (the seq resumed after) when history no longer reached back that far. */
+  | { readonly kind: "done"; readonly messages: MessageFrame[]; readonly gap?: number };
 
 export class RoomCursors {
   private readonly cursors = new Map<string, Cursor>();
@@ -38,47 +54,61 @@ export class RoomCursors {
   beginResume(room: string): number | undefined {
     const cursor = this.cursors.get(room);
     if (!cursor || cursor.watermark === undefined) return undefined;
-    cursor.resuming = { live: [], history: [], since: cursor.watermark };
+    cursor.resuming = { live: [], history: [], after: cursor.watermark, complete: true };
     return cursor.watermark;
   }
 
-  /** A live room message: what to show now (nothing while the room resumes). */
-  offer(message: MessageEvent & { seq?: number }): MessageEvent[] {
-    const cursor = message.room !== undefined ? this.cursors.get(message.room) : undefined;
-    if (!cursor || message.seq === undefined) return [message];
+  /** Whether `room` is waiting for its resume's history. */
+  isResuming(room: string): boolean {
+    return this.cursors.get(room)?.resuming !== undefined;
+  }
+
+  /** A live room message: what to show now (nothing while the room resumes, nothing for a seq already seen). */
+  offer(message: MessageFrame): MessageFrame[] {
+    const cursor = this.cursors.get(message.room);
+    if (!cursor) return [message];
     if (cursor.resuming) {
       cursor.resuming.live.push(message);
       return [];
     }
+    if (this.seenSeq(cursor, message.seq)) return [];
     this.advance(cursor, message.seq);
     return [message];
   }
 
   /**
-   * A `history` answer to a resume: the messages to show, in order, and `gap` (the sequence resumed after) when the
-   * history no longer reaches back that far. An answer in several frames shows everything once the last arrives.
+   * A `history` page. During a resume: the next step (ask for more, or show everything in order). Otherwise (a
+   * page the application asked for) its messages as they are.
    */
-  resumed(frame: HistoryFrame): { messages: MessageEvent[]; gap?: number } {
+  resumed(frame: HistoryFrame): ResumeStep {
     const cursor = this.cursors.get(frame.room);
-    if (!cursor?.resuming) return { messages: frame.messages };
-    cursor.resuming.history.push(...frame.messages);
-    if (!frame.done) return { messages: [] };
-    const { live, history, since } = cursor.resuming;
+    if (!cursor?.resuming) return { kind: "done", messages: [...frame.messages] };
+    const resume = cursor.resuming;
+    resume.history.push(...frame.messages);
+    if (frame.complete === false) resume.complete = false;
+    const last = frame.messages.at(-1)?.seq;
+    if (frame.more && last !== undefined) return { kind: "more", after: last };
     cursor.resuming = undefined;
-    const messages = [...history, ...live].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
-    const reachesBack = frame.complete !== false;
-    if (!reachesBack) {
+    const bySeq = new Map<number, MessageFrame>();
+    for (const message of [...resume.history, ...resume.live])
+      if (!bySeq.has(message.seq)) bySeq.set(message.seq, message);
+    if (!resume.complete) {
       // What is missing is lost for this client: the watermark jumps to where the history starts.
       cursor.watermark = undefined;
       cursor.ahead.clear();
     }
-    for (const message of messages) if (message.seq !== undefined) this.advance(cursor, message.seq);
-    return reachesBack ? { messages } : { messages, gap: since };
+    const messages = [...bySeq.values()].filter((m) => !this.seenSeq(cursor, m.seq)).sort((a, b) => a.seq - b.seq);
+    for (const message of messages) this.advance(cursor, message.seq);
+    return resume.complete ? { kind: "done", messages } : { kind: "done", messages, gap: resume.after };
   }
 
   /** The watermark of `room` (tests and the web client's status line). */
   watermarkOf(room: string): number | undefined {
     return this.cursors.get(room)?.watermark;
+  }
+
+  private seenSeq(cursor: Cursor, seq: number): boolean {
+    return (cursor.watermark !== undefined && seq <= cursor.watermark) || cursor.ahead.has(seq);
   }
 
   private advance(cursor: Cursor, seq: number): void {

@@ -8,11 +8,11 @@ import { DEFAULT_BACKOFF, fullJitterDelay } from "../sdk/backoff";
 import { ChatError } from "../sdk/chat-error";
 import { type ConnectionEvent, type ConnectionState, transition } from "../sdk/connection-state";
 import { Outbox } from "../sdk/outbox";
-import type { MessageEvent } from "../sdk/protocol";
+import type { MessageFrame } from "../sdk/protocol";
 import { RoomCursors } from "../sdk/room-cursors";
 import { SeenIds } from "../sdk/seen-ids";
 
-const message = (room: string, seq: number): MessageEvent => ({
+const message = (room: string, seq: number): MessageFrame => ({
   type: "message",
   room,
   seq,
@@ -125,24 +125,30 @@ describe("SDK parts", () => {
       expect(cursors.watermarkOf("r")).to.equal(4);
     });
 
-    it("holds live messages during a resume and shows them with the history in order, once the last frame came", () => {
+    it("holds live messages during a resume, asks for more while a page says so, then shows all in order", () => {
       const cursors = new RoomCursors();
       cursors.track("r");
       cursors.offer(message("r", 1));
       expect(cursors.beginResume("r")).to.equal(1);
       expect(cursors.offer(message("r", 5))).to.deep.equal([]);
-      const part = cursors.resumed({ type: "history", room: "r", messages: [message("r", 2)], done: false });
-      expect(part.messages).to.deep.equal([]);
+      const page = { type: "history", room: "r", latestSeq: 5 } as const;
+      const part = cursors.resumed({ ...page, messages: [message("r", 2)], more: true, complete: true });
+      expect(part).to.deep.equal({ kind: "more", after: 2 });
+      // The seam: 4 came live and in the page; it is shown once.
+      expect(cursors.offer(message("r", 4))).to.deep.equal([]);
       const done = cursors.resumed({
-        type: "history",
-        room: "r",
+        ...page,
         messages: [message("r", 3), message("r", 4)],
-        done: true,
+        more: false,
         complete: true,
       });
+      if (done.kind !== "done") throw new Error("expected done");
       expect(done.messages.map((m) => m.seq)).to.deep.equal([2, 3, 4, 5]);
       expect(done.gap).to.equal(undefined);
       expect(cursors.watermarkOf("r")).to.equal(5);
+      // After the resume, a live repeat of a seen seq is dropped.
+      expect(cursors.offer(message("r", 5))).to.deep.equal([]);
+      expect(cursors.offer(message("r", 6))).to.have.length(1);
     });
 
     it("reports a gap when the history no longer reaches back, and restarts the watermark there", () => {
@@ -154,9 +160,11 @@ describe("SDK parts", () => {
         type: "history",
         room: "r",
         messages: [message("r", 40), message("r", 41)],
-        done: true,
+        latestSeq: 41,
+        more: false,
         complete: false,
       });
+      if (done.kind !== "done") throw new Error("expected done");
       expect(done.gap).to.equal(1);
       expect(done.messages.map((m) => m.seq)).to.deep.equal([40, 41]);
       expect(cursors.watermarkOf("r")).to.equal(41);
