@@ -53,6 +53,8 @@ export interface ChatClientOptions {
   readonly heartbeatTimeoutMs?: number;
   /** Renew the connection after this long, before API Gateway's 2-hour limit closes it. @default 6900000 */
   readonly renewAfterMs?: number;
+  /** How long a gap in a room's order may stay open before the client asks `history` for it. @default 1000 */
+  readonly gapRepairMs?: number;
   /** Sends waiting for acknowledgement, at most. @default 1000 */
   readonly maxPendingSends?: number;
 }
@@ -87,6 +89,8 @@ export class ChatClient extends Emitter<ChatEvents> {
   private refCounter = 0;
   /** Rooms rejoined after a connect whose `members` has not come yet: sends wait for them (membership first). */
   private readonly rejoining = new Set<string>();
+  /** Rooms with a gap repair scheduled. */
+  private readonly repairs = new Set<string>();
   private readonly refPrefix = randomId();
 
   constructor(private readonly options: ChatClientOptions) {
@@ -320,6 +324,7 @@ export class ChatClient extends Emitter<ChatEvents> {
   private onMessage(frame: MessageEvent): void {
     if (frame.type === "message" && typeof frame.seq === "number") {
       for (const ready of this.cursors.offer(frame)) this.show(ready);
+      if (this.cursors.hasGap(frame.room)) this.repairLater(frame.room);
       return;
     }
     this.show(frame);
@@ -335,6 +340,20 @@ export class ChatClient extends Emitter<ChatEvents> {
     if (step.gap !== undefined)
       this.emit("gap", { room: frame.room, afterSeq: step.gap, resumedAt: step.messages[0]?.seq });
     for (const message of step.messages) this.show(message);
+  }
+
+  /**
+   * A room holds messages beyond a gap: most close within moments (concurrent fan-outs arrive out of order); one
+   * still open after `gapRepairMs` is asked for with `history` (`after` = the watermark).
+   */
+  private repairLater(room: string): void {
+    if (this.repairs.has(room)) return;
+    this.repairs.add(room);
+    this.later(this.options.gapRepairMs ?? 1_000, () => {
+      this.repairs.delete(room);
+      const after = this.current === "open" ? this.cursors.beginRepair(room) : undefined;
+      if (after !== undefined) this.write({ action: "history", room, after });
+    });
   }
 
   /** `room` answered its rejoin: once every room has, the queued sends go. */
@@ -394,6 +413,7 @@ export class ChatClient extends Emitter<ChatEvents> {
   private clearTimers(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers = [];
+    this.repairs.clear();
     if (this.heartbeat) clearTimeout(this.heartbeat);
     if (this.pongDue) clearTimeout(this.pongDue);
     this.heartbeat = undefined;

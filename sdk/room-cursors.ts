@@ -1,12 +1,17 @@
 /**
- * Where the client is in each room's order, so a reconnect resumes without a gap or a duplicate at the seam.
+ * Where the client is in each room's order, so messages are shown once and in order, and a reconnect resumes
+ * without a gap or a duplicate at the seam.
  *
- * A room's cursor is its watermark: the highest sequence such that every message up to it has been seen. Live
- * messages of concurrent senders can arrive out of order, so the watermark only moves over a contiguous run;
- * what was seen beyond it is remembered until the run closes. A rejoin sends `join` with `after` = the watermark;
- * the server answers one `history` page, and while a page says `more` the client asks `history` with `after` = the
- * page's last seq. Until the last page, live messages of that room are held back, then shown with the history in
- * sequence order, each seq once (a message can be both in a page and live at the seam: docs/history.md).
+ * A room's cursor is its watermark: the highest sequence such that every message up to it has been shown. Live
+ * messages of concurrent senders can arrive out of order (two invocations fan out at once), so a message beyond
+ * watermark + 1 is held until the run closes and shown then, in order; if the run stays open (a message a
+ * broadcast missed, or DynamoDB's eventually consistent room index), the client asks `history` with `after` = the
+ * watermark for the gap ({@link RoomCursors.beginRepair}). The first message after a first join sets the watermark.
+ *
+ * A rejoin sends `join` with `after` = the watermark; the server answers one `history` page, and while a page says
+ * `more` the client asks `history` with `after` = the page's last seq. Until the last page, live messages of that
+ * room are held back, then shown with the history in sequence order, each seq once (a message can be both in a
+ * page and live at the seam: docs/history.md).
  */
 import type { HistoryFrame, MessageFrame } from "./protocol";
 
@@ -19,11 +24,11 @@ interface Resume {
 }
 
 interface Cursor {
-  /** Every message up to here was seen; `undefined` until the first one. */
+  /** Every message up to here was shown; `undefined` until the first one. */
   watermark: number | undefined;
-  /** Seen sequences above the watermark (out-of-order arrivals). */
-  readonly ahead: Set<number>;
-  /** Live messages held back while a resume is under way, and the history received so far. */
+  /** Messages above watermark + 1 (out-of-order arrivals), held until the run closes. */
+  readonly held: Map<number, MessageFrame>;
+  /** Live messages held back while a resume (or a gap repair) is under way, and the history received so far. */
   resuming: Resume | undefined;
 }
 
@@ -38,8 +43,7 @@ export class RoomCursors {
   private readonly cursors = new Map<string, Cursor>();
 
   track(room: string): void {
-    if (!this.cursors.has(room))
-      this.cursors.set(room, { watermark: undefined, ahead: new Set(), resuming: undefined });
+    if (!this.cursors.has(room)) this.cursors.set(room, { watermark: undefined, held: new Map(), resuming: undefined });
   }
 
   forget(room: string): void {
@@ -58,12 +62,23 @@ export class RoomCursors {
     return cursor.watermark;
   }
 
-  /** Whether `room` is waiting for its resume's history. */
+  /** Whether `room` holds messages beyond a gap (and is not already asking for it). */
+  hasGap(room: string): boolean {
+    const cursor = this.cursors.get(room);
+    return cursor !== undefined && cursor.resuming === undefined && cursor.held.size > 0;
+  }
+
+  /** Starts filling `room`'s gap: the `after` to ask `history` with; live messages are held until it is done. */
+  beginRepair(room: string): number | undefined {
+    return this.hasGap(room) ? this.beginResume(room) : undefined;
+  }
+
+  /** Whether `room` is waiting for history. */
   isResuming(room: string): boolean {
     return this.cursors.get(room)?.resuming !== undefined;
   }
 
-  /** A live room message: what to show now (nothing while the room resumes, nothing for a seq already seen). */
+  /** A live room message: what to show now, in order (nothing while the room resumes or waits for a gap). */
   offer(message: MessageFrame): MessageFrame[] {
     const cursor = this.cursors.get(message.room);
     if (!cursor) return [message];
@@ -71,14 +86,18 @@ export class RoomCursors {
       cursor.resuming.live.push(message);
       return [];
     }
+    if (cursor.watermark === undefined) {
+      cursor.watermark = message.seq;
+      return [message];
+    }
     if (this.seenSeq(cursor, message.seq)) return [];
-    this.advance(cursor, message.seq);
-    return [message];
+    cursor.held.set(message.seq, message);
+    return this.drain(cursor);
   }
 
   /**
-   * A `history` page. During a resume: the next step (ask for more, or show everything in order). Otherwise (a
-   * page the application asked for) its messages as they are.
+   * A `history` page. During a resume or a repair: the next step (ask for more, or show everything in order).
+   * Otherwise (a page the application asked for) its messages as they are.
    */
   resumed(frame: HistoryFrame): ResumeStep {
     const cursor = this.cursors.get(frame.room);
@@ -89,16 +108,14 @@ export class RoomCursors {
     const last = frame.messages.at(-1)?.seq;
     if (frame.more && last !== undefined) return { kind: "more", after: last };
     cursor.resuming = undefined;
-    const bySeq = new Map<number, MessageFrame>();
     for (const message of [...resume.history, ...resume.live])
-      if (!bySeq.has(message.seq)) bySeq.set(message.seq, message);
-    if (!resume.complete) {
-      // What is missing is lost for this client: the watermark jumps to where the history starts.
-      cursor.watermark = undefined;
-      cursor.ahead.clear();
-    }
-    const messages = [...bySeq.values()].filter((m) => !this.seenSeq(cursor, m.seq)).sort((a, b) => a.seq - b.seq);
-    for (const message of messages) this.advance(cursor, message.seq);
+      if (!this.seenSeq(cursor, message.seq)) cursor.held.set(message.seq, message);
+    // What history no longer has is lost for this client: the watermark steps to where what is left starts. A
+    // seq the history cannot give either (an append that never got its entry) is stepped over the same way, rather
+    // than holding the room for ever.
+    const first = Math.min(...cursor.held.keys());
+    if (Number.isFinite(first) && first > (cursor.watermark ?? 0) + 1) cursor.watermark = first - 1;
+    const messages = this.drain(cursor);
     return resume.complete ? { kind: "done", messages } : { kind: "done", messages, gap: resume.after };
   }
 
@@ -108,18 +125,19 @@ export class RoomCursors {
   }
 
   private seenSeq(cursor: Cursor, seq: number): boolean {
-    return (cursor.watermark !== undefined && seq <= cursor.watermark) || cursor.ahead.has(seq);
+    return (cursor.watermark !== undefined && seq <= cursor.watermark) || cursor.held.has(seq);
   }
 
-  private advance(cursor: Cursor, seq: number): void {
-    if (cursor.watermark === undefined) {
-      cursor.watermark = seq;
-    } else if (seq > cursor.watermark) {
-      cursor.ahead.add(seq);
-    }
-    while (cursor.ahead.has((cursor.watermark ?? 0) + 1)) {
-      cursor.watermark = (cursor.watermark ?? 0) + 1;
-      cursor.ahead.delete(cursor.watermark);
+  /** The held messages that now follow the watermark without a gap, in order; the watermark moves over them. */
+  private drain(cursor: Cursor): MessageFrame[] {
+    const out: MessageFrame[] = [];
+    for (;;) {
+      const next = (cursor.watermark ?? 0) + 1;
+      const message = cursor.held.get(next);
+      if (!message) return out;
+      cursor.held.delete(next);
+      cursor.watermark = next;
+      out.push(message);
     }
   }
 }

@@ -151,6 +151,30 @@ describe("SDK parts", () => {
       expect(cursors.offer(message("r", 6))).to.have.length(1);
     });
 
+    it("holds a message that arrives ahead of its turn and shows it in order; asks history for a gap that stays", () => {
+      const cursors = new RoomCursors();
+      cursors.track("r");
+      expect(cursors.offer(message("r", 1)).map((m) => m.seq)).to.deep.equal([1]);
+      expect(cursors.offer(message("r", 3))).to.deep.equal([]);
+      expect(cursors.offer(message("r", 2)).map((m) => m.seq)).to.deep.equal([2, 3]);
+      expect(cursors.offer(message("r", 2))).to.deep.equal([]);
+      // 5 without 4: a gap the client repairs from history.
+      expect(cursors.offer(message("r", 5))).to.deep.equal([]);
+      expect(cursors.hasGap("r")).to.equal(true);
+      expect(cursors.beginRepair("r")).to.equal(3);
+      expect(cursors.offer(message("r", 6))).to.deep.equal([]);
+      const done = cursors.resumed({
+        type: "history",
+        room: "r",
+        messages: [message("r", 4), message("r", 5)],
+        latestSeq: 6,
+        more: false,
+        complete: true,
+      });
+      expect(done).to.deep.equal({ kind: "done", messages: [4, 5, 6].map((n) => message("r", n)) });
+      expect(cursors.hasGap("r")).to.equal(false);
+    });
+
     it("reports a gap when the history no longer reaches back, and restarts the watermark there", () => {
       const cursors = new RoomCursors();
       cursors.track("r");
