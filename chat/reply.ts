@@ -15,6 +15,7 @@
  */
 
 import { ERROR_ORIGIN, type ErrorCode, errorFrame } from "../contract/frames";
+import { isValidSendRef } from "../contract/room-history";
 import type { PostOutcome } from "../runtime/connections-api";
 import type { HandlerResult, WebSocketEvent } from "../runtime/event";
 import type { Logger } from "../runtime/logger";
@@ -43,9 +44,10 @@ export async function replyError(
   message: string,
   extra: Record<string, unknown> = {},
 ): Promise<HandlerResult> {
+  const ref = refOf(event);
   const outcome = await requireConnections(deps).post(
     event.requestContext.connectionId,
-    errorFrame(code, message, extra),
+    errorFrame(code, message, ref !== undefined ? { ...extra, ref } : extra),
   );
   if (outcome.kind === "delivered") {
     log.info("rejected message", { outcome: "client-error", code });
@@ -58,4 +60,28 @@ export async function replyError(
     });
   }
   return answeredWith(code, outcome.kind);
+}
+
+const refs = new WeakMap<WebSocketEvent, string | null>();
+
+/**
+ * The valid `ref` of the message `event` carries, if any. Every error frame answering a message that had one
+ * carries it, so a client (the SDK's outbox) can fail exactly that send: read here, in the one place every error
+ * frame goes through, rather than by each route; parsed only on this error path, once per event. An invalid ref
+ * is not echoed (it is what `InvalidRef` is about, and may be anything).
+ */
+export function refOf(event: WebSocketEvent): string | undefined {
+  let ref = refs.get(event);
+  if (ref === undefined) {
+    ref = null;
+    try {
+      const body: unknown = typeof event.body === "string" ? JSON.parse(event.body) : undefined;
+      if (typeof body === "object" && body !== null && isValidSendRef((body as { ref?: unknown }).ref))
+        ref = (body as { ref: string }).ref;
+    } catch {
+      // Not JSON: no ref to echo.
+    }
+    refs.set(event, ref);
+  }
+  return ref ?? undefined;
 }

@@ -10,6 +10,7 @@
  *   `undefined` heals. A no-room sendmessage reads it before it lists its audience, so a healed sender is listed
  *   and gets its own message like every connected client.
  * - `join(sender, …)` answering `unknown-connection`: heal, then join again.
+ * - `touch(sender)` (the `ping` heartbeat) answering `false`: heal, then touch again.
  * A record is only ever re-added for the connection that sent the message, once per message: API Gateway invokes
  * a message route only for an open connection, so that connection is live.
  */
@@ -49,7 +50,14 @@ export function senderStore(
     return store.join(connectionId, room, maxRooms);
   };
 
-  const overrides: Partial<ConnectionStore> = { get, join };
+  const touch = async (connectionId: string, now?: number): Promise<boolean> => {
+    const known = await store.touch(connectionId, now);
+    if (known || connectionId !== sender || healed) return known;
+    await heal();
+    return store.touch(connectionId, now);
+  };
+
+  const overrides: Partial<ConnectionStore> = { get, join, touch };
   return new Proxy(store, {
     get(target, property, receiver) {
       if (property in overrides) return overrides[property as keyof typeof overrides];

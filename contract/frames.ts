@@ -50,7 +50,14 @@ export type ErrorCode =
    * knows: recipients handed to fan-out workers are counted in `dispatched`, not in `delivered`). Retryable, at the
    * price of duplicates for those who got it (delivery is at least once).
    */
-  | "PartialDelivery";
+  | "PartialDelivery"
+  /** `ref` on `sendmessage` or `sendto` that is not 1-64 characters of `A-Z a-z 0-9 _ . : -`; carries `pattern`. */
+  | "InvalidRef"
+  /**
+   * `join` with an `after`, or `history` with an `after`, `before` or `limit`, that is not a number in range (or
+   * `history` with both `after` and `before`); carries `field` and, for `limit`, `limit` (the largest page).
+   */
+  | "InvalidHistoryQuery";
 
 /**
  * Whose doing each error is. `client`: the sender's own mistake, or a state of the chat it must act on (its
@@ -75,6 +82,8 @@ export const ERROR_ORIGIN: Readonly<Record<ErrorCode, "client" | "ours">> = {
   UnknownConnection: "client",
   StoreUnavailable: "ours",
   PartialDelivery: "ours",
+  InvalidRef: "client",
+  InvalidHistoryQuery: "client",
 };
 
 /**
@@ -101,6 +110,8 @@ export const ERROR_RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   UnknownConnection: false,
   StoreUnavailable: true,
   PartialDelivery: true,
+  InvalidRef: false,
+  InvalidHistoryQuery: false,
 };
 
 export interface ErrorFrame {
@@ -109,6 +120,8 @@ export interface ErrorFrame {
   readonly message: string;
   /** {@link ERROR_RETRYABLE}: whether the same message, sent again, may succeed. */
   readonly retryable: boolean;
+  /** The `ref` of the message this answers, when it had a valid one (chat/reply.ts adds it). */
+  readonly ref?: string;
   readonly [extra: string]: unknown;
 }
 
@@ -134,12 +147,8 @@ export interface Who {
   readonly nameVerified?: boolean;
 }
 
-/**
- * The WebSocket subprotocol of typed clients (`Sec-WebSocket-Protocol` at connect; API Gateway developer guide, "Set
- * up a $connect route that requires a WebSocket subprotocol"). Versioned: a frame layout that is not backward
- * compatible gets a new name, and `$connect` answers the newest one the client offers.
- */
-export const CHAT_PROTOCOL = "websocket-chat.v1";
+/** The subprotocol of typed clients: its own import-free file, so the client SDK can import it as a value. */
+export { CHAT_PROTOCOL } from "./subprotocol";
 
 /**
  * What makes a chat message (a room `message`, a `direct`, a typed `broadcast`) one message: a server-made `id` and
@@ -244,4 +253,161 @@ function whoFields(who: Who): { userId?: string; name?: string; nameVerified?: b
     ...(who.userId !== undefined ? { userId: who.userId } : {}),
     ...(who.name !== undefined ? { name: who.name, nameVerified: who.nameVerified === true } : {}),
   };
+}
+
+/** The {@link Who} fields a frame carries next to a connection id. */
+export interface WhoFields {
+  readonly userId?: string;
+  readonly name?: string;
+  readonly nameVerified?: boolean;
+}
+
+/** What every chat message frame carries: the server's {@link MessageStamp} and the sender. */
+export interface ChatMessageFields extends WhoFields {
+  readonly id: string;
+  /** The sender's connection id. */
+  readonly from: string;
+  readonly data: unknown;
+  readonly ts: number;
+}
+
+/** {@link messageFrame}, as posted: with the room's sequence number (live and in `history` alike). */
+export interface MessageFrame extends ChatMessageFields {
+  readonly type: "message";
+  readonly room: string;
+  /** The room's sequence number of the message: 1, 2, 3… (docs/history.md). */
+  readonly seq: number;
+}
+
+/** {@link broadcastFrame}. */
+export interface BroadcastFrame extends ChatMessageFields {
+  readonly type: "broadcast";
+}
+
+/** {@link directFrame}. */
+export interface DirectFrame extends ChatMessageFields {
+  readonly type: "direct";
+}
+
+/** {@link presenceFrame}. */
+export interface PresenceFrame extends WhoFields {
+  readonly type: "joined" | "left";
+  readonly room: string;
+  readonly connectionId: string;
+  readonly ts: number;
+}
+
+/** One member in a {@link MembersFrame}. */
+export interface MemberEntry extends WhoFields {
+  readonly connectionId: string;
+}
+
+/** {@link membersFrame}. */
+export interface MembersFrame {
+  readonly type: "members";
+  readonly room: string;
+  readonly members: readonly MemberEntry[];
+  readonly more: boolean;
+}
+
+/** {@link whoamiFrame}. */
+export interface WhoamiFrame extends WhoFields {
+  readonly type: "whoami";
+  readonly connectionId: string;
+  readonly rooms: readonly string[];
+}
+
+/** {@link ackFrame}: the answer to a `sendmessage` or `sendto` that carried a `ref`. */
+export interface AckFrame {
+  readonly type: "ack";
+  readonly ref: string;
+  /** The server id of the message (the first send's, for a duplicate). */
+  readonly id: string;
+  /** The room's sequence number, for a room message (absent while a duplicate's first send is still in progress). */
+  readonly seq?: number;
+  readonly room?: string;
+  /** The ref was seen within the window: nothing was delivered this time. */
+  readonly duplicate?: true;
+}
+
+/** {@link historyFrame}: a page of a room's history (`join` with `after`, and `history`). */
+export interface HistoryFrame {
+  readonly type: "history";
+  readonly room: string;
+  /** Oldest first, each as it was posted live (with `seq`). */
+  readonly messages: readonly MessageFrame[];
+  /** The room's latest seq when the page was read (0: none yet). */
+  readonly latestSeq: number;
+  /** More lie beyond the page in its direction (after its last message, or before its first). */
+  readonly more: boolean;
+  /** Forward pages only: `false` when history no longer reaches back to the `after` asked for. */
+  readonly complete?: boolean;
+}
+
+/** {@link pongFrame}: the answer to `ping`. */
+export interface PongFrame {
+  readonly type: "pong";
+  readonly ts: number;
+}
+
+/** Every frame a typed client may receive. */
+export type ServerFrame =
+  | MessageFrame
+  | BroadcastFrame
+  | DirectFrame
+  | PresenceFrame
+  | MembersFrame
+  | WhoamiFrame
+  | ErrorFrame
+  | AckFrame
+  | HistoryFrame
+  | PongFrame;
+
+/**
+ * The most a `,"seq":N` adds to a stored frame (N a safe integer of at most 16 digits, and 7 characters around it):
+ * the stored frame is bounded this far below the post limit, so the posted one fits (docs/history.md).
+ */
+export const SEQ_FIELD_MAX_BYTES = 24;
+
+/** A stored `message` frame as posted: `,"seq":N` added before its closing brace, so live and history agree. */
+export function withSeq(frame: string, seq: number): string {
+  return `${frame.slice(0, frame.lastIndexOf("}"))},"seq":${seq}}`;
+}
+
+/** `{"type":"ack","ref","id","seq"?,"room"?,"duplicate"?}`. */
+export function ackFrame(ack: Omit<AckFrame, "type">): string {
+  const frame: AckFrame = {
+    type: "ack",
+    ref: ack.ref,
+    id: ack.id,
+    ...(ack.seq !== undefined ? { seq: ack.seq } : {}),
+    ...(ack.room !== undefined ? { room: ack.room } : {}),
+    ...(ack.duplicate ? { duplicate: true } : {}),
+  };
+  return JSON.stringify(frame);
+}
+
+/** The most a {@link historyFrame} adds around its messages (a 64-character room, 16-digit numbers). */
+export const HISTORY_FRAME_OVERHEAD_BYTES = 232;
+
+/**
+ * `{"type":"history","room","messages":[…],"latestSeq","more","complete"?}`, with `messages` the posted frames
+ * (each already with its seq) spliced in as they are: they are JSON objects the server wrote.
+ */
+export function historyFrame(
+  page: { readonly room: string; readonly latestSeq: number; readonly more: boolean; readonly complete?: boolean },
+  messages: readonly string[],
+): string {
+  const tail = JSON.stringify({
+    latestSeq: page.latestSeq,
+    more: page.more,
+    ...(page.complete !== undefined ? { complete: page.complete } : {}),
+  });
+  return `{"type":"history","room":${JSON.stringify(page.room)},"messages":[${messages.join(",")}],${tail.slice(1)}`;
+}
+
+/** `{"type":"pong","ts"}`. */
+export function pongFrame(ts: number): string {
+  const frame: PongFrame = { type: "pong", ts };
+  return JSON.stringify(frame);
 }

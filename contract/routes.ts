@@ -78,8 +78,9 @@ export const ROUTES: readonly RouteDefinition[] = [
     routeKey: "sendmessage",
     name: "sendmessage",
     module: "send-message",
-    // write: a sender the store lost is registered again from its message (chat/sender-store.ts).
-    storeAccess: ["read", "delete", "meter", "listRoom", "write"],
+    // write: a sender the store lost is registered again from its message (chat/sender-store.ts). append: a room
+    // message goes into the room's history; sendRef: a `ref` is claimed and settled (chat/send-claim.ts).
+    storeAccess: ["read", "delete", "meter", "listRoom", "write", "append", "sendRef"],
     manageConnections: true,
     disconnectConnections: true,
     invokesFanOutWorker: true,
@@ -89,7 +90,8 @@ export const ROUTES: readonly RouteDefinition[] = [
     routeKey: "join",
     name: "join",
     module: "join",
-    storeAccess: ["meter", "membership", "lookup", "listRoom", "delete", "write"],
+    // history: `after` resumes with a page of what the client missed.
+    storeAccess: ["meter", "membership", "lookup", "listRoom", "delete", "write", "history"],
     manageConnections: true,
     disconnectConnections: true,
     invokesFanOutWorker: true,
@@ -116,11 +118,29 @@ export const ROUTES: readonly RouteDefinition[] = [
     routeKey: "sendto",
     name: "sendto",
     module: "send-to",
-    storeAccess: ["meter", "lookup", "delete", "listRoom", "write"],
+    storeAccess: ["meter", "lookup", "delete", "listRoom", "write", "sendRef"],
     manageConnections: true,
     disconnectConnections: true,
     // The gone recipient's `left` goes to its rooms, which may be large: same fan-out as every presence event.
     invokesFanOutWorker: true,
+  },
+  // A page of a room's history, for its members (lookup: the asker's rooms).
+  {
+    routeKey: "history",
+    name: "history",
+    module: "history",
+    storeAccess: ["meter", "lookup", "history", "write"],
+    manageConnections: true,
+    disconnectConnections: true,
+  },
+  // The heartbeat: touch, and write to re-add a record the store lost.
+  {
+    routeKey: "ping",
+    name: "ping",
+    module: "ping",
+    storeAccess: ["meter", "lookup", "touch", "write"],
+    manageConnections: true,
+    disconnectConnections: true,
   },
   // Rate-limited like sendmessage: a flood of garbage costs invocations and error-frame posts too.
   {

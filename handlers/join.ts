@@ -1,11 +1,14 @@
 /**
  * `join`: `{"action":"join","room":"lobby"}`. The joiner gets `{"type":"members",…}` (the room's members, itself
  * included); on a first join every member, the joiner too, gets `{"type":"joined",…}`. Joining a room again only
- * answers `members` again.
+ * answers `members` again. With `"after":N` (the last seq the client saw) the joiner then gets one `history` page
+ * of what it missed: membership first, then the read, so every message is live, in the page, or both, never
+ * neither (docs/history.md, "the seam").
  */
 import { containerDeps } from "../app/container";
 import { lambdaHandler } from "../app/lambda-handler";
 import { requireConnections } from "../chat/deps";
+import { checkAfter, DEFAULT_HISTORY_PAGE, readHistoryFrame } from "../chat/history-page";
 import { messageRoute } from "../chat/pipeline";
 import { replyError } from "../chat/reply";
 import { broadcastToRoom, checkRoom, lookupWho, maxRoomsOf, membersOf, roomBroadcastContext } from "../chat/rooms";
@@ -15,6 +18,8 @@ export const joinRoom = messageRoute(async ({ event, deps, log, body, context })
   const check = checkRoom(body.room, "join");
   if (!check.ok) return replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
   const { room } = check;
+  const resume = checkAfter(body.after);
+  if (!resume.ok) return replyError(deps, event, log, "InvalidHistoryQuery", resume.message, { ...resume.extra, room });
   const connectionId = event.requestContext.connectionId;
   const limit = maxRoomsOf(deps);
   const result = await deps.store.join(connectionId, room, limit);
@@ -42,6 +47,14 @@ export const joinRoom = messageRoute(async ({ event, deps, log, body, context })
   // A GSI listing is eventually consistent: the joiner is a member whether or not it shows yet.
   if (!members.some((m) => m.connectionId === connectionId)) members.unshift(who);
   await requireConnections(deps).post(connectionId, membersFrame(room, members, more));
+  if (resume.after !== undefined) {
+    const page = await readHistoryFrame(deps, room, {
+      direction: "after",
+      after: resume.after,
+      limit: DEFAULT_HISTORY_PAGE,
+    });
+    await requireConnections(deps).post(connectionId, page);
+  }
   if (result === "joined") {
     const ctx = roomBroadcastContext(event, deps, log, context);
     await broadcastToRoom(ctx, room, presenceFrame("joined", room, who, Date.now()), "joined");

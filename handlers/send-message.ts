@@ -21,9 +21,19 @@ import { type MessageInvocation, messageRoute } from "../chat/pipeline";
 import { enforceBroadcastLimit } from "../chat/rate-limit";
 import { replyError } from "../chat/reply";
 import { announceDepartures, broadcastToRoom, checkRoom, lookupWho, roomBroadcastContext } from "../chat/rooms";
+import { acknowledge, claimRef, settleClaim } from "../chat/send-claim";
 import type { RemovedConnection } from "../contract/connection-store";
 import { DEFAULT_FANOUT } from "../contract/env";
-import { broadcastFrame, messageFrame, messageStamp, type Who } from "../contract/frames";
+import {
+  broadcastFrame,
+  HISTORY_FRAME_OVERHEAD_BYTES,
+  messageFrame,
+  messageStamp,
+  SEQ_FIELD_MAX_BYTES,
+  type Who,
+  withSeq,
+} from "../contract/frames";
+import { DEFAULT_HISTORY_SETTINGS, historyBounds } from "../contract/room-history";
 import { MAX_POST_BYTES, preparePayload } from "../runtime/connections-api";
 import type { HandlerResult, WebSocketEvent } from "../runtime/event";
 import type { Logger } from "../runtime/logger";
@@ -48,12 +58,11 @@ export const sendMessage = messageRoute(async (invocation) => {
 
   const connections = requireConnections(deps);
   // The envelope typed clients get instead of `data`: the sender as API Gateway verified it.
-  const envelope = broadcastFrame(
-    await senderOf(invocation),
-    data,
-    messageStamp(event.requestContext.requestId, event.requestContext.requestTimeEpoch),
-  );
+  const stamp = messageStamp(event.requestContext.requestId, event.requestContext.requestTimeEpoch);
+  const envelope = broadcastFrame(await senderOf(invocation), data, stamp);
   if (Buffer.byteLength(envelope) > MAX_POST_BYTES) return envelopeTooLarge(invocation);
+  const claimed = await claimRef(invocation, stamp.id);
+  if (claimed.kind === "answered") return claimed.result;
   // Connections found gone are removed; the rooms they were in hear `left` once the broadcast is done.
   const departed: RemovedConnection[] = [];
   const summary = await broadcast({
@@ -68,6 +77,11 @@ export const sendMessage = messageRoute(async (invocation) => {
     invokeWorker: deps.invokeWorker,
     onRemoved: (removed) => departed.push(...removed),
   });
+  if (claimed.kind === "claimed") {
+    const delivered = reachedAnyone(summary);
+    await settleClaim(invocation, claimed.claim, delivered);
+    if (delivered) await acknowledge(invocation, claimed.claim);
+  }
   if (departed.length > 0) await announceDepartures(roomBroadcastContext(event, deps, log, context), departed);
   const { listed, ...rest } = summary;
   const complete = isComplete(summary);
@@ -113,6 +127,11 @@ async function afterBroadcast(
   return replyError(deps, event, log, "PartialDelivery", partialMessage(summary), partialCounts(summary));
 }
 
+/** Whether anyone may have the message (what {@link afterBroadcast} does not answer as "nobody got it"). */
+function reachedAnyone(summary: BroadcastSummary): boolean {
+  return summary.tooLarge === 0 && !(summary.listingFailed && summary.listed === 0);
+}
+
 /** The counts a `PartialDelivery` frame carries: what this invocation posted, and what it handed to workers. */
 function partialCounts(summary: BroadcastSummary): Record<string, number | boolean> {
   return {
@@ -132,13 +151,12 @@ function partialMessage(summary: BroadcastSummary): string {
 
 /**
  * `sendmessage` with `room`: only a member may send to a room (else `NotInRoom`); every member, the sender included,
- * gets `{"type":"message","room","from","userId"?,"name"?,"data","ts"}`.
+ * gets `{"type":"message","room","id","from","userId"?,"name"?,"data","ts","seq"}`. The frame is appended to the
+ * room's history first (which assigns `seq`; an append that fails is `StoreUnavailable` and nothing is delivered),
+ * stored without `seq` and posted with it (contract/frames.ts `withSeq`), so live and history frames agree.
  */
-async function sendToRoom(
-  { event, deps, log, context }: MessageInvocation,
-  roomField: unknown,
-  data: unknown,
-): Promise<HandlerResult> {
+async function sendToRoom(invocation: MessageInvocation, roomField: unknown, data: unknown): Promise<HandlerResult> {
+  const { event, deps, log, context } = invocation;
   const check = checkRoom(roomField, "sendmessage");
   if (!check.ok) return replyError(deps, event, log, "InvalidRoom", check.message, check.extra);
   const { room } = check;
@@ -154,17 +172,38 @@ async function sendToRoom(
       { room },
     );
   }
-  const frame = messageFrame(
-    room,
-    who,
-    data,
-    messageStamp(event.requestContext.requestId, event.requestContext.requestTimeEpoch),
-  );
-  if (Buffer.byteLength(frame) > MAX_POST_BYTES) return envelopeTooLarge({ event, deps, log });
+  const stamp = messageStamp(event.requestContext.requestId, event.requestContext.requestTimeEpoch);
+  const frame = messageFrame(room, who, data, stamp);
+  // With its seq, and inside a one-message history page, it must still fit one post.
+  if (Buffer.byteLength(frame) > MAX_STORED_FRAME_BYTES) return envelopeTooLarge(invocation, MAX_STORED_FRAME_BYTES);
+  const claimed = await claimRef(invocation, stamp.id, room);
+  if (claimed.kind === "answered") return claimed.result;
+  let seq: number;
+  try {
+    const bounds = historyBounds(deps.env.history ?? DEFAULT_HISTORY_SETTINGS);
+    seq = await deps.store.appendHistory(room, { id: stamp.id, frame }, bounds);
+  } catch (error) {
+    if (claimed.kind === "claimed") await settleClaim(invocation, claimed.claim, false);
+    log.error("history append failed: nothing delivered", { outcome: "store-unavailable", error, room });
+    const message = "Your message was not sent: the server could not store it; try again.";
+    return replyError(deps, event, log, "StoreUnavailable", message, { room });
+  }
+  const posted = withSeq(frame, seq);
   const ctx = roomBroadcastContext(event, deps, log, context);
-  const summary = await broadcastToRoom(ctx, room, frame, "message");
-  return afterBroadcast(deps, event, log, summary, Buffer.byteLength(frame));
+  const summary = await broadcastToRoom(ctx, room, posted, "message");
+  if (claimed.kind === "claimed") {
+    // In the room's history whatever the broadcast did: a resend would be a second message.
+    await settleClaim(invocation, claimed.claim, true, seq);
+    await acknowledge(invocation, claimed.claim, seq, room);
+  }
+  return afterBroadcast(deps, event, log, summary, Buffer.byteLength(posted));
 }
+
+/**
+ * Largest room `message` frame: one post, less what `,"seq":N` and a one-message `history` page add around it, so
+ * every stored message can be posted live and in a page.
+ */
+export const MAX_STORED_FRAME_BYTES = MAX_POST_BYTES - SEQ_FIELD_MAX_BYTES - HISTORY_FRAME_OVERHEAD_BYTES;
 
 /**
  * The sender as the envelope names it. Its connection id is API Gateway's, so always right; its name and user id
@@ -180,20 +219,14 @@ async function senderOf({ event, deps, log }: Pick<MessageInvocation, "event" | 
   }
 }
 
-/** The message fits `maxDataBytes` but not, with its envelope, one `@connections` post. */
-function envelopeTooLarge({
-  event,
-  deps,
-  log,
-}: Pick<MessageInvocation, "event" | "deps" | "log">): Promise<HandlerResult> {
-  return replyError(
-    deps,
-    event,
-    log,
-    "PayloadTooLarge",
-    `The message with its envelope is over ${MAX_POST_BYTES} bytes.`,
-    { limit: MAX_POST_BYTES },
-  );
+/** The message fits `maxDataBytes` but not, with its envelope, one `@connections` post (or `limit`). */
+function envelopeTooLarge(
+  { event, deps, log }: Pick<MessageInvocation, "event" | "deps" | "log">,
+  limit = MAX_POST_BYTES,
+): Promise<HandlerResult> {
+  return replyError(deps, event, log, "PayloadTooLarge", `The message with its envelope is over ${limit} bytes.`, {
+    limit,
+  });
 }
 
 export const handler = lambdaHandler(sendMessage, containerDeps);

@@ -1,6 +1,7 @@
 /**
  * `sendto`: `{"action":"sendto","to":"<connectionId>","data":…}` delivers `{"type":"direct","id","from",…,"data","ts"}`
- * to that one connection (the management API's "send to a specific client"). The sender hears back only on failure:
+ * to that one connection (the management API's "send to a specific client"). With a `ref` the sender gets an `ack`
+ * (chat/send-claim.ts); without one it hears back only on failure:
  * `RecipientGone` when the recipient is gone (it is then removed, and its rooms hear `left`), `DeliveryFailed`
  * otherwise.
  */
@@ -11,6 +12,7 @@ import { requireConnections } from "../chat/deps";
 import { type MessageInvocation, messageRoute } from "../chat/pipeline";
 import { replyError } from "../chat/reply";
 import { announceDepartures, lookupWho, roomBroadcastContext } from "../chat/rooms";
+import { acknowledge, claimRef, settleClaim } from "../chat/send-claim";
 import { goneCutoff } from "../contract/connection-store";
 import { directFrame, messageStamp } from "../contract/frames";
 import { MAX_POST_BYTES, type PostOutcome, preparePayload } from "../runtime/connections-api";
@@ -44,9 +46,8 @@ export const sendTo = messageRoute(async (invocation) => {
   );
   if (!admittedData.ok) return admittedData.result;
   const { requestId, requestTimeEpoch, connectionId } = event.requestContext;
-  const payload = preparePayload(
-    directFrame(await lookupWho(deps, connectionId), admittedData.data, messageStamp(requestId, requestTimeEpoch)),
-  );
+  const stamp = messageStamp(requestId, requestTimeEpoch);
+  const payload = preparePayload(directFrame(await lookupWho(deps, connectionId), admittedData.data, stamp));
   // The envelope can push a within-limit `data` past API Gateway's own limit.
   if (payload.body.byteLength > MAX_POST_BYTES) {
     const { wire, maxDataBytes } = admittedData;
@@ -59,8 +60,15 @@ export const sendTo = messageRoute(async (invocation) => {
       { limit: maxDataBytes },
     );
   }
+  const claimed = await claimRef(invocation, stamp.id);
+  if (claimed.kind === "answered") return claimed.result;
   const outcome = await requireConnections(deps).post(to, payload);
   log.info("direct message", { outcome: outcome.kind, to, bytes: payload.body.byteLength });
+  if (claimed.kind === "claimed") {
+    // Only a delivered message is remembered: after a failure the client's retry is a first send again.
+    await settleClaim(invocation, claimed.claim, outcome.kind === "delivered");
+    if (outcome.kind === "delivered") await acknowledge(invocation, claimed.claim);
+  }
   return answerDelivery(invocation, to, outcome, payload.body.byteLength);
 });
 

@@ -7,14 +7,22 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
+import { servedSdk } from "./sdk-bundle";
 
 export const WEB_CLIENT_FILE = join(__dirname, "..", "web", "index.html");
 const WEB_PATHS = new Set(["/", "/index.html"]);
+/** The SDK the page is built on, bundled on the fly from `sdk/` (local/sdk-bundle.ts). */
+export const SDK_PATH = "/sdk.js";
 
 /** Serves the page when `req` asks for it; `false` leaves the request to the management API. */
 export function serveWebClient(req: IncomingMessage, res: ServerResponse, stage: string): boolean {
   const path = (req.url ?? "/").split("?")[0]!;
-  if (!WEB_PATHS.has(path) || (req.method !== "GET" && req.method !== "HEAD")) return false;
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  if (path === SDK_PATH) {
+    void serveSdk(req, res);
+    return true;
+  }
+  if (!WEB_PATHS.has(path)) return false;
   // Read per request: editing the page needs a reload, not a gateway restart.
   const html = readFileSync(WEB_CLIENT_FILE, "utf8").replace(
     '<meta name="chat-stage" content="">',
@@ -31,4 +39,22 @@ export function serveWebClient(req: IncomingMessage, res: ServerResponse, stage:
   });
   res.end(req.method === "HEAD" ? undefined : body);
   return true;
+}
+
+async function serveSdk(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const body = Buffer.from((await servedSdk()).code);
+    res.writeHead(200, {
+      "Content-Type": "text/javascript; charset=utf-8",
+      "Content-Length": body.byteLength,
+      "Cache-Control": "no-store",
+      "X-Content-Type-Options": "nosniff",
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
+  } catch (error) {
+    // A syntax error in sdk/ while editing it: say where, rather than serve a stale or empty module.
+    const body = Buffer.from(`SDK build failed: ${error instanceof Error ? error.message : String(error)}`);
+    res.writeHead(500, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": body.byteLength });
+    res.end(body);
+  }
 }

@@ -162,7 +162,7 @@ describe("local gateway", function () {
         code: "UnknownAction",
         message: 'Unknown action "shout".',
         action: "shout",
-        availableActions: ["sendmessage", "join", "leave", "whoami", "sendto"],
+        availableActions: ["sendmessage", "join", "leave", "whoami", "sendto", "history", "ping"],
         retryable: false,
       });
       await a!.send("hello?");

@@ -8,9 +8,10 @@ import { CLIENT_ACTIONS } from "../contract/routes";
 import { connect } from "../handlers/connect";
 import { defaultRoute } from "../handlers/default";
 import { disconnect } from "../handlers/disconnect";
+import { roomHistory } from "../handlers/history";
 import { joinRoom } from "../handlers/join";
 import { leaveRoom } from "../handlers/leave";
-import { sendMessage } from "../handlers/send-message";
+import { MAX_STORED_FRAME_BYTES, sendMessage } from "../handlers/send-message";
 import { sendTo } from "../handlers/send-to";
 import { whoami } from "../handlers/whoami";
 import { type ConnectionContext, connectEvent, disconnectEvent, messageEvent, newConnectionId } from "../local/events";
@@ -565,7 +566,8 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
     {
       what: "sendmessage: a room message whose envelope is over 128 KB",
       code: "PayloadTooLarge",
-      frame: { limit: 131_072 },
+      // Room for the seq and a one-message history page around the stored frame.
+      frame: { limit: MAX_STORED_FRAME_BYTES },
       run: async (s) => {
         const d = withLimits(deps, { maxDataBytes: 131_071 });
         await joinRoom(ev(s, "join", { action: "join", room: "r" }), d);
@@ -580,6 +582,35 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
         server.behaviour = (id) => (id === p.connectionId ? "too-large" : "ok");
         return sendMessage(ev(s, "sendmessage", { action: "sendmessage", room: "r", data: "big" }), deps);
       },
+    },
+    {
+      what: "sendmessage: a ref that is not 1-64 safe characters",
+      code: "InvalidRef",
+      frame: { pattern: "^[A-Za-z0-9_.:-]{1,64}$" },
+      run: (s) => sendMessage(ev(s, "sendmessage", { action: "sendmessage", data: "x", ref: "no spaces" }), deps),
+    },
+    {
+      what: "sendto: a ref that is not a string",
+      code: "InvalidRef",
+      run: (s, p) => sendTo(ev(s, "sendto", { action: "sendto", to: p.connectionId, data: "x", ref: 7 }), deps),
+    },
+    {
+      what: "join: an after that is not a non-negative integer",
+      code: "InvalidHistoryQuery",
+      frame: { field: "after", room: "r" },
+      run: (s) => joinRoom(ev(s, "join", { action: "join", room: "r", after: -1 }), deps),
+    },
+    {
+      what: "history: a limit over the largest page",
+      code: "InvalidHistoryQuery",
+      frame: { field: "limit", limit: 100, room: "r", message: '"limit" must be an integer from 1 to 100.' },
+      run: (s) => roomHistory(ev(s, "history", { action: "history", room: "r", limit: 101 }), deps),
+    },
+    {
+      what: "history: of a room the sender has not joined",
+      code: "NotInRoom",
+      frame: { room: "r" },
+      run: (s) => roomHistory(ev(s, "history", { action: "history", room: "r" }), deps),
     },
     {
       what: "join: no room",

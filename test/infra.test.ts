@@ -418,18 +418,32 @@ describe("infra: store dynamodb (defaults)", function () {
       "dynamodb:Scan",
       "dynamodb:UpdateItem",
     ]);
-    // Rooms: join/leave write memberships (no Scan); whoami only reads its own item.
-    expect(actionsOf(policyOf(r, route("join")), "dynamodb")).to.deep.equal([
+    // Rooms: join/leave write memberships (no Scan); join also reads history by key (resume with `after`);
+    // whoami only reads its own item.
+    const leaveActions = [
       "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:UpdateItem",
-    ]);
-    expect(actionsOf(policyOf(r, route("leave")), "dynamodb")).to.deep.equal(
-      actionsOf(policyOf(r, route("join")), "dynamodb"),
+    ];
+    expect(actionsOf(policyOf(r, route("leave")), "dynamodb")).to.deep.equal(leaveActions);
+    expect(actionsOf(policyOf(r, route("join")), "dynamodb")).to.deep.equal(
+      ["dynamodb:BatchGetItem", ...leaveActions].sort(),
     );
+    // history reads pages by key (no Query, no Scan); ping updates its own item (and re-adds a lost one).
+    expect(actionsOf(policyOf(r, route("history")), "dynamodb")).to.deep.equal([
+      "dynamodb:BatchGetItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]);
+    expect(actionsOf(policyOf(r, route("ping")), "dynamodb")).to.deep.equal([
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]);
     expect(actionsOf(policyOf(r, route("whoami")), "dynamodb")).to.deep.equal([
       "dynamodb:GetItem",
       "dynamodb:PutItem",

@@ -2,6 +2,7 @@
  * The import rule of docs/architecture.md: dependencies flow one way, from the top floor down,
  *
  *   contract ← stores ← runtime ← broadcast ← chat ← app ← handlers ← infra ← local ← bench, scripts, index.ts
+ *   contract ← sdk (the client SDK: type-only imports of contract/, nothing of the server)
  *
  * A file may import its own folder or a lower floor, never a higher one; handlers never import each other (what
  * they share lives below them); and no files import each other in a circle. Every import counts, type-only ones
@@ -16,9 +17,17 @@ import * as ts from "typescript";
 
 const ROOT = path.join(__dirname, "..");
 
+/**
+ * The only contract files the SDK may import values from (everything else of contract/ type-only): each must import
+ * nothing, so the SDK's bundle cannot pull in server code through them.
+ */
+const SDK_VALUE_IMPORTS: readonly string[] = ["contract/subprotocol.ts"];
+
 /** Floors from the bottom; files in one entry are on the same floor. */
 const FLOORS: readonly (readonly string[])[] = [
   ["contract"],
+  // The client SDK sits just above the contract it speaks; its own rule below keeps the server out of it.
+  ["sdk"],
   ["stores"],
   ["runtime"],
   ["broadcast"],
@@ -89,6 +98,32 @@ describe("layers: imports flow one way", () => {
       for (const target of imports) if (target.startsWith("handlers/")) sideways.push(`${file} -> ${target}`);
     }
     expect(sideways).to.deep.equal([]);
+  });
+
+  it("the SDK takes only types from contract/ and imports nothing of the server", () => {
+    const leaks: string[] = [];
+    for (const [file, imports] of graph) {
+      if (!file.startsWith("sdk/")) continue;
+      const source = readFileSync(path.join(ROOT, file), "utf8");
+      for (const target of imports) {
+        if (target.startsWith("sdk/")) continue;
+        const typeOnly = new RegExp(`import type [^;]*from "[./]*${target.replace(/\.ts$/, "")}"`).test(source);
+        const allowedValue = SDK_VALUE_IMPORTS.includes(target);
+        if (!target.startsWith("contract/") || !(typeOnly || allowedValue)) leaks.push(`${file} -> ${target}`);
+      }
+    }
+    expect(leaks).to.deep.equal([]);
+  });
+
+  it("the contract files the SDK may import values from import nothing themselves", () => {
+    for (const file of SDK_VALUE_IMPORTS) expect(graph.get(file), file).to.deep.equal([]);
+  });
+
+  it("nothing on the server imports the SDK", () => {
+    const users = [...graph].filter(
+      ([file, imports]) => !file.startsWith("sdk/") && imports.some((t) => t.startsWith("sdk/")),
+    );
+    expect(users.map(([file]) => file)).to.deep.equal([]);
   });
 
   it("no files import each other in a circle", () => {

@@ -10,8 +10,10 @@ import { ROUTES } from "../../contract/routes";
 import { connect } from "../../handlers/connect";
 import { defaultRoute } from "../../handlers/default";
 import { disconnect } from "../../handlers/disconnect";
+import { roomHistory } from "../../handlers/history";
 import { joinRoom } from "../../handlers/join";
 import { leaveRoom } from "../../handlers/leave";
+import { ping } from "../../handlers/ping";
 import { sendMessage } from "../../handlers/send-message";
 import { sendTo } from "../../handlers/send-to";
 import { whoami } from "../../handlers/whoami";
@@ -31,6 +33,8 @@ const PLAIN_HANDLERS: Record<string, (event: WebSocketEvent, deps: HandlerDeps) 
   leave: leaveRoom,
   whoami,
   "send-to": sendTo,
+  history: roomHistory,
+  ping,
 };
 
 /** The route table's routes, each running its module's handler logic with `deps` instead of the container's. */
