@@ -78,11 +78,14 @@ describe("resume, history, acks and the heartbeat", function () {
         ),
       );
       await eventually(async () => roomMessages(watcher, "lobby").length === 2 * perSender, "every message", 10_000);
-      const seen = roomMessages(watcher, "lobby");
+      // Live frames of concurrent invocations may arrive out of order; `seq` is the one order every member can put
+      // them in (the SDK does), so compare in seq order.
+      const bySeq = (c: TestClient) => [...roomMessages(c, "lobby")].sort((x, y) => Number(x.seq) - Number(y.seq));
+      const seen = bySeq(watcher);
       expect(seen.map((m) => m.seq)).to.deep.equal(Array.from({ length: 2 * perSender }, (_, i) => i + 1));
       for (const c of [a, b]) {
         await eventually(async () => roomMessages(c, "lobby").length === 2 * perSender, "every message", 10_000);
-        expect(roomMessages(c, "lobby").map((m) => m.id)).to.deep.equal(seen.map((m) => m.id));
+        expect(bySeq(c).map((m) => m.id)).to.deep.equal(seen.map((m) => m.id));
       }
       // Every message once. Not in the order each sender sent them: its frames were handled by concurrent
       // invocations, and API Gateway promises no order between them either; `seq` is the one order.
