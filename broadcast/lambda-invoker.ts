@@ -3,10 +3,10 @@
  * Lambda queues the event and answers 202 at once), signed here with the same SigV4 code as the posts — one small
  * request per shard, no extra SDK client in the bundle.
  */
-import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
-import { request as httpRequest } from "node:http";
-import { Agent, request } from "node:https";
+import type { OutgoingHttpHeaders } from "node:http";
+import { Agent } from "node:https";
 import { backoffMs } from "../runtime/connections-api";
+import { type PostAnswer, postSigned } from "../runtime/signed-post";
 import { type AwsCredentials, escapeUri, SigV4Signer, sha256Hex } from "../runtime/sigv4";
 import type { FanOutShardEvent, InvokeWorker } from "./shard-format";
 
@@ -95,41 +95,22 @@ export class LambdaInvoker {
   }
 
   /** Sends a signed request; resolves on a 2xx, rejects with an {@link InvokeError} otherwise. */
-  private send({ url, path, headers }: SignedInvoke, body: Buffer): Promise<void> {
-    const send = url.protocol === "https:" ? request : httpRequest;
-    return new Promise<void>((resolve, reject) => {
-      const req = send(
-        {
-          protocol: url.protocol,
-          hostname: url.hostname,
-          port: url.port || undefined,
-          method: "POST",
-          path,
-          headers,
-          ...(url.protocol === "https:" ? { agent: this.agent } : {}),
-        },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", reject);
-          res.on("end", () => {
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve();
-            reject(invokeErrorOf(res, status, Buffer.concat(chunks)));
-          });
-        },
-      );
-      req.setTimeout(INVOKE_TIMEOUT_MS, () =>
-        req.destroy(new InvokeError("TimeoutError", `Lambda Invoke took over ${INVOKE_TIMEOUT_MS} ms`)),
-      );
-      req.on("error", reject);
-      req.end(body);
+  private async send({ url, path, headers }: SignedInvoke, body: Buffer): Promise<void> {
+    const answer = await postSigned({
+      url,
+      path,
+      headers,
+      body,
+      agent: this.agent,
+      timeoutMs: INVOKE_TIMEOUT_MS,
+      timeoutError: () => new InvokeError("TimeoutError", `Lambda Invoke took over ${INVOKE_TIMEOUT_MS} ms`),
     });
+    if (answer.status < 200 || answer.status >= 300) throw invokeErrorOf(answer);
   }
 }
 
 /** The error of a non-2xx answer, named after Lambda's `X-Amzn-ErrorType`. */
-function invokeErrorOf(res: IncomingMessage, status: number, body: Buffer): InvokeError {
-  const type = String(res.headers["x-amzn-errortype"] ?? `Http${status}`).split(":")[0]!;
+function invokeErrorOf({ status, headers, body }: PostAnswer): InvokeError {
+  const type = String(headers["x-amzn-errortype"] ?? `Http${status}`).split(":")[0]!;
   return new InvokeError(type, `Lambda Invoke answered ${status}: ${body.toString("utf8").slice(0, 300)}`, status);
 }

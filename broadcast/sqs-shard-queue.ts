@@ -11,10 +11,10 @@
  * metric, and redrives from its dead-letter queue with one API call (`StartMessageMoveTask`).
  */
 import { createHash } from "node:crypto";
-import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
-import { request as httpRequest } from "node:http";
-import { Agent, request } from "node:https";
+import type { OutgoingHttpHeaders } from "node:http";
+import { Agent } from "node:https";
 import { backoffMs } from "../runtime/connections-api";
+import { postSigned } from "../runtime/signed-post";
 import { type AwsCredentials, SigV4Signer, sha256Hex } from "../runtime/sigv4";
 import type { FanOutShardEvent, InvokeWorker } from "./shard-format";
 
@@ -116,42 +116,22 @@ export class SqsShardQueue {
       ),
       "content-length": String(body.byteLength),
     };
-    const send = url.protocol === "https:" ? request : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send(
-        {
-          protocol: url.protocol,
-          hostname: url.hostname,
-          port: url.port || undefined,
-          method: "POST",
-          path,
-          headers,
-          ...(url.protocol === "https:" ? { agent: this.agent } : {}),
-        },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", reject);
-          res.on("end", () => {
-            const status = res.statusCode ?? 0;
-            const text = Buffer.concat(chunks).toString("utf8");
-            if (status >= 200 && status < 300) {
-              try {
-                return resolve(JSON.parse(text) as Record<string, unknown>);
-              } catch {
-                return reject(new SqsError("InvalidResponse", `SQS ${action} answered ${status} without JSON`, 500));
-              }
-            }
-            reject(sqsErrorOf(action, status, text));
-          });
-        },
-      );
-      req.setTimeout(SEND_TIMEOUT_MS, () =>
-        req.destroy(new SqsError("TimeoutError", `SQS ${action} took over ${SEND_TIMEOUT_MS} ms`)),
-      );
-      req.on("error", reject);
-      req.end(body);
+    const answer = await postSigned({
+      url,
+      path,
+      headers,
+      body,
+      agent: this.agent,
+      timeoutMs: SEND_TIMEOUT_MS,
+      timeoutError: () => new SqsError("TimeoutError", `SQS ${action} took over ${SEND_TIMEOUT_MS} ms`),
     });
+    const text = answer.body.toString("utf8");
+    if (answer.status < 200 || answer.status >= 300) throw sqsErrorOf(action, answer.status, text);
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new SqsError("InvalidResponse", `SQS ${action} answered ${answer.status} without JSON`, 500);
+    }
   }
 }
 
