@@ -14,6 +14,7 @@ import {
   meterKey,
   PROTOCOL_ATTRIBUTE,
 } from "../contract/connection-store";
+import { SEND_SCOPE_MAX_LENGTH } from "../contract/room-history";
 import { createDynamoDbClient, DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
@@ -1166,7 +1167,7 @@ function roomHistoryContract(newStore: () => Promise<ConnectionStore>): void {
     await refused(() => store.historyAfter("r", { after: 0, limit: 0 }, bounds, T0), "limit");
     await refused(() => store.historyBefore("r", { before: 0, limit: 5 }, bounds, T0), "before");
     await refused(() => store.claimSend("s", "has#hash", "m", 1_000, T0), "ref");
-    await refused(() => store.claimSend("s".repeat(257), "ref", "m", 1_000, T0), "scope");
+    await refused(() => store.claimSend("s".repeat(SEND_SCOPE_MAX_LENGTH + 1), "ref", "m", 1_000, T0), "scope");
     await refused(() => store.claimSend("s", "ref", "", 1_000, T0), "claimed id");
     await refused(() => store.claimSend("s", "ref", "m", 0, T0), "window");
     expect(await store.latestSeq("r")).to.equal(0);
