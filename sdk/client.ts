@@ -9,6 +9,7 @@ import { fullJitterDelay } from "./backoff";
 import { ChatError } from "./chat-error";
 import { type ConnectionEvent, type ConnectionState, transition } from "./connection-state";
 import { Emitter } from "./emitter";
+import { handshakeError, handshakeStatusOf } from "./handshake-refusal";
 import { type Ack, Outbox } from "./outbox";
 import {
   CHAT_SUBPROTOCOL,
@@ -30,7 +31,9 @@ export interface SocketLike {
   close(code?: number, reason?: string): void;
   addEventListener(type: "message", listener: (event: { readonly data: unknown }) => void): void;
   addEventListener(type: "close", listener: (event: { readonly code: number; readonly reason: string }) => void): void;
-  addEventListener(type: "open" | "error", listener: () => void): void;
+  addEventListener(type: "open", listener: () => void): void;
+  /** `ws` gives the event a `message` naming a refused handshake's status; browsers give nothing. */
+  addEventListener(type: "error", listener: (event: unknown) => void): void;
 }
 export type SocketFactory = new (url: string, protocols?: string | string[]) => SocketLike;
 
@@ -189,6 +192,7 @@ export class ChatClient extends Emitter<ChatEvents> {
     const socket = new Socket(url, CHAT_SUBPROTOCOL);
     this.socket = socket;
     let opened = false;
+    let refusedWith: number | undefined;
     socket.addEventListener("open", () => {
       if (this.socket !== socket) return;
       opened = true;
@@ -201,15 +205,17 @@ export class ChatClient extends Emitter<ChatEvents> {
       if (this.socket !== socket) return;
       this.socket = undefined;
       if (!opened) {
-        this.emit(
-          "error",
-          new ChatError("ConnectFailed", `The handshake failed (close ${event.code ?? "?"}); retrying.`, true),
-        );
+        const error = handshakeError(refusedWith, event.code, typeof this.options.token === "function");
+        this.emit("error", error);
+        // A fixed token that was refused will be refused again: retrying would only hammer the authorizer.
+        if (!error.retryable) return this.close();
       }
       this.lost(opened ? "lost" : "failed");
     });
     // A failed handshake is followed by `close`, which decides what happens next.
-    socket.addEventListener("error", () => {});
+    socket.addEventListener("error", (event) => {
+      refusedWith = handshakeStatusOf(event);
+    });
   }
 
   private async connectUrl(): Promise<string> {
