@@ -129,7 +129,8 @@ describe("SDK parts", () => {
       const cursors = new RoomCursors();
       cursors.track("r");
       cursors.offer(message("r", 1));
-      expect(cursors.beginResume("r")).to.equal(1);
+      // One below the watermark: the page repeats the message at the watermark, to check the numbering.
+      expect(cursors.beginResume("r")).to.equal(0);
       expect(cursors.offer(message("r", 5))).to.deep.equal([]);
       const page = { type: "history", room: "r", latestSeq: 5 } as const;
       const part = cursors.resumed({ ...page, messages: [message("r", 2)], more: true, complete: true });
@@ -194,11 +195,47 @@ describe("SDK parts", () => {
       expect(cursors.watermarkOf("r")).to.equal(41);
     });
 
-    it("does not resume a room it never saw a message of", () => {
+    it("starts a first join's count at the room's latest seq, holding live messages until it is known", () => {
       const cursors = new RoomCursors();
       cursors.track("r");
       expect(cursors.beginResume("r")).to.equal(undefined);
-      expect(cursors.offer(message("r", 9))).to.have.length(1);
+      expect(cursors.needsBaseline("r")).to.equal(true);
+      expect(cursors.offer(message("r", 9))).to.deep.equal([]);
+      const done = cursors.resumed({
+        type: "history",
+        room: "r",
+        messages: [message("r", 7)],
+        latestSeq: 7,
+        more: false,
+      });
+      expect(done).to.deep.equal({ kind: "done", messages: [] });
+      expect(cursors.watermarkOf("r")).to.equal(7);
+      expect(cursors.offer(message("r", 8)).map((m) => m.seq)).to.deep.equal([8, 9]);
+      // Dropped now, it resumes from there.
+      expect(cursors.beginResume("r")).to.equal(8);
+    });
+
+    it("starts over when the room's numbering started again (a store that lost its data), and says so", () => {
+      const cursors = new RoomCursors();
+      cursors.track("r");
+      cursors.offer(message("r", 1));
+      cursors.offer(message("r", 2));
+      cursors.offer(message("r", 3));
+      expect(cursors.beginResume("r")).to.equal(2);
+      const renumbered = { ...message("r", 3), id: "other" };
+      const step = cursors.resumed({
+        type: "history",
+        room: "r",
+        messages: [renumbered],
+        latestSeq: 3,
+        more: false,
+        complete: true,
+      });
+      expect(step).to.deep.equal({ kind: "more", after: 0 });
+      const fresh = [1, 2, 3].map((n) => ({ ...message("r", n), id: `new${n}` }));
+      const done = cursors.resumed({ type: "history", room: "r", messages: fresh, latestSeq: 3, more: false });
+      expect(done).to.deep.equal({ kind: "done", messages: fresh, gap: 3 });
+      expect(cursors.watermarkOf("r")).to.equal(3);
     });
   });
 });

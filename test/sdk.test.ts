@@ -12,20 +12,7 @@ import type { ConnectionState } from "../sdk/connection-state";
 import { CHAT_SUBPROTOCOL } from "../sdk/protocol";
 import { MemoryConnectionStore } from "../stores/memory";
 import { type ChatGateway, openClient, startChatGateway, type TestClient, waitFor } from "./support/gateway";
-
-/**
- * A WebSocket class whose connects fail while `offline` is set (they go to a port nothing listens on), so the SDK
- * stays away, retrying with backoff, for as long as a test needs.
- */
-function gatedSocket(gate: { offline: boolean }): typeof WebSocket {
-  return class extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(gate.offline ? "ws://127.0.0.1:9/" : url, protocols);
-      // The refused connect reports an error event; the SDK decides on the close that follows.
-      this.on("error", () => {});
-    }
-  } as typeof WebSocket;
-}
+import { gatedSocket } from "./support/sdk-socket";
 
 /** A raw client in `room` that keeps itself alive and sends `data` to the room. */
 async function peerIn(chat: ChatGateway, room: string): Promise<TestClient> {

@@ -78,12 +78,12 @@ export interface ChatGateway {
 }
 
 /**
- * A gateway on a free port running the real handlers against `store`, optionally with some routes replaced
+ * A gateway on a free port (or `options.port`: a restart on the same address) running the real handlers against `store`, optionally with some routes replaced
  * (`override`, given the real handlers) and other gateway options.
  */
 export async function startChatGateway(
   store: ConnectionStore,
-  options: Omit<LocalGatewayOptions, "handlers" | "port"> & {
+  options: Omit<LocalGatewayOptions, "handlers"> & {
     override?: (real: Record<string, RouteHandler>) => RouteHandlers;
   } = {},
 ): Promise<ChatGateway> {
@@ -92,7 +92,7 @@ export async function startChatGateway(
   const gateway = await startLocalGateway({
     log: () => {},
     ...options,
-    port: 0,
+    port: options.port ?? 0,
     handlers: ({ callbackUrl }) => {
       deps = testDeps(store, callbackUrl);
       const real = routeTableHandlersWith(deps);
