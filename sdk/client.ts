@@ -89,7 +89,11 @@ export class ChatClient extends Emitter<ChatEvents> {
   private readonly seen = new SeenIds();
   private readonly cursors = new RoomCursors();
   private readonly outbox: Outbox;
-  private readonly joins = new Map<string, { resolve: (m: MemberInfo[]) => void; reject: (e: ChatError) => void }>();
+  /** Joins the application awaits: answered once `members` came and, on a first join, the room's latest seq. */
+  private readonly joins = new Map<
+    string,
+    { resolve: (m: MemberInfo[]) => void; reject: (e: ChatError) => void; members?: MemberInfo[] }
+  >();
   private timers: ReturnType<typeof setTimeout>[] = [];
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   private pongDue: ReturnType<typeof setTimeout> | undefined;
@@ -132,7 +136,10 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.joins.clear();
   }
 
-  /** Joins `room` (and rejoins it after every reconnect, resuming from the last message seen). */
+  /**
+   * Joins `room` (and rejoins it after every reconnect, resuming from the last message seen). Resolves with the
+   * members once the client knows where the room stands: every message after that is shown.
+   */
   join(room: string): Promise<MemberInfo[]> {
     this.cursors.track(room);
     const answer = new Promise<MemberInfo[]>((resolve, reject) => this.joins.set(room, { resolve, reject }));
@@ -315,12 +322,12 @@ export class ChatClient extends Emitter<ChatEvents> {
       case "members": {
         this.emit("members", { room: frame.room, members: frame.members, more: frame.more });
         const pending = this.joins.get(frame.room);
-        this.joins.delete(frame.room);
-        pending?.resolve([...frame.members]);
+        if (pending) pending.members = [...frame.members];
         this.requests.members(frame.room);
         // A first join: where the room stands now is where this client's count starts.
         if (this.cursors.needsBaseline(frame.room) && !this.requests.of(frame.room))
           this.requests.ask(frame.room, { action: "history", room: frame.room, limit: 1 }, "history");
+        this.settleJoin(frame.room);
         this.rejoined(frame.room);
         return;
       }
@@ -369,8 +376,17 @@ export class ChatClient extends Emitter<ChatEvents> {
   }
 
   private showStep(room: string, step: { messages: MessageFrame[]; gap?: number }): void {
+    this.settleJoin(room);
     if (step.gap !== undefined) this.emit("gap", { room, afterSeq: step.gap, resumedAt: step.messages[0]?.seq });
     for (const message of step.messages) this.show(message);
+  }
+
+  /** The application's join of `room` is answered once `members` came and the room's latest seq is known. */
+  private settleJoin(room: string): void {
+    const pending = this.joins.get(room);
+    if (!pending?.members || this.cursors.needsBaseline(room)) return;
+    this.joins.delete(room);
+    pending.resolve(pending.members);
   }
 
   /**

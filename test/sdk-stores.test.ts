@@ -6,7 +6,6 @@
  */
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { expect } from "chai";
-import { WebSocket } from "ws";
 import type { ConnectionStore } from "../contract/connection-store";
 import type { MessageFrame } from "../contract/frames";
 import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
@@ -158,22 +157,31 @@ describe("SDK across forced reconnects on every store", function () {
       const opened: OpenedStore = await open();
       gw = await gatewayOn(opened.store);
       const { reader, senders } = await party(gw.gateway.url, 3);
-      // Messages before the reader's first one: its count starts at what the room had when it joined.
       const early = await burst(senders, 2, "early");
       await reader.shows(
         early.map((a) => a.id),
         "the early messages",
       );
+      // A second reader joins a room with history and is dropped before it has seen a single message: its count
+      // starts at where the room stood when it joined.
+      const fresh = new Watched(gw.gateway.url);
+      clients.push(fresh);
+      await fresh.start();
 
       reader.gate.offline = true;
-      const first = await waitFor(() => reader.identities[0], 5_000, "whoami");
+      fresh.gate.offline = true;
       const api = management(gw.gateway.callbackUrl);
       try {
-        await api.send(new DeleteConnectionCommand({ ConnectionId: first }));
+        for (const watched of [reader, fresh]) {
+          const id = await waitFor(() => watched.identities[0], 5_000, "whoami");
+          await api.send(new DeleteConnectionCommand({ ConnectionId: id }));
+        }
       } finally {
         api.destroy();
       }
       await reader.away();
+      await fresh.away();
+      fresh.gate.offline = false;
       const away = await burst(senders, 5, "away");
       const queued = [reader.client.send(ROOM, "queued-1"), reader.client.send(ROOM, "queued-2")];
       reader.gate.offline = false;
@@ -187,6 +195,13 @@ describe("SDK across forced reconnects on every store", function () {
       await pause(150);
       expect(reader.identities.length).to.be.at.least(2);
       expectOnceInOrder(reader, all);
+      const sinceFresh = [...away, ...mine, ...after];
+      await fresh.shows(
+        sinceFresh.map((a) => a.id),
+        "what the fresh reader missed",
+      );
+      expect(fresh.shown[0]?.seq, "the fresh reader's first").to.equal(early.length + 1);
+      expectOnceInOrder(fresh, sinceFresh);
       // The senders saw the reader's queued sends once each.
       for (const sender of senders) {
         await sender.shows(
@@ -223,6 +238,31 @@ describe("SDK across forced reconnects on every store", function () {
       await pause(150);
       expect(reader.identities.length, "the limits closed the reader").to.be.at.least(2);
       expectOnceInOrder(reader, acks);
+    });
+
+    it("rejoins a room whose membership the store forgot, and delivers the refused send once", async () => {
+      const opened = await open();
+      gw = await gatewayOn(opened.store);
+      const { reader, senders } = await party(gw.gateway.url, 1);
+      const first = await burst(senders, 2, "first");
+      await reader.shows(
+        first.map((a) => a.id),
+        "the first",
+      );
+      const id = await waitFor(() => reader.identities[0], 5_000, "whoami");
+      // The store lost the membership (a Redis that restarted without persistence, say); the connection stays.
+      expect(await opened.store.leave(id, ROOM)).to.equal(true);
+      const missed = await burst(senders, 2, "missed");
+      const mine = await reader.client.send(ROOM, "after-forgetting");
+      const all = [...first, ...missed, mine];
+      await reader.shows(
+        all.map((a) => a.id),
+        "everything",
+      );
+      await pause(100);
+      expect(reader.identities, "the same connection").to.have.length(1);
+      expectOnceInOrder(reader, all);
+      expect(senders[0]!.shown.filter((m) => m.data === "after-forgetting")).to.have.length(1);
     });
 
     it("a gateway restart on the same address and store: what was sent before and after, once and in order", async () => {
