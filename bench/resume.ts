@@ -18,14 +18,13 @@
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { WebSocket } from "ws";
 import type { ConnectionStore } from "../contract/connection-store";
-import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
 import { CHAT_PROTOCOL } from "../contract/subprotocol";
 import { type Ack, ChatClient, type MessageEvent } from "../sdk";
 import { DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite } from "../test/support/dynalite";
-import { type ChatGateway, startChatGateway } from "../test/support/gateway";
+import { type ChatGateway, startBurstGateway } from "../test/support/gateway";
 import { startRedis } from "../test/support/redis-server";
 
 type StoreName = "memory" | "redis" | "dynamodb";
@@ -113,16 +112,8 @@ function tally(shown: readonly Shown[], order: ReadonlyMap<string, number>, sinc
   return { lost, duplicated, outOfOrder };
 }
 
-async function gatewayOn(store: ConnectionStore, port?: number): Promise<ChatGateway> {
-  const gw = await startChatGateway(store, { limits: { idleTimeoutMs: IDLE_MS }, ...(port ? { port } : {}) });
-  (gw.deps.env as { limits?: unknown }).limits = {
-    ...DEFAULT_MESSAGE_LIMITS,
-    messages: 100_000,
-    userMessages: 100_000,
-    broadcasts: 100_000,
-  };
-  return gw;
-}
+const gatewayOn = (store: ConnectionStore, port?: number): Promise<ChatGateway> =>
+  startBurstGateway(store, { limits: { idleTimeoutMs: IDLE_MS }, ...(port ? { port } : {}) });
 
 async function run(
   name: StoreName,

@@ -8,30 +8,18 @@ import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from "@aws-sdk
 import { expect } from "chai";
 import type { ConnectionStore } from "../contract/connection-store";
 import type { MessageFrame } from "../contract/frames";
-import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
 import type { GatewayLimits } from "../local/limits";
 import { type Ack, ChatClient, type ChatClientOptions, type MessageEvent } from "../sdk";
-import { type ChatGateway, startChatGateway, waitFor } from "./support/gateway";
+import { type ChatGateway, startBurstGateway, waitFor } from "./support/gateway";
 import { gatedSocket } from "./support/sdk-socket";
 import { forEachOpenedStore, type OpenedStore } from "./support/store-matrix";
 
 const ROOM = "lobby";
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The gateway with the real handlers on `store`; rate limits out of the way of a test that sends in bursts. */
-async function gatewayOn(
-  store: ConnectionStore,
-  options: { port?: number; limits?: Partial<GatewayLimits> } = {},
-): Promise<ChatGateway> {
-  const gw = await startChatGateway(store, options);
-  (gw.deps.env as { limits?: unknown }).limits = {
-    ...DEFAULT_MESSAGE_LIMITS,
-    messages: 10_000,
-    userMessages: 10_000,
-    broadcasts: 10_000,
-  };
-  return gw;
-}
+/** The gateway with the real handlers on `store`, rate limits out of the way of a test that sends in bursts. */
+const gatewayOn = (store: ConnectionStore, options: { port?: number; limits?: Partial<GatewayLimits> } = {}) =>
+  startBurstGateway(store, options);
 
 /** An SDK client recording what it shows, who it is and which gaps it reported. */
 class Watched {

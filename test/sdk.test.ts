@@ -55,6 +55,24 @@ describe("SDK against the local gateway", function () {
     await chat?.stop();
   });
 
+  /** An SDK client of `chat`, recording what it shows and who it is, joined to "lobby". */
+  async function inLobby(options: Partial<ChatClientOptions> = {}) {
+    const shown: MessageEvent[] = [];
+    const identities: string[] = [];
+    const client = new SdkClient({
+      url: chat.gateway.url,
+      WebSocket,
+      reconnect: { baseMs: 10, capMs: 50 },
+      ...options,
+    });
+    open.push(client);
+    client.on("message", (m) => shown.push(m));
+    client.on("identity", (who) => identities.push(who.connectionId));
+    client.connect();
+    await client.join("lobby");
+    return { client, shown, identities };
+  }
+
   it("reconnects after the server closes the connection, as a new connection, and rejoins its rooms", async () => {
     chat = await startChatGateway(new MemoryConnectionStore());
     const sdk = sdkClient(chat.gateway.url, { name: "alice" });
@@ -196,14 +214,7 @@ describe("SDK against the local gateway", function () {
   it("loses and repeats nothing across forced reconnects while a peer keeps sending", async () => {
     chat = await startChatGateway(new MemoryConnectionStore());
     (chat.deps.env as { limits?: unknown }).limits = { ...DEFAULT_MESSAGE_LIMITS, messages: 10_000 };
-    const shown: MessageEvent[] = [];
-    const identities: string[] = [];
-    const client = new SdkClient({ url: chat.gateway.url, WebSocket, reconnect: { baseMs: 10, capMs: 50 } });
-    open.push(client);
-    client.on("message", (m) => shown.push(m));
-    client.on("identity", (who) => identities.push(who.connectionId));
-    client.connect();
-    await client.join("lobby");
+    const { shown, identities } = await inLobby();
     const peer = await peerIn(chat, "lobby");
     const reconnects = 5;
     let sent = 0;
@@ -265,19 +276,7 @@ describe("SDK against the local gateway", function () {
         },
       }),
     });
-    const shown: MessageEvent[] = [];
-    const identities: string[] = [];
-    const client = new SdkClient({
-      url: chat.gateway.url,
-      WebSocket,
-      reconnect: { baseMs: 10, capMs: 50 },
-      requestTimeoutMs: 300,
-    });
-    open.push(client);
-    client.on("message", (m) => shown.push(m));
-    client.on("identity", (who) => identities.push(who.connectionId));
-    client.connect();
-    await client.join("lobby");
+    const { shown, identities } = await inLobby({ requestTimeoutMs: 300 });
     const peer = await peerIn(chat, "lobby");
     await say(peer, "lobby", "m1");
     await waitFor(() => (shown.length === 1 ? true : undefined), 3_000, "m1");
