@@ -19,7 +19,7 @@ import {
   isComplete,
 } from "../broadcast/broadcast";
 import { isValidRoomName, type RemovedConnection } from "../contract/connection-store";
-import { DEFAULT_FANOUT, DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
+import { DEFAULT_FANOUT, DEFAULT_MAX_MEMBERS_PER_ROOM, DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
 import { presenceFrame, type Who } from "../contract/frames";
 import { preparePayload } from "../runtime/connections-api";
 import type { WebSocketEvent } from "../runtime/event";
@@ -57,6 +57,12 @@ export function checkRoom(value: unknown, action: string): RoomCheck {
 
 export function maxRoomsOf(deps: HandlerDeps): number {
   return deps.env.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION;
+}
+
+/** The bound on a room's members, or `undefined` for none (0). */
+export function maxMembersOf(deps: HandlerDeps): number | undefined {
+  const bound = deps.env.maxMembersPerRoom ?? DEFAULT_MAX_MEMBERS_PER_ROOM;
+  return bound > 0 ? bound : undefined;
 }
 
 /**

@@ -4,13 +4,21 @@
  * reconnect, say) is acknowledged with the first send's id and seq and `"duplicate":true`, and nothing is
  * delivered (docs/history.md, "Frames and handler flow").
  *
- * The scope a ref is unique in: the authorizer's user id when there is one, so a resend from the user's next
- * connection is recognised; else the connection id. Without auth nothing ties two connections to one client that
- * the server could trust, and a shared scope would let any client's ref (refs are the client's choice: "1" is
- * valid) suppress another client's message; so without auth a ref is de-duplicated within one connection only.
+ * The scope a ref is unique in has two parts. Who: the authorizer's user id when there is one, so a resend from the
+ * user's next connection is recognised. Without auth nothing ties two connections to one client that the server
+ * could trust: a short ref ("1" is valid) is unique within its connection only, since a shared scope would let any
+ * client suppress another's message by sending the same ref first; a ref of `SHARED_SEND_REF_MIN_LENGTH` or more
+ * characters is unique across all anonymous connections, because a random one that long cannot be guessed (and is
+ * only ever echoed to its sender). Where: the room, the recipient connection, or everyone, so a ref reused for
+ * another destination is a new send, never acknowledged with a message that went somewhere else.
  */
 import { ackFrame } from "../contract/frames";
-import { DEFAULT_SEND_REF_WINDOW_SECONDS, isValidSendRef, SEND_REF_PATTERN } from "../contract/room-history";
+import {
+  DEFAULT_SEND_REF_WINDOW_SECONDS,
+  isValidSendRef,
+  SEND_REF_PATTERN,
+  SHARED_SEND_REF_MIN_LENGTH,
+} from "../contract/room-history";
 import type { HandlerResult } from "../runtime/event";
 import { requireConnections } from "./deps";
 import type { MessageInvocation } from "./pipeline";
@@ -31,15 +39,41 @@ export type SendClaimResult =
   /** Answered (a duplicate's ack, or `InvalidRef`): the route returns `result` and delivers nothing. */
   | { readonly kind: "answered"; readonly result: HandlerResult };
 
-/** The scope of a connection's refs (see above). */
-export function sendScope(invocation: Pick<MessageInvocation, "event">): string {
+/** Where a send goes: one room, one connection, or every connection of the API. */
+export type SendDestination =
+  | { readonly kind: "room"; readonly room: string }
+  | { readonly kind: "connection"; readonly to: string }
+  | { readonly kind: "everyone" };
+
+/** The scope of a ref (see above): `<who>|<where>`. */
+export function sendScope(
+  invocation: Pick<MessageInvocation, "event">,
+  ref: string,
+  destination: SendDestination,
+): string {
   const { authorizer, connectionId } = invocation.event.requestContext;
   const userId = authorizer?.userId ?? authorizer?.principalId;
-  return typeof userId === "string" && userId !== "" && userId.length <= 250 ? `u:${userId}` : `c:${connectionId}`;
+  const who =
+    typeof userId === "string" && userId !== "" && userId.length <= 250
+      ? `u:${userId}`
+      : ref.length >= SHARED_SEND_REF_MIN_LENGTH
+        ? "a"
+        : `c:${connectionId}`;
+  const where =
+    destination.kind === "room"
+      ? `r:${destination.room}`
+      : destination.kind === "connection"
+        ? `t:${destination.to}`
+        : "b";
+  return `${who}|${where}`;
 }
 
-/** Validates and claims the body's `ref` for the message `id` (of `room`, when it goes to one). */
-export async function claimRef(invocation: MessageInvocation, id: string, room?: string): Promise<SendClaimResult> {
+/** Validates and claims the body's `ref` for the message `id` going to `destination`. */
+export async function claimRef(
+  invocation: MessageInvocation,
+  id: string,
+  destination: SendDestination,
+): Promise<SendClaimResult> {
   const { event, deps, log, body } = invocation;
   if (body.ref === undefined) return { kind: "none" };
   if (!isValidSendRef(body.ref)) {
@@ -56,7 +90,8 @@ export async function claimRef(invocation: MessageInvocation, id: string, room?:
     };
   }
   const windowMs = (deps.env.history?.sendRefWindowSeconds ?? DEFAULT_SEND_REF_WINDOW_SECONDS) * 1000;
-  const claim: ClaimedSend = { scope: sendScope(invocation), ref: body.ref, id, windowMs };
+  const claim: ClaimedSend = { scope: sendScope(invocation, body.ref, destination), ref: body.ref, id, windowMs };
+  const room = destination.kind === "room" ? destination.room : undefined;
   const found = await deps.store.claimSend(claim.scope, claim.ref, id, windowMs);
   if (found.status === "claimed") return { kind: "claimed", claim };
   log.info("duplicate send", { outcome: "duplicate", ref: claim.ref });

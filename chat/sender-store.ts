@@ -43,11 +43,16 @@ export function senderStore(
     return record === undefined && connectionId === sender ? heal() : record;
   };
 
-  const join = async (connectionId: string, room: string, maxRooms: number): Promise<JoinResult> => {
-    const result = await store.join(connectionId, room, maxRooms);
+  const join = async (
+    connectionId: string,
+    room: string,
+    maxRooms: number,
+    maxMembers?: number,
+  ): Promise<JoinResult> => {
+    const result = await store.join(connectionId, room, maxRooms, maxMembers);
     if (result !== "unknown-connection" || connectionId !== sender || healed) return result;
     await heal();
-    return store.join(connectionId, room, maxRooms);
+    return store.join(connectionId, room, maxRooms, maxMembers);
   };
 
   const touch = async (connectionId: string, now?: number): Promise<boolean> => {

@@ -72,6 +72,8 @@ export type JoinResult =
   | "already-member"
   /** Not joined: the connection is in `maxRooms` rooms already. */
   | "too-many-rooms"
+  /** Not joined: the room has `maxMembers` members already. */
+  | "room-full"
   /** Not joined: no live record of the connection. */
   | "unknown-connection";
 
@@ -123,11 +125,13 @@ export interface ConnectionStore {
    */
   list(options?: ListOptions): AsyncIterable<string[]>;
   /**
-   * Makes a live connection a member of `room`, unless it is in `maxRooms` rooms already. Idempotent: joining a
-   * room again changes nothing and answers `already-member` (even at the bound). Atomic with respect to
-   * `remove`: a connection removed concurrently ends up in no room.
+   * Makes a live connection a member of `room`, unless it is in `maxRooms` rooms already, or the room has
+   * `maxMembers` members already (when given). Idempotent: joining a room again changes nothing and answers
+   * `already-member` (even at either bound). Atomic with respect to `remove`: a connection removed concurrently
+   * ends up in no room. The room bound is exact on memory and Redis; on DynamoDB it is counted before the join
+   * from an eventually consistent index, so joins racing at the bound may pass it together.
    */
-  join(connectionId: string, room: string, maxRooms: number): Promise<JoinResult>;
+  join(connectionId: string, room: string, maxRooms: number, maxMembers?: number): Promise<JoinResult>;
   /** Ends a membership; resolves `true` if it existed. Leaving a room one is not in is not an error. */
   leave(connectionId: string, room: string): Promise<boolean>;
   /** The rooms a connection is a member of, sorted; empty for an unknown connection. */

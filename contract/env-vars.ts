@@ -91,6 +91,8 @@ export const ENV = {
   AWS_ENDPOINT_URL_SQS: "AWS_ENDPOINT_URL_SQS",
   /** Rooms one connection may be in at once (default 10, at most {@link MAX_ROOMS_PER_CONNECTION_CEILING}). */
   MAX_ROOMS_PER_CONNECTION: "MAX_ROOMS_PER_CONNECTION",
+  /** Members one room may have at once; 0 (the default) for no bound, at most {@link MAX_MEMBERS_PER_ROOM_CEILING}. */
+  MAX_MEMBERS_PER_ROOM: "MAX_MEMBERS_PER_ROOM",
   /** Messages kept in each room's history (default 100, at most 1,000): resume and the history action read them. */
   HISTORY_MAX_ENTRIES: "HISTORY_MAX_ENTRIES",
   /** Age after which a room's history entry is gone, seconds (default 86,400: a day; at most a week). */

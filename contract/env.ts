@@ -14,6 +14,11 @@ export const DEFAULT_MAX_ROOMS_PER_CONNECTION = 10;
 /** Largest allowed `maxRoomsPerConnection`: a connection's rooms are read whole on every removal. */
 export const MAX_ROOMS_PER_CONNECTION_CEILING = 100;
 
+/** Default of {@link ENV.MAX_MEMBERS_PER_ROOM} (config `maxMembersPerRoom`): 0, no bound. */
+export const DEFAULT_MAX_MEMBERS_PER_ROOM = 0;
+/** Largest allowed `maxMembersPerRoom`. */
+export const MAX_MEMBERS_PER_ROOM_CEILING = 1_000_000;
+
 /** API Gateway's hard 2 h connection limit plus a margin, so a record never expires before its connection. */
 export const DEFAULT_CONNECTION_TTL_SECONDS = 2 * 60 * 60 + 5 * 60;
 
@@ -64,6 +69,8 @@ export interface RuntimeEnv {
   readonly fanOut?: FanOutSettings;
   /** Rooms one connection may be in at once. Absent: {@link DEFAULT_MAX_ROOMS_PER_CONNECTION}. */
   readonly maxRoomsPerConnection?: number;
+  /** Members one room may have at once; 0 for no bound. Absent: {@link DEFAULT_MAX_MEMBERS_PER_ROOM}. */
+  readonly maxMembersPerRoom?: number;
   /** Room history bounds and the send-reference window (contract/room-history.ts). Absent: the defaults. */
   readonly history?: HistorySettings;
 }
@@ -116,10 +123,18 @@ export function readRuntimeEnv(env: Env = process.env): RuntimeEnv {
       `${ENV.MAX_ROOMS_PER_CONNECTION} must be at most ${MAX_ROOMS_PER_CONNECTION_CEILING}, got ${maxRoomsPerConnection}`,
     );
   }
+  const maxMembersPerRoom = envInteger(
+    env,
+    ENV.MAX_MEMBERS_PER_ROOM,
+    DEFAULT_MAX_MEMBERS_PER_ROOM,
+    0,
+    MAX_MEMBERS_PER_ROOM_CEILING,
+  );
   return {
     ...readStoreEnv(env),
     limits: readMessageLimits(env),
     maxRoomsPerConnection,
+    maxMembersPerRoom,
     history: readHistorySettings(env),
   };
 }

@@ -26,6 +26,8 @@ export type ErrorCode =
   | "InvalidRoom"
   /** `join` of one room more than `maxRoomsPerConnection`; carries `limit` and `rooms` (the current ones). */
   | "TooManyRooms"
+  /** `join` of a room that has `maxMembersPerRoom` members already; carries `room` and `limit`. */
+  | "RoomFull"
   /** `leave` or `sendmessage` with `room` of a room the connection has not joined; carries `room`. */
   | "NotInRoom"
   /** `sendto` without `to`, or a `to` that is not a connection id (a non-empty string of at most 128 characters). */
@@ -75,6 +77,7 @@ export const ERROR_ORIGIN: Readonly<Record<ErrorCode, "client" | "ours">> = {
   TokenExpired: "client",
   InvalidRoom: "client",
   TooManyRooms: "client",
+  RoomFull: "client",
   NotInRoom: "client",
   MissingTo: "client",
   RecipientGone: "client",
@@ -103,6 +106,8 @@ export const ERROR_RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   TokenExpired: false,
   InvalidRoom: false,
   TooManyRooms: false,
+  // Only a member leaving helps, which nothing announces to someone outside the room: not worth retrying soon.
+  RoomFull: false,
   NotInRoom: false,
   MissingTo: false,
   RecipientGone: false,

@@ -137,8 +137,18 @@ export const MAX_SEND_REF_WINDOW_SECONDS = 86_400;
  * `<scope>#<ref>` splits unambiguously at its last `#`; safe in Redis keys and DynamoDB keys.
  */
 export const SEND_REF_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
-/** Longest scope (the user id, or the connection id when there is none): user ids come from tokens. */
-export const SEND_SCOPE_MAX_LENGTH = 256;
+/**
+ * Longest scope: who sent (a user id of up to 250 characters from a token, a connection id, or the shared anonymous
+ * scope) and where the message went (a room of up to 64 characters, a connection id, or everyone).
+ */
+export const SEND_SCOPE_MAX_LENGTH = 512;
+/**
+ * Without auth, a ref at least this long is de-duplicated across connections (so a resend from the client's next
+ * connection is recognised); a shorter one within its connection only. 22 characters of the ref alphabet carry at
+ * least 128 bits when they are random, as the SDK's are (16 random bytes): another client cannot guess one to
+ * suppress the message. A client that picks long refs that are not random gives that protection up.
+ */
+export const SHARED_SEND_REF_MIN_LENGTH = 22;
 
 export function isValidSendRef(ref: unknown): ref is string {
   return typeof ref === "string" && SEND_REF_PATTERN.test(ref);

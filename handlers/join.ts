@@ -11,7 +11,15 @@ import { requireConnections } from "../chat/deps";
 import { checkAfter, DEFAULT_HISTORY_PAGE, readHistoryFrame } from "../chat/history-page";
 import { messageRoute } from "../chat/pipeline";
 import { replyError } from "../chat/reply";
-import { broadcastToRoom, checkRoom, lookupWho, maxRoomsOf, membersOf, roomBroadcastContext } from "../chat/rooms";
+import {
+  broadcastToRoom,
+  checkRoom,
+  lookupWho,
+  maxMembersOf,
+  maxRoomsOf,
+  membersOf,
+  roomBroadcastContext,
+} from "../chat/rooms";
 import { membersFrame, presenceFrame } from "../contract/frames";
 
 export const joinRoom = messageRoute(async ({ event, deps, log, body, context }) => {
@@ -22,7 +30,14 @@ export const joinRoom = messageRoute(async ({ event, deps, log, body, context })
   if (!resume.ok) return replyError(deps, event, log, "InvalidHistoryQuery", resume.message, { ...resume.extra, room });
   const connectionId = event.requestContext.connectionId;
   const limit = maxRoomsOf(deps);
-  const result = await deps.store.join(connectionId, room, limit);
+  const maxMembers = maxMembersOf(deps);
+  const result = await deps.store.join(connectionId, room, limit, maxMembers);
+  if (result === "room-full") {
+    return replyError(deps, event, log, "RoomFull", `Room "${room}" has ${maxMembers} members, its limit; try later.`, {
+      room,
+      limit: maxMembers,
+    });
+  }
   if (result === "too-many-rooms") {
     const rooms = await deps.store.roomsOf(connectionId);
     return replyError(

@@ -61,7 +61,7 @@ export const sendMessage = messageRoute(async (invocation) => {
   const stamp = messageStamp(event.requestContext.requestId, event.requestContext.requestTimeEpoch);
   const envelope = broadcastFrame(await senderOf(invocation), data, stamp);
   if (Buffer.byteLength(envelope) > MAX_POST_BYTES) return envelopeTooLarge(invocation);
-  const claimed = await claimRef(invocation, stamp.id);
+  const claimed = await claimRef(invocation, stamp.id, { kind: "everyone" });
   if (claimed.kind === "answered") return claimed.result;
   // Connections found gone are removed; the rooms they were in hear `left` once the broadcast is done.
   const departed: RemovedConnection[] = [];
@@ -176,7 +176,7 @@ async function sendToRoom(invocation: MessageInvocation, roomField: unknown, dat
   const frame = messageFrame(room, who, data, stamp);
   // With its seq, and inside a one-message history page, it must still fit one post.
   if (Buffer.byteLength(frame) > MAX_STORED_FRAME_BYTES) return envelopeTooLarge(invocation, MAX_STORED_FRAME_BYTES);
-  const claimed = await claimRef(invocation, stamp.id, room);
+  const claimed = await claimRef(invocation, stamp.id, { kind: "room", room });
   if (claimed.kind === "answered") return claimed.result;
   let seq: number;
   try {

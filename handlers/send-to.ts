@@ -60,7 +60,7 @@ export const sendTo = messageRoute(async (invocation) => {
       { limit: maxDataBytes },
     );
   }
-  const claimed = await claimRef(invocation, stamp.id);
+  const claimed = await claimRef(invocation, stamp.id, { kind: "connection", to });
   if (claimed.kind === "answered") return claimed.result;
   const outcome = await requireConnections(deps).post(to, payload);
   log.info("direct message", { outcome: outcome.kind, to, bytes: payload.body.byteLength });

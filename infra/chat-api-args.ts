@@ -4,7 +4,7 @@
  * which fills those in with the same defaults the config schema gives them.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
+import { DEFAULT_MAX_MEMBERS_PER_ROOM, DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../contract/env";
 import { DEFAULT_MESSAGE_LIMITS, DEFAULT_TOKEN_SWEEP_MINUTES } from "../contract/message-limits";
 import { DEFAULT_HISTORY_SETTINGS } from "../contract/room-history";
 import { type ChatConfig, DEFAULT_FANOUT_CONFIG, type RedisConfig } from "./config";
@@ -12,6 +12,7 @@ import { type ChatConfig, DEFAULT_FANOUT_CONFIG, type RedisConfig } from "./conf
 /** Top-level fields a caller may leave out. */
 type DefaultedField =
   | "maxRoomsPerConnection"
+  | "maxMembersPerRoom"
   | "tokenSweepMinutes"
   | "dataProtection"
   | "protect"
@@ -72,6 +73,7 @@ export function withDefaults(args: ChatApiArgs): ChatApiSettings {
   return {
     ...args,
     maxRoomsPerConnection: args.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION,
+    maxMembersPerRoom: args.maxMembersPerRoom ?? DEFAULT_MAX_MEMBERS_PER_ROOM,
     tokenSweepMinutes: args.tokenSweepMinutes ?? DEFAULT_TOKEN_SWEEP_MINUTES,
     dataProtection: args.dataProtection ?? true,
     protect: args.protect ?? false,

@@ -27,6 +27,7 @@ export function sharedFunctionEnv(
     [ENV.CALLBACK_URL]: pulumi.interpolate`${managementEndpoint(apiEndpoint)}/${settings.stage}`,
     [ENV.CONNECTION_TTL_SECONDS]: String(settings.connectionTtlSeconds),
     [ENV.MAX_ROOMS_PER_CONNECTION]: String(settings.maxRoomsPerConnection),
+    [ENV.MAX_MEMBERS_PER_ROOM]: String(settings.maxMembersPerRoom),
     ...messageLimitsEnv(settings.limits),
     ...fanOutEnv(settings.fanOut),
     ...historySettingsEnv(settings.history),

@@ -235,11 +235,25 @@ export class DynamoDbConnectionStore implements ConnectionStore {
    * must be live, and in fewer than `maxRooms` rooms unless in this one), (2) the membership item, (3) a consistent
    * re-read of the connection: if it was removed meanwhile, the membership just written is deleted again, so a
    * membership never outlives its connection. A repeated join rewrites the membership item (repairing a join that
-   * failed between 1 and 2) and answers `already-member`.
+   * failed between 1 and 2) and answers `already-member`. With `maxMembers`, the room's live members are counted
+   * first from the room index (eventually consistent, and nothing holds the count until the write: joins racing
+   * at the bound may pass it together); a room at the bound refuses a connection that is not a member yet.
    */
-  async join(connectionId: string, room: string, maxRooms: number): Promise<JoinResult> {
+  async join(connectionId: string, room: string, maxRooms: number, maxMembers?: number): Promise<JoinResult> {
     assertRoomName(room);
     const key = { [HASH_KEY]: { S: connectionId } };
+    if (maxMembers !== undefined && (await this.roomHasAtLeast(room, maxMembers))) {
+      const { Item: membership } = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: { [HASH_KEY]: { S: membershipKey(connectionId, room) } },
+          ConsistentRead: true,
+          ProjectionExpression: "#m",
+          ExpressionAttributeNames: { "#m": MEMBER_ATTRIBUTE },
+        }),
+      );
+      if (!membership) return "room-full";
+    }
     let old: Record<string, AttributeValue> | undefined;
     try {
       ({ Attributes: old } = await this.client.send(
@@ -420,6 +434,29 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     }
     const count = this.itemCount.value ?? 0;
     return Math.min(MAX_SCAN_SEGMENTS, Math.max(1, Math.ceil(count / ITEMS_PER_SEGMENT)));
+  }
+
+  /** Whether `room` has at least `bound` live members: counted page by page, stopping once the bound is reached. */
+  private async roomHasAtLeast(room: string, bound: number): Promise<boolean> {
+    let seen = 0;
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: ROOM_INDEX,
+          KeyConditionExpression: "#room = :room",
+          FilterExpression: "#e > :now",
+          ExpressionAttributeNames: { "#room": ROOM_ATTRIBUTE, "#e": "expiresAt" },
+          ExpressionAttributeValues: { ":room": { S: room }, ":now": { N: String(Date.now()) } },
+          Select: "COUNT",
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      seen += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && seen < bound);
+    return seen >= bound;
   }
 
   /**

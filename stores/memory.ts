@@ -85,16 +85,17 @@ export class MemoryConnectionStore implements ConnectionStore {
     return removed;
   }
 
-  async join(connectionId: string, room: string, maxRooms: number): Promise<JoinResult> {
+  async join(connectionId: string, room: string, maxRooms: number, maxMembers?: number): Promise<JoinResult> {
     assertRoomName(room);
     const record = this.records.get(connectionId);
     if (!record || record.expiresAt <= this.now()) return "unknown-connection";
     const rooms = this.roomsByConnection.get(connectionId) ?? new Set<string>();
     if (rooms.has(room)) return "already-member";
     if (rooms.size >= maxRooms) return "too-many-rooms";
+    const members = this.members.get(room) ?? new Set<string>();
+    if (maxMembers !== undefined && members.size >= maxMembers) return "room-full";
     rooms.add(room);
     this.roomsByConnection.set(connectionId, rooms);
-    const members = this.members.get(room) ?? new Set<string>();
     members.add(connectionId);
     this.members.set(room, members);
     return "joined";

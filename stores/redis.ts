@@ -83,15 +83,17 @@ end
 return {plain, typed}`;
 
 /**
- * Joins a room atomically: the connection must be live (its hash exists), and be in fewer than ARGV[3] rooms unless
- * it is in this one already. KEYS: the connection's hash, its rooms set, the room's member set; ARGV: room, id, max.
- * The rooms set expires with the connection's hash.
+ * Joins a room atomically: the connection must be live (its hash exists), be in fewer than ARGV[3] rooms unless it
+ * is in this one already, and the room must have fewer than ARGV[4] members ('' for no bound). KEYS: the
+ * connection's hash, its rooms set, the room's member set; ARGV: room, id, max rooms, max members. The rooms set
+ * expires with the connection's hash.
  */
 const JOIN_SCRIPT = `
 local expiresAt = redis.call('HGET', KEYS[1], 'expiresAt')
 if not expiresAt then return 'unknown-connection' end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'already-member' end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'too-many-rooms' end
+if ARGV[4] ~= '' and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then return 'room-full' end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], expiresAt)
 redis.call('ZADD', KEYS[3], 0, ARGV[2])
@@ -475,21 +477,14 @@ export class RedisConnectionStore implements ConnectionStore {
     return removed;
   }
 
-  async join(connectionId: string, room: string, maxRooms: number): Promise<JoinResult> {
+  async join(connectionId: string, room: string, maxRooms: number, maxMembers?: number): Promise<JoinResult> {
     assertRoomName(room);
     const keys = [this.connKey(connectionId), this.roomsKey(connectionId), this.roomKey(room)];
-    return this.writing(() => this.joinOnce(keys, room, connectionId, maxRooms));
-  }
-
-  private async joinOnce(keys: string[], room: string, connectionId: string, maxRooms: number): Promise<JoinResult> {
-    return (await this.client.eval(
-      JOIN_SCRIPT,
-      keys.length,
-      ...keys,
-      room,
-      connectionId,
-      String(maxRooms),
-    )) as JoinResult;
+    const bounds = [String(maxRooms), maxMembers === undefined ? "" : String(maxMembers)];
+    return this.writing(
+      async () =>
+        (await this.client.eval(JOIN_SCRIPT, keys.length, ...keys, room, connectionId, ...bounds)) as JoinResult,
+    );
   }
 
   async leave(connectionId: string, room: string): Promise<boolean> {

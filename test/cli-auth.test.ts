@@ -3,45 +3,18 @@
  * `$connect` (401 without or with a bad token, 101 with a good one), and the configured rate limit applies. Also
  * how flags and the stack file combine into the local access settings.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { ENV } from "../contract/env";
 import { AccessOptionError, readStackAccess, resolveLocalAccess } from "../local/access-options";
+import { type CliRun, killCli, runCli } from "./support/cli-run";
 import { openClient, waitFor } from "./support/gateway";
 import { startTestIdp, type TestIdp } from "./support/jwks";
 
-const ROOT = join(__dirname, "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
-
-interface Cli {
-  readonly child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  readonly exited: Promise<number | null>;
-}
-
-function runCli(args: string[]): Cli {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of ["REDIS_URL", "AWS_ENDPOINT_URL_DYNAMODB", "PORT", "STORE", "TABLE_NAME", "CALLBACK_URL"])
-    delete env[key];
-  for (const key of Object.keys(env)) if (key.startsWith("AUTH_") || key.startsWith("RATE_LIMIT_")) delete env[key];
-  const child = spawn(TSX, ["local/cli.ts", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  const cli: Cli = {
-    child,
-    stdout: "",
-    stderr: "",
-    exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))),
-  };
-  child.stdout!.on("data", (chunk: Buffer) => (cli.stdout += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (cli.stderr += chunk.toString()));
-  return cli;
-}
-
-async function urlOf(cli: Cli): Promise<string> {
-  const early = cli.exited.then((code) => {
+async function urlOf(cli: CliRun): Promise<string> {
+  const early = cli.exited.then(({ code }) => {
     throw new Error(`the CLI exited (${code}) before starting:\n${cli.stderr}${cli.stdout}`);
   });
   await Promise.race([
@@ -64,15 +37,15 @@ async function status(url: string): Promise<number> {
 describe("npm start with auth and limits", function () {
   this.timeout(40_000);
   let idp: TestIdp;
-  const running: Cli[] = [];
+  const running: CliRun[] = [];
   before(async () => {
     idp = await startTestIdp();
   });
   after(async () => {
     await idp?.close();
   });
-  afterEach(() => {
-    for (const cli of running.splice(0)) if (cli.child.exitCode === null) cli.child.kill("SIGKILL");
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map(killCli));
   });
 
   it("runs the deployed authorizer module in front of $connect and the configured rate limit", async () => {
@@ -114,13 +87,13 @@ describe("npm start with auth and limits", function () {
     expect(await client.nextJson(5000)).to.include({ type: "error", code: "RateLimited", limit: 2 });
     await client.close();
     cli.child.kill("SIGINT");
-    expect(await cli.exited).to.equal(0);
+    expect((await cli.exited).code).to.equal(0);
   });
 
   it("refuses --auth jwt without its settings with a usage error naming the flag (exit 2)", async () => {
     const cli = runCli(["--port", "0", "--auth", "jwt", "--auth-issuer", "x"]);
     running.push(cli);
-    expect(await cli.exited).to.equal(2);
+    expect((await cli.exited).code).to.equal(2);
     expect(cli.stderr.trim()).to.match(
       /^local gateway: --auth jwt needs --auth-audience \(or websocket-chat:jwt.audience in the stack file\)$/,
     );

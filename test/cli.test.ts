@@ -2,7 +2,6 @@
  * `npm start` (local/cli.ts) as a user runs it: a child process running the route table's exported handlers
  * (the default, non-injected path), configured only through flags and the environment.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,43 +9,12 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { readStackSettings } from "../local/pulumi-stack";
 import { chooseStore } from "../local/store-setup";
+import { type CliRun, cleanEnv, killCli, ROOT, runCli } from "./support/cli-run";
 import { openClient, type TestClient, waitFor } from "./support/gateway";
 import { startRedis, type TestRedis } from "./support/redis-server";
 
-const ROOT = join(__dirname, "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
-
-interface Cli {
-  readonly child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Environment without anything that would select a store or point at real AWS. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const key of ["REDIS_URL", "AWS_ENDPOINT_URL_DYNAMODB", "PORT", "STORE", "TABLE_NAME", "CALLBACK_URL"]) {
-    if (!(key in extra)) delete env[key];
-  }
-  return env;
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv = cleanEnv()): Cli {
-  const child = spawn(TSX, ["local/cli.ts", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  const cli: Cli = {
-    child,
-    stdout: "",
-    stderr: "",
-    exited: new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal }))),
-  };
-  child.stdout!.on("data", (chunk: Buffer) => (cli.stdout += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (cli.stderr += chunk.toString()));
-  return cli;
-}
-
 /** Waits for the startup banner; returns the WebSocket and callback URLs it printed. */
-async function started(cli: Cli): Promise<{ url: string; callbackUrl: string }> {
+async function started(cli: CliRun): Promise<{ url: string; callbackUrl: string }> {
   const exitedEarly = cli.exited.then(({ code }) => {
     throw new Error(`the CLI exited (${code}) before starting:\n${cli.stderr}${cli.stdout}`);
   });
@@ -86,12 +54,12 @@ function expectOneLineError(cli: { stderr: string }, pattern: RegExp): void {
 
 describe("npm start (local/cli.ts)", function () {
   this.timeout(30_000);
-  const running: Cli[] = [];
-  afterEach(() => {
-    for (const cli of running.splice(0)) if (cli.child.exitCode === null) cli.child.kill("SIGKILL");
+  const running: CliRun[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map(killCli));
   });
-  function run(args: string[], env?: NodeJS.ProcessEnv): Cli {
-    const cli = runCli(args, env);
+  function run(args: string[], env?: NodeJS.ProcessEnv): CliRun {
+    const cli = runCli(args, ROOT, env);
     running.push(cli);
     return cli;
   }

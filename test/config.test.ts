@@ -64,6 +64,7 @@ describe("config: defaults", () => {
       memorySize: 256,
       connectionTtlSeconds: 7500,
       maxRoomsPerConnection: 10,
+      maxMembersPerRoom: 0,
       tokenSweepMinutes: 1,
       // Production readiness: off on the dev stack (test/config-production.test.ts covers other stacks).
       dataProtection: false,
@@ -98,6 +99,16 @@ describe("config: defaults", () => {
       replicas: 0,
       natGateways: "single",
     });
+  });
+
+  it("bounds maxMembersPerRoom to 0-1,000,000 (0: no bound), naming the key", () => {
+    expect(parse({}).maxMembersPerRoom).to.equal(0);
+    expect(parse({ maxMembersPerRoom: "500" }).maxMembersPerRoom).to.equal(500);
+    for (const bad of ["-1", "1000001", "1.5", "many"]) {
+      expect(problemsOf({ maxMembersPerRoom: bad })[0])
+        .to.include("websocket-chat:maxMembersPerRoom")
+        .and.include(bad);
+    }
   });
 
   it("bounds maxRoomsPerConnection to 1-100, naming the key", () => {

@@ -250,6 +250,23 @@ describe("handlers (against a real management API server)", () => {
       expect(await store.roomsOf(a!.connectionId)).to.deep.equal(["r1", "r2"]);
     });
 
+    it("bounds a room's members by maxMembersPerRoom with RoomFull naming the room and the limit", async () => {
+      const [a, b, c] = await connectMany(3);
+      const d = { ...deps, env: { ...deps.env, maxMembersPerRoom: 2 } };
+      for (const s of [a!, b!, c!]) await joinRoom(ev(s, "join", { action: "join", room: "small" }), d);
+      expect(frameFor(c!).find((f) => f.type === "error")).to.include({ code: "RoomFull", room: "small", limit: 2 });
+      expect(frameFor(c!).some((f) => f.type === "members")).to.equal(false);
+      expect(await store.roomsOf(c!.connectionId)).to.deep.equal([]);
+      // A member joining again is answered as before; 0 (the default) is no bound.
+      await joinRoom(ev(a!, "join", { action: "join", room: "small" }), d);
+      expect(frameFor(a!).filter((f) => f.type === "error")).to.deep.equal([]);
+      await joinRoom(ev(c!, "join", { action: "join", room: "small" }), {
+        ...deps,
+        env: { ...deps.env, maxMembersPerRoom: 0 },
+      });
+      expect(await store.roomsOf(c!.connectionId)).to.deep.equal(["small"]);
+    });
+
     it("answers InvalidRoom for a missing, non-string or malformed room", async () => {
       const [a] = await connectMany(1);
       for (const room of [undefined, 42, "", "x".repeat(65), "a/b"])
@@ -626,6 +643,16 @@ describe("handlers: status codes (what IntegrationError counts)", () => {
         const d = withEnv(deps, { maxRoomsPerConnection: 1 });
         await joinRoom(ev(s, "join", { action: "join", room: "r1" }), d);
         return joinRoom(ev(s, "join", { action: "join", room: "r2" }), d);
+      },
+    },
+    {
+      what: "join: a room at maxMembersPerRoom",
+      code: "RoomFull",
+      frame: { room: "r1", limit: 1 },
+      run: async (s, p) => {
+        const d = withEnv(deps, { maxMembersPerRoom: 1 });
+        await joinRoom(ev(p, "join", { action: "join", room: "r1" }), d);
+        return joinRoom(ev(s, "join", { action: "join", room: "r1" }), d);
       },
     },
     {

@@ -474,6 +474,7 @@ describe("infra: store dynamodb (defaults)", function () {
       expect(env[ENV.TABLE_NAME]).to.equal(tableName);
       expect(env[ENV.CONNECTION_TTL_SECONDS]).to.equal("7500");
       expect(env[ENV.MAX_ROOMS_PER_CONNECTION], "config maxRoomsPerConnection's default").to.equal("10");
+      expect(env[ENV.MAX_MEMBERS_PER_ROOM], "config maxMembersPerRoom's default: no bound").to.equal("0");
       expect(Object.keys(env).filter((k) => k.startsWith("REDIS_"))).to.deep.equal([]);
     }
   });

@@ -5,11 +5,12 @@
  * `history` pages backwards; a `ref` is acknowledged and a repeat of it is not delivered twice; `ping` answers
  * `pong` and freshens the store's record (docs/history.md, docs/protocol.md).
  */
+import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import type { ConnectionStore } from "../contract/connection-store";
 import type { AckFrame, HistoryFrame, MessageFrame } from "../contract/frames";
 import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
-import type { HistorySettings } from "../contract/room-history";
+import { type HistorySettings, SHARED_SEND_REF_MIN_LENGTH } from "../contract/room-history";
 import { MemoryConnectionStore } from "../stores/memory";
 import { type AuthGateway, startAuthGateway } from "./support/auth-gateway";
 import { type ChatGateway, eventually, openChatClient, startChatGateway, type TestClient } from "./support/gateway";
@@ -236,11 +237,43 @@ describe("resume, history, acks and the heartbeat", function () {
       expect(await until(a, (f) => f.type === "ack")).to.include({ ref: "ref-3", duplicate: true, id: direct.id });
       expect(await b.quiet(300)).to.deep.equal([]);
 
-      // Without auth, a ref is one connection's: another connection's same ref is a new message.
+      // Without auth, a short ref is one connection's: another connection's same ref is a new message.
       await send(b, { action: "sendmessage", room: "lobby", data: "mine", ref: "ref-1" });
       expect(await until(b, (f) => f.type === "ack"))
         .to.include({ ref: "ref-1", seq: 2 })
         .and.not.have.property("duplicate");
+    });
+
+    it("without auth, recognises a long ref resent from the next connection, to the same destination only", async () => {
+      gw = await gatewayFor(await newStore());
+      const watcher = await joined(gw, "lobby");
+      const first = await joined(gw, "lobby");
+      clients.push(watcher, first);
+      // 16 random bytes, as the SDK makes them: too long to guess, so shared by every anonymous connection.
+      const ref = randomBytes(16).toString("hex");
+      expect(ref.length).to.be.at.least(SHARED_SEND_REF_MIN_LENGTH);
+      await send(first, { action: "sendmessage", room: "lobby", data: "hello", ref });
+      const ack = (await until(first, (f) => f.type === "ack")) as unknown as AckFrame;
+      const delivered = (await until(watcher, (f) => f.type === "message")) as unknown as MessageFrame;
+      expect(ack).to.include({ id: delivered.id, seq: delivered.seq });
+      await first.close();
+      // The ack was lost with the connection (say); the client resends from its next one.
+      const second = await joined(gw, "lobby");
+      clients.push(second);
+      await send(second, { action: "sendmessage", room: "lobby", data: "hello", ref });
+      expect(await until(second, (f) => f.type === "ack")).to.deep.equal({ ...ack, duplicate: true });
+      expect((await watcher.quiet(300)).filter((t) => JSON.parse(t).type === "message")).to.deep.equal([]);
+      // The same ref to another room, to one connection or to everyone is another send, never the lobby's ack.
+      const other = `other-${randomBytes(4).toString("hex")}`;
+      await send(second, { action: "join", room: other });
+      await until(second, (f) => f.type === "members");
+      await send(second, { action: "sendmessage", room: other, data: "elsewhere", ref });
+      expect(await until(second, (f) => f.type === "ack"))
+        .to.include({ ref, room: other, seq: 1 })
+        .and.not.have.property("duplicate");
+      await send(second, { action: "sendto", to: watcher.connectionId, data: "psst", ref });
+      const direct = await until(watcher, (f) => f.type === "direct");
+      expect(await until(second, (f) => f.type === "ack")).to.deep.equal({ type: "ack", ref, id: direct.id });
     });
 
     it("answers bad after, limit, before and ref with specific errors that carry the message's ref", async () => {

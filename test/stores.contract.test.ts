@@ -14,6 +14,7 @@ import {
   meterKey,
   PROTOCOL_ATTRIBUTE,
 } from "../contract/connection-store";
+import { SEND_SCOPE_MAX_LENGTH } from "../contract/room-history";
 import { createDynamoDbClient, DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
@@ -56,6 +57,17 @@ async function listAll(store: ConnectionStore, pageSize?: number): Promise<strin
 function expectExactlyOnce(listed: readonly string[], expected: readonly string[]): void {
   expect(new Set(listed).size, "duplicates in listing").to.equal(listed.length);
   expect([...listed].sort()).to.deep.equal([...expected].sort());
+}
+
+/** Polls `read` until it deep-equals `expected` (a GSI catching up), failing with the last value after 5 s. */
+async function eventuallyEqual<T>(read: () => Promise<T>, expected: T): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  let last = await read();
+  while (JSON.stringify(last) !== JSON.stringify(expected) && Date.now() < deadline) {
+    await sleep(50);
+    last = await read();
+  }
+  expect(last).to.deep.equal(expected);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -320,6 +332,25 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
       expect(results.filter((r) => r === "joined")).to.have.length(3);
       expect(results.filter((r) => r === "too-many-rooms")).to.have.length(5);
       expect(await store.roomsOf("a")).to.have.length(3);
+    });
+
+    it("bounds the members of a room when asked, still answering already-member at the bound", async () => {
+      const store = await fresh();
+      for (const id of ["a", "b", "c"]) await store.add(record(id));
+      expect(await store.join("a", "small", MAX, 2)).to.equal("joined");
+      expect(await store.join("b", "small", MAX, 2)).to.equal("joined");
+      // The room index behind DynamoDB's count is eventually consistent: wait for it to show both.
+      await eventuallyEqual(async () => listRoom(store, "small"), ["a", "b"]);
+      expect(await store.join("c", "small", MAX, 2)).to.equal("room-full");
+      expect(await store.join("a", "small", MAX, 2)).to.equal("already-member");
+      expect(await store.roomsOf("c")).to.deep.equal([]);
+      expect(await listRoom(store, "small")).to.deep.equal(["a", "b"]);
+      // Without the bound, or with room to spare, the same room admits more.
+      expect(await store.join("c", "small", MAX, 3)).to.equal("joined");
+      await store.leave("c", "small");
+      await store.leave("b", "small");
+      await eventuallyEqual(async () => listRoom(store, "small"), ["a"]);
+      expect(await store.join("c", "small", MAX, 2)).to.equal("joined");
     });
 
     it("removes a connection's memberships with it, and reports its rooms and attributes", async () => {
@@ -1166,7 +1197,7 @@ function roomHistoryContract(newStore: () => Promise<ConnectionStore>): void {
     await refused(() => store.historyAfter("r", { after: 0, limit: 0 }, bounds, T0), "limit");
     await refused(() => store.historyBefore("r", { before: 0, limit: 5 }, bounds, T0), "before");
     await refused(() => store.claimSend("s", "has#hash", "m", 1_000, T0), "ref");
-    await refused(() => store.claimSend("s".repeat(257), "ref", "m", 1_000, T0), "scope");
+    await refused(() => store.claimSend("s".repeat(SEND_SCOPE_MAX_LENGTH + 1), "ref", "m", 1_000, T0), "scope");
     await refused(() => store.claimSend("s", "ref", "", 1_000, T0), "claimed id");
     await refused(() => store.claimSend("s", "ref", "m", 0, T0), "window");
     expect(await store.latestSeq("r")).to.equal(0);

@@ -30,6 +30,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
   const memorySize = read.integer("memorySize");
   const connectionTtlSeconds = read.integer("connectionTtlSeconds");
   const maxRoomsPerConnection = read.integer("maxRoomsPerConnection");
+  const maxMembersPerRoom = read.integer("maxMembersPerRoom");
   const tokenSweepMinutes = read.integer("tokenSweepMinutes");
   const redis = parseRedis(read, context);
   const production = parseProduction(read, stackName, context);
@@ -47,6 +48,7 @@ export function parseConfig(raw: RawConfig, stackName: string, context: ConfigCo
     memorySize,
     connectionTtlSeconds,
     maxRoomsPerConnection,
+    maxMembersPerRoom,
     tokenSweepMinutes,
     redis,
     ...production,

@@ -15,7 +15,9 @@ import { DEFAULT_ALGORITHMS, DEFAULT_TOKEN_QUERY_PARAM } from "../../contract/au
 import {
   DEFAULT_CONNECTION_TTL_SECONDS,
   DEFAULT_FANOUT,
+  DEFAULT_MAX_MEMBERS_PER_ROOM,
   DEFAULT_MAX_ROOMS_PER_CONNECTION,
+  MAX_MEMBERS_PER_ROOM_CEILING,
   MAX_ROOMS_PER_CONNECTION_CEILING,
 } from "../../contract/env";
 import {
@@ -168,6 +170,16 @@ export const CONFIG_SCHEMA = {
     min: 1,
     max: MAX_ROOMS_PER_CONNECTION_CEILING,
     description: "Rooms one connection may be in at once; one more join gets a TooManyRooms error frame.",
+  },
+  maxMembersPerRoom: {
+    type: "integer",
+    default: DEFAULT_MAX_MEMBERS_PER_ROOM,
+    min: 0,
+    max: MAX_MEMBERS_PER_ROOM_CEILING,
+    description:
+      "Members one room may have at once (0: no bound); a join beyond it gets a RoomFull error frame. Exact on " +
+      "Redis; on DynamoDB each join counts the room first (a read proportional to its size), and joins racing at " +
+      "the bound may pass it together.",
   },
   history: {
     type: "object",

@@ -122,6 +122,11 @@ export interface ChatConfig {
    */
   readonly maxRoomsPerConnection: number;
   /**
+   * Members one room may have at once; 0 for no bound.
+   * @default DEFAULT_MAX_MEMBERS_PER_ROOM (contract/env.ts)
+   */
+  readonly maxMembersPerRoom: number;
+  /**
    * With `auth: jwt`, minutes between token sweeps (infra/token-sweeper.ts); 0 deploys no sweeper.
    * @default DEFAULT_TOKEN_SWEEP_MINUTES (contract/message-limits.ts)
    */

@@ -24,6 +24,10 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     if (!(key in extra)) delete env[key];
   }
   for (const key of ["NO_COLOR", "FORCE_COLOR"]) if (!(key in extra)) delete env[key];
+  // A developer's shell may carry auth or limit settings that the suites do not expect.
+  for (const key of Object.keys(env)) {
+    if ((key.startsWith("AUTH_") || key.startsWith("RATE_LIMIT_")) && !(key in extra)) delete env[key];
+  }
   return env;
 }
 
