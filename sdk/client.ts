@@ -18,10 +18,12 @@ import {
   type HistoryFrame,
   type MemberInfo,
   type MessageEvent,
+  type MessageFrame,
   parseServerFrame,
   type ServerFrame,
 } from "./protocol";
 import { RoomCursors } from "./room-cursors";
+import { RoomRequests } from "./room-requests";
 import { SeenIds } from "./seen-ids";
 
 /** The part of the standard WebSocket the client uses (browsers, Node 22+, or `ws` in Node 20). */
@@ -60,6 +62,11 @@ export interface ChatClientOptions {
   readonly gapRepairMs?: number;
   /** Sends waiting for acknowledgement, at most. @default 1000 */
   readonly maxPendingSends?: number;
+  /**
+   * How long a room request of the client's own (a join, a resume's next page, a gap repair) may go unanswered
+   * before it is sent again. @default 10000
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 export interface ChatEvents {
@@ -85,20 +92,29 @@ export class ChatClient extends Emitter<ChatEvents> {
   private readonly seen = new SeenIds();
   private readonly cursors = new RoomCursors();
   private readonly outbox: Outbox;
-  private readonly joins = new Map<string, { resolve: (m: MemberInfo[]) => void; reject: (e: ChatError) => void }>();
+  /** Joins the application awaits: answered once `members` came and, on a first join, the room's latest seq. */
+  private readonly joins = new Map<
+    string,
+    { resolve: (m: MemberInfo[]) => void; reject: (e: ChatError) => void; members?: MemberInfo[] }
+  >();
   private timers: ReturnType<typeof setTimeout>[] = [];
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   private pongDue: ReturnType<typeof setTimeout> | undefined;
-  private refCounter = 0;
   /** Rooms rejoined after a connect whose `members` has not come yet: sends wait for them (membership first). */
   private readonly rejoining = new Set<string>();
   /** Rooms with a gap repair scheduled. */
   private readonly repairs = new Set<string>();
-  private readonly refPrefix = randomId();
+  /** Per room, how often a send was refused `NotInRoom` on this connection (each time the room is joined again). */
+  private readonly notInRoom = new Map<string, number>();
+  private readonly requests: RoomRequests;
 
   constructor(private readonly options: ChatClientOptions) {
     super();
     this.outbox = new Outbox(options.maxPendingSends ?? 1_000);
+    this.requests = new RoomRequests(
+      { write: (frame) => this.write(frame), schedule: (ms, run) => this.later(ms, run) },
+      options.requestTimeoutMs ?? 10_000,
+    );
   }
 
   get state(): ConnectionState {
@@ -114,6 +130,7 @@ export class ChatClient extends Emitter<ChatEvents> {
   close(): void {
     if (!this.move("close")) return;
     this.clearTimers();
+    this.requests.clear();
     this.socket?.close(1000, "client closed");
     this.socket = undefined;
     const closed = new ChatError("Closed", "The client was closed.", false);
@@ -122,7 +139,10 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.joins.clear();
   }
 
-  /** Joins `room` (and rejoins it after every reconnect, resuming from the last message seen). */
+  /**
+   * Joins `room` (and rejoins it after every reconnect, resuming from the last message seen). Resolves with the
+   * members once the client knows where the room stands: every message after that is shown.
+   */
   join(room: string): Promise<MemberInfo[]> {
     this.cursors.track(room);
     const answer = new Promise<MemberInfo[]>((resolve, reject) => this.joins.set(room, { resolve, reject }));
@@ -132,6 +152,7 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   leave(room: string): void {
     this.cursors.forget(room);
+    this.requests.drop(room);
     this.write({ action: "leave", room });
   }
 
@@ -163,7 +184,7 @@ export class ChatClient extends Emitter<ChatEvents> {
   private queue(frame: ClientFrame): Promise<Ack> {
     // Closed for good: nothing would ever send it.
     if (this.current === "closed") return Promise.reject(new ChatError("Closed", "The client was closed.", false));
-    const ref = `${this.refPrefix}-${(++this.refCounter).toString(36)}`;
+    const ref = randomRef();
     const acked = this.outbox.add(ref, frame);
     const wire = this.outbox.frameOf(ref);
     if (wire && this.current === "open" && this.rejoining.size === 0) this.write(wire);
@@ -231,6 +252,7 @@ export class ChatClient extends Emitter<ChatEvents> {
   private onOpen(): void {
     if (!this.move("opened")) return;
     this.attempts = 0;
+    this.notInRoom.clear();
     this.write({ action: "whoami" });
     this.rejoining.clear();
     for (const room of this.cursors.rooms()) {
@@ -243,14 +265,17 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.later(this.options.renewAfterMs ?? 115 * 60_000, () => this.renew());
   }
 
+  /** A (re)join: with `after` it resumes (answered by `members` and a `history` page), else `members` answers. */
   private sendJoin(room: string): void {
     const after = this.cursors.beginResume(room);
-    this.write({ action: "join", room, ...(after !== undefined ? { after } : {}) });
+    const frame = { action: "join", room, ...(after !== undefined ? { after } : {}) };
+    this.requests.ask(room, frame, after !== undefined ? "history" : "members");
   }
 
   /** The connection went away (or never came): back off and try again, or give up. */
   private lost(event: "lost" | "failed"): void {
     this.clearTimers();
+    this.requests.clear();
     if (!this.move(event)) return;
     const maxAttempts = this.options.reconnect?.maxAttempts ?? Number.POSITIVE_INFINITY;
     if (++this.attempts > maxAttempts) {
@@ -303,8 +328,12 @@ export class ChatClient extends Emitter<ChatEvents> {
       case "members": {
         this.emit("members", { room: frame.room, members: frame.members, more: frame.more });
         const pending = this.joins.get(frame.room);
-        this.joins.delete(frame.room);
-        pending?.resolve([...frame.members]);
+        if (pending) pending.members = [...frame.members];
+        this.requests.members(frame.room);
+        // A first join: where the room stands now is where this client's count starts.
+        if (this.cursors.needsBaseline(frame.room) && !this.requests.of(frame.room))
+          this.requests.ask(frame.room, { action: "history", room: frame.room, limit: 1 }, "history");
+        this.settleJoin(frame.room);
         this.rejoined(frame.room);
         return;
       }
@@ -338,14 +367,32 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   /** A `history` page: the next page of a resume is asked for (`after`), a finished one is shown in order. */
   private onHistory(frame: HistoryFrame): void {
-    const step = this.cursors.resumed(frame);
-    if (step.kind === "more") {
-      this.write({ action: "history", room: frame.room, after: step.after });
+    const ours = this.requests.history(frame.room);
+    if (!this.cursors.isResuming(frame.room)) {
+      // A page the application asked for is shown as it is; a late second answer to a request of ours is not.
+      if (!ours) for (const message of frame.messages) this.show(message);
       return;
     }
-    if (step.gap !== undefined)
-      this.emit("gap", { room: frame.room, afterSeq: step.gap, resumedAt: step.messages[0]?.seq });
+    const step = this.cursors.resumed(frame);
+    if (step.kind === "more") {
+      this.requests.ask(frame.room, { action: "history", room: frame.room, after: step.after }, "history");
+      return;
+    }
+    this.showStep(frame.room, step);
+  }
+
+  private showStep(room: string, step: { messages: MessageFrame[]; gap?: number }): void {
+    this.settleJoin(room);
+    if (step.gap !== undefined) this.emit("gap", { room, afterSeq: step.gap, resumedAt: step.messages[0]?.seq });
     for (const message of step.messages) this.show(message);
+  }
+
+  /** The application's join of `room` is answered once `members` came and the room's latest seq is known. */
+  private settleJoin(room: string): void {
+    const pending = this.joins.get(room);
+    if (!pending?.members || this.cursors.needsBaseline(room)) return;
+    this.joins.delete(room);
+    pending.resolve(pending.members);
   }
 
   /**
@@ -358,7 +405,7 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.later(this.options.gapRepairMs ?? 1_000, () => {
       this.repairs.delete(room);
       const after = this.current === "open" ? this.cursors.beginRepair(room) : undefined;
-      if (after !== undefined) this.write({ action: "history", room, after });
+      if (after !== undefined) this.requests.ask(room, { action: "history", room, after }, "history");
     });
   }
 
@@ -382,21 +429,62 @@ export class ChatClient extends Emitter<ChatEvents> {
       this.emit("error", error);
       return;
     }
+    if (frame.code === "UnknownConnection") {
+      // The server has no record of this connection: only a new one helps.
+      this.emit("error", error);
+      this.renew();
+      return;
+    }
     if (typeof frame.ref === "string") {
+      if (frame.code === "NotInRoom" && room !== undefined && this.rejoinFor(frame.ref, room)) return;
       this.outbox.refuse(frame.ref, error, Date.now(), retryAfterMs);
       if (error.retryable) this.later((retryAfterMs ?? 1_000) + 1, () => this.flushDue());
-    }
-    if (room !== undefined && frame.ref === undefined) {
-      const pending = this.joins.get(room);
-      if (pending) {
-        this.joins.delete(room);
-        this.cursors.forget(room);
-        pending.reject(error);
-      }
-      // A rejoin that failed does not hold the queued sends back.
-      this.rejoined(room);
+    } else if (room !== undefined) {
+      this.onRoomRefused(room, error, retryAfterMs);
+    } else if (error.retryable) {
+      // A retryable refusal that names no room may answer any request in flight.
+      this.requests.refusedAll(retryAfterMs);
     }
     this.emit("error", error);
+  }
+
+  /** A room request (or a `leave`) refused: a retryable refusal is asked again, a final one ends what it began. */
+  private onRoomRefused(room: string, error: ChatError, retryAfterMs: number | undefined): void {
+    const request = this.requests.refused(room, error.retryable, retryAfterMs);
+    if (error.retryable) return;
+    if (request?.frame.action === "history") {
+      // The server forgot this connection is in the room: join again, resuming from the watermark.
+      if (error.code === "NotInRoom") return this.sendJoin(room);
+      const step = this.cursors.abandon(room);
+      if (step?.kind === "done") this.showStep(room, step);
+      return;
+    }
+    const pending = this.joins.get(room);
+    if (pending) {
+      this.joins.delete(room);
+      this.cursors.forget(room);
+      pending.reject(error);
+    }
+    // A rejoin that failed does not hold the queued sends back.
+    this.rejoined(room);
+  }
+
+  /**
+   * A send to a room the client is in was refused `NotInRoom`: the server forgot the membership (its store lost
+   * it). The send waits while the room is joined again (resuming from the watermark), then goes again; a few times
+   * per connection at most, so a server that keeps refusing ends it with the refusal.
+   */
+  private rejoinFor(ref: string, room: string): boolean {
+    if (!this.cursors.rooms().includes(room)) return false;
+    const times = this.notInRoom.get(room) ?? 0;
+    if (times >= 3 && !this.rejoining.has(room)) return false;
+    this.outbox.refuse(ref, new ChatError("NotInRoom", "Joining the room again first.", true), Date.now(), 0);
+    if (!this.rejoining.has(room)) {
+      this.notInRoom.set(room, times + 1);
+      this.rejoining.add(room);
+      this.sendJoin(room);
+    }
+    return true;
   }
 
   private flushDue(): void {
@@ -408,12 +496,17 @@ export class ChatClient extends Emitter<ChatEvents> {
     if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame));
   }
 
-  private later(ms: number, run: () => void): void {
+  /** Runs `run` after `ms` unless cancelled (the returned function) or the connection goes first. */
+  private later(ms: number, run: () => void): () => void {
     const timer = setTimeout(() => {
       this.timers = this.timers.filter((t) => t !== timer);
       run();
     }, ms);
     this.timers.push(timer);
+    return () => {
+      clearTimeout(timer);
+      this.timers = this.timers.filter((t) => t !== timer);
+    };
   }
 
   private clearTimers(): void {
@@ -435,9 +528,14 @@ function memberOf(frame: { connectionId: string; userId?: string; name?: string 
   };
 }
 
-/** 16 random base-36 characters: unique enough to scope this client's refs (no secure context needed). */
-function randomId(): string {
-  const bytes = new Uint8Array(12);
+/**
+ * A send's `ref`: 16 random bytes (128 bits) as 22 base64url characters. Unguessable, so no other client can claim
+ * it first where the server de-duplicates refs across connections; `getRandomValues` needs no secure context.
+ */
+export function randomRef(): string {
+  const bytes = new Uint8Array(16);
   globalThis.crypto.getRandomValues(bytes);
-  return [...bytes].map((b) => b.toString(36).padStart(2, "0")).join("");
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

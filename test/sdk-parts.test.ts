@@ -10,6 +10,7 @@ import { type ConnectionEvent, type ConnectionState, transition } from "../sdk/c
 import { Outbox } from "../sdk/outbox";
 import type { MessageFrame } from "../sdk/protocol";
 import { RoomCursors } from "../sdk/room-cursors";
+import { RoomRequests } from "../sdk/room-requests";
 import { SeenIds } from "../sdk/seen-ids";
 
 const message = (room: string, seq: number): MessageFrame => ({
@@ -129,7 +130,8 @@ describe("SDK parts", () => {
       const cursors = new RoomCursors();
       cursors.track("r");
       cursors.offer(message("r", 1));
-      expect(cursors.beginResume("r")).to.equal(1);
+      // One below the watermark: the page repeats the message at the watermark, to check the numbering.
+      expect(cursors.beginResume("r")).to.equal(0);
       expect(cursors.offer(message("r", 5))).to.deep.equal([]);
       const page = { type: "history", room: "r", latestSeq: 5 } as const;
       const part = cursors.resumed({ ...page, messages: [message("r", 2)], more: true, complete: true });
@@ -194,11 +196,113 @@ describe("SDK parts", () => {
       expect(cursors.watermarkOf("r")).to.equal(41);
     });
 
-    it("does not resume a room it never saw a message of", () => {
+    it("starts a first join's count at the room's latest seq, holding live messages until it is known", () => {
       const cursors = new RoomCursors();
       cursors.track("r");
       expect(cursors.beginResume("r")).to.equal(undefined);
-      expect(cursors.offer(message("r", 9))).to.have.length(1);
+      expect(cursors.needsBaseline("r")).to.equal(true);
+      expect(cursors.offer(message("r", 9))).to.deep.equal([]);
+      const done = cursors.resumed({
+        type: "history",
+        room: "r",
+        messages: [message("r", 7)],
+        latestSeq: 7,
+        more: false,
+      });
+      expect(done).to.deep.equal({ kind: "done", messages: [] });
+      expect(cursors.watermarkOf("r")).to.equal(7);
+      expect(cursors.offer(message("r", 8)).map((m) => m.seq)).to.deep.equal([8, 9]);
+      // Dropped now, it resumes from there.
+      expect(cursors.beginResume("r")).to.equal(8);
+    });
+
+    it("starts over when the room's numbering started again (a store that lost its data), and says so", () => {
+      const cursors = new RoomCursors();
+      cursors.track("r");
+      cursors.offer(message("r", 1));
+      cursors.offer(message("r", 2));
+      cursors.offer(message("r", 3));
+      expect(cursors.beginResume("r")).to.equal(2);
+      const renumbered = { ...message("r", 3), id: "other" };
+      const step = cursors.resumed({
+        type: "history",
+        room: "r",
+        messages: [renumbered],
+        latestSeq: 3,
+        more: false,
+        complete: true,
+      });
+      expect(step).to.deep.equal({ kind: "more", after: 0 });
+      const fresh = [1, 2, 3].map((n) => ({ ...message("r", n), id: `new${n}` }));
+      const done = cursors.resumed({ type: "history", room: "r", messages: fresh, latestSeq: 3, more: false });
+      expect(done).to.deep.equal({ kind: "done", messages: fresh, gap: 3 });
+      expect(cursors.watermarkOf("r")).to.equal(3);
+    });
+  });
+
+  describe("room requests", () => {
+    /** Requests with a hand-driven clock: `fire()` runs every timer that is due. */
+    function harness() {
+      const written: unknown[] = [];
+      let timers: { at: number; run: () => void }[] = [];
+      let now = 0;
+      const requests = new RoomRequests(
+        {
+          write: (frame) => written.push(frame),
+          schedule: (ms, run) => {
+            const timer = { at: now + ms, run };
+            timers.push(timer);
+            return () => {
+              timers = timers.filter((t) => t !== timer);
+            };
+          },
+        },
+        100,
+      );
+      const advance = (ms: number) => {
+        now += ms;
+        for (const timer of timers.filter((t) => t.at <= now)) {
+          timers = timers.filter((t) => t !== timer);
+          timer.run();
+        }
+      };
+      return { requests, written, advance };
+    }
+
+    it("sends a request again when its answer does not come in time, and not once it has", () => {
+      const { requests, written, advance } = harness();
+      const join = { action: "join", room: "r", after: 4 };
+      requests.ask("r", join, "history");
+      advance(99);
+      expect(written).to.have.length(1);
+      advance(1);
+      expect(written).to.deep.equal([join, join]);
+      // The first answer settles it; the late second one is still recognised as ours.
+      expect(requests.history("r")).to.equal(true);
+      expect(requests.of("r")).to.equal(undefined);
+      expect(requests.history("r")).to.equal(true);
+      expect(requests.history("r"), "a page the application asked for").to.equal(false);
+      advance(1_000);
+      expect(written).to.have.length(2);
+    });
+
+    it("asks again after a retryable refusal, gives a final one back, and forgets everything with the connection", () => {
+      const { requests, written, advance } = harness();
+      const page = { action: "history", room: "r", after: 2 };
+      requests.ask("r", page, "history");
+      expect(requests.refused("r", true, 30)).to.deep.include({ frame: page });
+      advance(30);
+      expect(written).to.deep.equal([page, page]);
+      expect(requests.refused("r", false)?.frame).to.equal(page);
+      expect(requests.of("r")).to.equal(undefined);
+      requests.ask("q", { action: "join", room: "q" }, "members");
+      requests.members("q");
+      expect(requests.of("q")).to.equal(undefined);
+      requests.ask("q", { action: "join", room: "q", after: 1 }, "history");
+      requests.clear();
+      advance(1_000);
+      expect(written).to.have.length(4);
+      expect(requests.history("q")).to.equal(false);
     });
   });
 });

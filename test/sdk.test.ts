@@ -12,20 +12,7 @@ import type { ConnectionState } from "../sdk/connection-state";
 import { CHAT_SUBPROTOCOL } from "../sdk/protocol";
 import { MemoryConnectionStore } from "../stores/memory";
 import { type ChatGateway, openClient, startChatGateway, type TestClient, waitFor } from "./support/gateway";
-
-/**
- * A WebSocket class whose connects fail while `offline` is set (they go to a port nothing listens on), so the SDK
- * stays away, retrying with backoff, for as long as a test needs.
- */
-function gatedSocket(gate: { offline: boolean }): typeof WebSocket {
-  return class extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(gate.offline ? "ws://127.0.0.1:9/" : url, protocols);
-      // The refused connect reports an error event; the SDK decides on the close that follows.
-      this.on("error", () => {});
-    }
-  } as typeof WebSocket;
-}
+import { gatedSocket } from "./support/sdk-socket";
 
 /** A raw client in `room` that keeps itself alive and sends `data` to the room. */
 async function peerIn(chat: ChatGateway, room: string): Promise<TestClient> {
@@ -67,6 +54,24 @@ describe("SDK against the local gateway", function () {
     for (const client of open.splice(0)) client.close();
     await chat?.stop();
   });
+
+  /** An SDK client of `chat`, recording what it shows and who it is, joined to "lobby". */
+  async function inLobby(options: Partial<ChatClientOptions> = {}) {
+    const shown: MessageEvent[] = [];
+    const identities: string[] = [];
+    const client = new SdkClient({
+      url: chat.gateway.url,
+      WebSocket,
+      reconnect: { baseMs: 10, capMs: 50 },
+      ...options,
+    });
+    open.push(client);
+    client.on("message", (m) => shown.push(m));
+    client.on("identity", (who) => identities.push(who.connectionId));
+    client.connect();
+    await client.join("lobby");
+    return { client, shown, identities };
+  }
 
   it("reconnects after the server closes the connection, as a new connection, and rejoins its rooms", async () => {
     chat = await startChatGateway(new MemoryConnectionStore());
@@ -209,14 +214,7 @@ describe("SDK against the local gateway", function () {
   it("loses and repeats nothing across forced reconnects while a peer keeps sending", async () => {
     chat = await startChatGateway(new MemoryConnectionStore());
     (chat.deps.env as { limits?: unknown }).limits = { ...DEFAULT_MESSAGE_LIMITS, messages: 10_000 };
-    const shown: MessageEvent[] = [];
-    const identities: string[] = [];
-    const client = new SdkClient({ url: chat.gateway.url, WebSocket, reconnect: { baseMs: 10, capMs: 50 } });
-    open.push(client);
-    client.on("message", (m) => shown.push(m));
-    client.on("identity", (who) => identities.push(who.connectionId));
-    client.connect();
-    await client.join("lobby");
+    const { shown, identities } = await inLobby();
     const peer = await peerIn(chat, "lobby");
     const reconnects = 5;
     let sent = 0;
@@ -247,6 +245,60 @@ describe("SDK against the local gateway", function () {
       Array.from({ length: sent }, (_, i) => i + 1),
     );
     await peer.close();
+  });
+
+  it("asks a rejoin and a resume page again when they get no answer or a retryable refusal", async () => {
+    let joins = 0;
+    let histories = 0;
+    chat = await startChatGateway(new MemoryConnectionStore(), {
+      override: (real) => ({
+        ...real,
+        // The rejoin (the third join, after the SDK's and the peer's) is never answered (a lost invocation); the
+        // first join's latest-seq page is refused as retryable.
+        join: async (event) => (++joins === 3 ? { statusCode: 200 } : real.join!(event)),
+        history: async (event) => {
+          if (++histories === 1) {
+            const body = JSON.parse(event.body ?? "{}") as { room?: string };
+            await chat.deps.connections!.post(
+              event.requestContext.connectionId,
+              JSON.stringify({
+                type: "error",
+                code: "StoreUnavailable",
+                message: "x",
+                room: body.room,
+                retryable: true,
+                retryAfterMs: 50,
+              }),
+            );
+            return { statusCode: 200 };
+          }
+          return real.history!(event);
+        },
+      }),
+    });
+    const { shown, identities } = await inLobby({ requestTimeoutMs: 300 });
+    const peer = await peerIn(chat, "lobby");
+    await say(peer, "lobby", "m1");
+    await waitFor(() => (shown.length === 1 ? true : undefined), 3_000, "m1");
+    await chat.deps.connections!.disconnect(await waitFor(() => identities[0], 3_000, "whoami"));
+    await waitFor(() => identities[1], 3_000, "the second connection");
+    for (const data of ["m2", "m3"]) await say(peer, "lobby", data);
+    await waitFor(() => (shown.length === 3 ? true : undefined), 5_000, "m2 and m3 after the retries");
+    expectOnceInOrder(shown, ["m1", "m2", "m3"]);
+    expect(joins, "the unanswered rejoin was sent again").to.be.at.least(4);
+    expect(histories, "the refused page was asked again").to.be.at.least(2);
+    await peer.close();
+  });
+
+  it("gives every send a ref of 16 random bytes (22 base64url characters)", async () => {
+    chat = await startChatGateway(new MemoryConnectionStore());
+    const sdk = sdkClient(chat.gateway.url);
+    open.push(sdk.client);
+    sdk.client.connect();
+    await sdk.client.join("lobby");
+    const acks = await Promise.all([sdk.client.send("lobby", 1), sdk.client.send("lobby", 2)]);
+    for (const ack of acks) expect(ack.ref).to.match(/^[A-Za-z0-9_-]{22}$/);
+    expect(acks[0]!.ref).to.not.equal(acks[1]!.ref);
   });
 
   it("speaks the contract's subprotocol", () => {

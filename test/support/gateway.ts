@@ -6,6 +6,7 @@
 import { type ClientOptions, WebSocket } from "ws";
 import type { HandlerDeps } from "../../chat/deps";
 import type { ConnectionStore } from "../../contract/connection-store";
+import { DEFAULT_MESSAGE_LIMITS } from "../../contract/message-limits";
 import { ROUTES } from "../../contract/routes";
 import { connect } from "../../handlers/connect";
 import { defaultRoute } from "../../handlers/default";
@@ -78,12 +79,12 @@ export interface ChatGateway {
 }
 
 /**
- * A gateway on a free port running the real handlers against `store`, optionally with some routes replaced
+ * A gateway on a free port (or `options.port`: a restart on the same address) running the real handlers against `store`, optionally with some routes replaced
  * (`override`, given the real handlers) and other gateway options.
  */
 export async function startChatGateway(
   store: ConnectionStore,
-  options: Omit<LocalGatewayOptions, "handlers" | "port"> & {
+  options: Omit<LocalGatewayOptions, "handlers"> & {
     override?: (real: Record<string, RouteHandler>) => RouteHandlers;
   } = {},
 ): Promise<ChatGateway> {
@@ -92,7 +93,7 @@ export async function startChatGateway(
   const gateway = await startLocalGateway({
     log: () => {},
     ...options,
-    port: 0,
+    port: options.port ?? 0,
     handlers: ({ callbackUrl }) => {
       deps = testDeps(store, callbackUrl);
       const real = routeTableHandlersWith(deps);
@@ -117,6 +118,21 @@ export async function startChatGateway(
       ),
     stop: () => gateway.stop(),
   };
+}
+
+/** {@link startChatGateway} with the rate limits raised out of the way of a test or bench that sends in bursts. */
+export async function startBurstGateway(
+  store: ConnectionStore,
+  options: Parameters<typeof startChatGateway>[1] = {},
+): Promise<ChatGateway> {
+  const gw = await startChatGateway(store, options);
+  (gw.deps.env as { limits?: unknown }).limits = {
+    ...DEFAULT_MESSAGE_LIMITS,
+    messages: 100_000,
+    userMessages: 100_000,
+    broadcasts: 100_000,
+  };
+  return gw;
 }
 
 /** Polls `probe` until it returns a value. */

@@ -10,9 +10,31 @@ import { RedisConnectionStore } from "../../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite, type TestDynamoDb } from "./dynalite";
 import { startRedis, type TestRedis } from "./redis-server";
 
+export type StoreName = "memory" | "redis" | "dynamodb";
+
+/** A fresh store, and how a restarted process would open it again. */
+export interface OpenedStore {
+  readonly name: StoreName;
+  readonly store: ConnectionStore;
+  /**
+   * A second client on the same data, as a restarted gateway opens it: Redis and DynamoDB keep everything; a
+   * memory store lives in its process, so a restart starts an empty one.
+   */
+  reopen(): Promise<ConnectionStore>;
+}
+
 export function forEachStore(suite: (newStore: () => Promise<ConnectionStore>) => void): void {
+  forEachOpenedStore((open) => suite(async () => (await open()).store));
+}
+
+/** {@link forEachStore}, with each store's name and a way to open it again (a gateway restart). */
+export function forEachOpenedStore(suite: (open: () => Promise<OpenedStore>) => void): void {
   describe("memory store", () => {
-    suite(async () => new MemoryConnectionStore());
+    suite(async () => ({
+      name: "memory",
+      store: new MemoryConnectionStore(),
+      reopen: async () => new MemoryConnectionStore(),
+    }));
   });
 
   describe("redis store", () => {
@@ -29,9 +51,13 @@ export function forEachStore(suite: (newStore: () => Promise<ConnectionStore>) =
       await redis?.stop();
     });
     suite(async () => {
-      const store = new RedisConnectionStore({ url: redis.url, keyPrefix: `matrix-${Date.now()}-${n++}` });
-      opened.push(store);
-      return store;
+      const keyPrefix = `matrix-${Date.now()}-${n++}`;
+      const openOne = () => {
+        const store = new RedisConnectionStore({ url: redis.url, keyPrefix });
+        opened.push(store);
+        return store;
+      };
+      return { name: "redis", store: openOne(), reopen: async () => openOne() };
     });
   });
 
@@ -50,7 +76,8 @@ export function forEachStore(suite: (newStore: () => Promise<ConnectionStore>) =
     suite(async () => {
       const tableName = `matrix-${n++}`;
       await createConnectionsTable(client, tableName);
-      return new DynamoDbConnectionStore({ tableName, client });
+      const openOne = () => new DynamoDbConnectionStore({ tableName, client });
+      return { name: "dynamodb", store: openOne(), reopen: async () => openOne() };
     });
   });
 }
