@@ -1,13 +1,15 @@
 /**
- * The browser chat client (web/index.html), served by the local gateway at `GET /` (and `/index.html`). One static
- * file, no build step; the only change on the way out is the stage, put in its `chat-stage` meta tag so the page
- * connects to `ws://{the host it was loaded from}/{stage}` by default. Every other non-`@connections` request still
- * gets API Gateway's 403.
+ * The browser chat client (web/index.html), served by the local gateway at `GET /` (and `/index.html`), and the SDK it
+ * is built on at `/sdk.js`. One static file, no build step; the only change on the way out is the stage, put in its
+ * `chat-stage` meta tag so the page connects to `ws://{the host it was loaded from}/{stage}` by default. Its
+ * Content-Security-Policy allows its own inline script by hash (web-client-csp.ts). Every other
+ * non-`@connections` request still gets API Gateway's 403.
  */
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { servedSdk } from "./sdk-bundle";
+import { webClientCsp } from "./web-client-csp";
 
 export const WEB_CLIENT_FILE = join(__dirname, "..", "web", "index.html");
 const WEB_PATHS = new Set(["/", "/index.html"]);
@@ -34,8 +36,7 @@ export function serveWebClient(req: IncomingMessage, res: ServerResponse, stage:
     "Content-Length": body.byteLength,
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy":
-      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src ws: wss:",
+    "Content-Security-Policy": webClientCsp(html),
   });
   res.end(req.method === "HEAD" ? undefined : body);
   return true;

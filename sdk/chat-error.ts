@@ -1,6 +1,7 @@
 /**
  * What the client reports instead of failing silently: the server's error frames (their stable `code`), and the
- * client's own conditions (`ConnectFailed`, `QueueFull`, `Closed`, `Timeout`).
+ * client's own conditions (`ConnectFailed`, `QueueFull`, `Closed`, `Timeout`), and frames that are not the server's
+ * (`GatewayError` for API Gateway's own, `UnexpectedFrame` for anything else: sdk/unexpected-frame.ts).
  */
 export class ChatError extends Error {
   override readonly name = "ChatError";

@@ -25,6 +25,7 @@ import {
 import { RoomCursors } from "./room-cursors";
 import { RoomRequests } from "./room-requests";
 import { SeenIds } from "./seen-ids";
+import { unexpectedFrameError } from "./unexpected-frame";
 
 /** The part of the standard WebSocket the client uses (browsers, Node 22+, or `ws` in Node 20). */
 export interface SocketLike {
@@ -315,6 +316,7 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.armHeartbeat();
     const frame = parseServerFrame(text);
     if (frame) this.onFrame(frame);
+    else this.emit("error", unexpectedFrameError(text));
   }
 
   private onFrame(frame: ServerFrame): void {
@@ -520,11 +522,12 @@ export class ChatClient extends Emitter<ChatEvents> {
   }
 }
 
-function memberOf(frame: { connectionId: string; userId?: string; name?: string }): MemberInfo {
+function memberOf(frame: { connectionId: string; userId?: string; name?: string; nameVerified?: boolean }): MemberInfo {
   return {
     connectionId: frame.connectionId,
     ...(frame.userId !== undefined ? { userId: frame.userId } : {}),
     ...(frame.name !== undefined ? { name: frame.name } : {}),
+    ...(frame.nameVerified !== undefined ? { nameVerified: frame.nameVerified } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import type { MessageFrame } from "../sdk/protocol";
 import { RoomCursors } from "../sdk/room-cursors";
 import { RoomRequests } from "../sdk/room-requests";
 import { SeenIds } from "../sdk/seen-ids";
+import { unexpectedFrameError } from "../sdk/unexpected-frame";
 
 const message = (room: string, seq: number): MessageFrame => ({
   type: "message",
@@ -114,6 +115,22 @@ describe("SDK parts", () => {
     expect(seen.size).to.equal(2);
     expect(seen.admit("a")).to.equal(true);
     expect(seen.admit("c")).to.equal(false);
+  });
+
+  it("names a frame that is not the server's: API Gateway's own as GatewayError, anything else as UnexpectedFrame", () => {
+    const gateway = unexpectedFrameError('{"message":"Internal server error","connectionId":"c1","requestId":"r1"}');
+    expect([gateway.code, gateway.message, gateway.retryable]).to.deep.equal([
+      "GatewayError",
+      "API Gateway: Internal server error",
+      false,
+    ]);
+    expect(gateway.frame).to.deep.equal({ message: "Internal server error", connectionId: "c1", requestId: "r1" });
+    const raw = unexpectedFrameError(`hello ${"x".repeat(500)}`);
+    expect(raw.code).to.equal("UnexpectedFrame");
+    expect(raw.message).to.equal(`Unexpected frame from the server: hello ${"x".repeat(194)}`);
+    expect(unexpectedFrameError("[1,2]").code).to.equal("UnexpectedFrame");
+    // A JSON object with an unknown type is not API Gateway's, whatever its `message` says.
+    expect(unexpectedFrameError('{"type":"party","message":"hi"}').code).to.equal("UnexpectedFrame");
   });
 
   describe("room cursors", () => {

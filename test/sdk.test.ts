@@ -11,7 +11,14 @@ import { ChatClient, type ChatClientOptions, type MessageEvent, ChatClient as Sd
 import type { ConnectionState } from "../sdk/connection-state";
 import { CHAT_SUBPROTOCOL } from "../sdk/protocol";
 import { MemoryConnectionStore } from "../stores/memory";
-import { type ChatGateway, openClient, startChatGateway, type TestClient, waitFor } from "./support/gateway";
+import {
+  type ChatGateway,
+  openClient,
+  signedHeaders,
+  startChatGateway,
+  type TestClient,
+  waitFor,
+} from "./support/gateway";
 import { gatedSocket } from "./support/sdk-socket";
 
 /** A raw client in `room` that keeps itself alive and sends `data` to the room. */
@@ -316,5 +323,38 @@ describe("SDK against the local gateway", function () {
     expect(sdk.errors).to.include("ConnectFailed");
     const pending = await sdk.client.send("lobby", "late").catch((e: { code: string }) => e.code);
     expect(pending).to.equal("Closed");
+  });
+  it("reports API Gateway's own error frame and a raw frame as errors; presence says whether a name is verified", async () => {
+    chat = await startChatGateway(new MemoryConnectionStore(), {
+      override: (real) => ({
+        ...real,
+        whoami: async () => {
+          throw new Error("handler failed");
+        },
+      }),
+    });
+    const sdk = sdkClient(chat.gateway.url, { name: "alice" });
+    const joined: unknown[] = [];
+    sdk.client.on("joined", (e) => joined.push(e.member));
+    open.push(sdk.client);
+    sdk.client.connect();
+    await sdk.client.join("lobby");
+    // The SDK's own whoami at connect met the failing handler: API Gateway's frame, not silence.
+    await waitFor(() => (sdk.errors.includes("GatewayError") ? true : undefined), 3_000, "GatewayError");
+    const peer = await openClient(`${chat.gateway.url}?name=bob`);
+    await peer.send(JSON.stringify({ action: "join", room: "lobby" }));
+    await waitFor(() => (joined.length >= 2 ? true : undefined), 3_000, "two joined");
+    expect(joined.map((m) => (m as { nameVerified?: boolean }).nameVerified)).to.deep.equal([false, false]);
+    // The SDK's connection is the gateway's first (its whoami failed, so it does not know its own id).
+    const id = chat.events.find((e) => e.routeKey === "$connect")!.event.requestContext.connectionId;
+    const res = await fetch(`${chat.gateway.callbackUrl}/@connections/${encodeURIComponent(id)}`, {
+      method: "POST",
+      body: "raw text",
+      headers: signedHeaders(chat.gateway.port, "POST", `/dev/@connections/${encodeURIComponent(id)}`, "raw text"),
+    });
+    expect(res.status).to.equal(200);
+    await waitFor(() => (sdk.errors.includes("UnexpectedFrame") ? true : undefined), 3_000, "UnexpectedFrame");
+    expect(sdk.messages).to.not.include("raw text");
+    await peer.close();
   });
 });
