@@ -1,0 +1,70 @@
+/**
+ * `--measure broadcast`: N connections open, the time from sending one broadcast request until every connection
+ * has its frame. With the probe handlers the request is `{"action":"broadcast","seq":n}` and the handler POSTs to
+ * every id through `@connections`; with `ours-chat` it is the chat's room-less `sendmessage`, which reaches every
+ * connection of the app (the sender included).
+ */
+import type { WebSocket } from "ws";
+import { median } from "../fault-report";
+import { connectionIds, openAll, terminateAll } from "./clients";
+import type { MeasureContext } from "./measure-context";
+
+/** The marker a frame of broadcast `seq` carries, for either kind of handler. */
+const marker = (seq: number) => `bench-broadcast-${seq}`;
+
+export async function measureBroadcast(m: MeasureContext, probe: boolean): Promise<void> {
+  const opened = await openAll(m.target.setup.url, m.n, m.concurrency, m.runDeadlineMs);
+  try {
+    if (opened.sockets.length < m.n) throw new Error(`opened ${opened.sockets.length} of ${m.n} connections`);
+    if (probe) {
+      const ids = await connectionIds(opened.sockets, 30_000);
+      const missing = ids.filter((id) => id === undefined).length;
+      if (missing > 0) throw new Error(`${missing} connections did not echo their id`);
+      m.registry.ids = ids as string[];
+    }
+    const seen = new Map<number, number>();
+    let wake: (() => void) | undefined;
+    for (const ws of opened.sockets) {
+      ws.on("message", (data: Buffer) => {
+        const match = /bench-broadcast-(\d+)/.exec(data.toString());
+        if (!match) return;
+        const seq = Number(match[1]);
+        seen.set(seq, (seen.get(seq) ?? 0) + 1);
+        wake?.();
+      });
+    }
+    const times: number[] = [];
+    for (let run = 1; run <= m.runs; run++) {
+      const started = performance.now();
+      const all = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), m.runDeadlineMs);
+        wake = () => {
+          if ((seen.get(run) ?? 0) < m.n) return;
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      send(opened.sockets[0]!, run, probe);
+      const complete = await all;
+      const ms = performance.now() - started;
+      m.print({ measure: "broadcast", run, ms: Math.round(ms), received: seen.get(run) ?? 0, complete });
+      if (complete) times.push(ms);
+      await m.pause(1000);
+    }
+    const mid = median(times);
+    m.print({
+      measure: "broadcast",
+      complete: times.length,
+      medianMs: mid === undefined ? undefined : Math.round(mid),
+    });
+  } finally {
+    terminateAll(opened.sockets);
+  }
+}
+
+function send(ws: WebSocket, seq: number, probe: boolean): void {
+  // The probe's handler sends `{"broadcast":"bench-broadcast-n"}`; the chat's sends the data as it is.
+  ws.send(
+    JSON.stringify(probe ? { action: "broadcast", seq: marker(seq) } : { action: "sendmessage", data: marker(seq) }),
+  );
+}
