@@ -45,6 +45,7 @@ function options() {
       "run-deadline": { type: "string", default: "300" },
       deadline: { type: "string", default: "1200" },
       log: { type: "string" },
+      "cpu-prof-dir": { type: "string" },
     },
   });
   const target = values.target as (typeof TARGETS)[number];
@@ -70,8 +71,9 @@ function setupOf(o: ReturnType<typeof options>, registry: Registry): TargetSetup
   };
   if (o.target === "architect") return architect(dir(), port, probe);
   if (o.target === "serverless-offline") return serverlessOffline(dir(), port, probe);
-  if (o.target === "ours-chat") return oursChat(port);
-  return oursProbe(port, probe);
+  const prof = o["cpu-prof-dir"] && resolve(o["cpu-prof-dir"]);
+  if (o.target === "ours-chat") return oursChat(port, prof);
+  return oursProbe(port, probe, prof);
 }
 
 async function main(): Promise<void> {
@@ -109,7 +111,7 @@ async function main(): Promise<void> {
     for (const measure of o.measures) {
       if (measure === "open") await measureOpen(m);
       else if (measure === "broadcast") await measureBroadcast(m, o.target !== "ours-chat");
-      else if (measure === "memory") await measureMemory(m);
+      else if (measure === "memory") await measureMemory(m, o.target !== "ours-chat");
       else await measureFidelity(m);
       if (!target.alive) throw new Error(`${o.target} exited during the ${measure} measure`);
     }

@@ -12,7 +12,10 @@ import { DUMMY_AWS, type TargetSetup } from "./target";
 const ROOT = join(__dirname, "..", "..");
 const TSX = ["--require", "tsx/cjs"];
 
-export function oursProbe(port: number, probe: Omit<ProbeConfig, "callback">): TargetSetup {
+/** `--cpu-prof-dir`: the gateway process writes a CPU profile there when it stops. */
+const profile = (dir: string | undefined) => (dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []);
+
+export function oursProbe(port: number, probe: Omit<ProbeConfig, "callback">, cpuProfDir?: string): TargetSetup {
   // The probe files are the bench's own; a fresh temporary folder keeps them out of the repository.
   const dir = mkdtempSync(join(tmpdir(), "peers-ours-"));
   const callback = `http://127.0.0.1:${port}/dev`;
@@ -21,20 +24,20 @@ export function oursProbe(port: number, probe: Omit<ProbeConfig, "callback">): T
     url: `ws://127.0.0.1:${port}/dev`,
     callback,
     command: process.execPath,
-    args: [...TSX, join(__dirname, "ours-probe-server.ts"), String(port), dir],
+    args: [...TSX, ...profile(cpuProfDir), join(__dirname, "ours-probe-server.ts"), String(port), dir],
     cwd: ROOT,
     env: { ...process.env, ...DUMMY_AWS, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   };
 }
 
-export function oursChat(port: number): TargetSetup {
+export function oursChat(port: number, cpuProfDir?: string): TargetSetup {
   const flags = ["--port", String(port), "--no-reload", "--json-logs", "--store", "memory"];
   flags.push("--rate-limit-messages", "0", "--rate-limit-broadcasts", "0");
   return {
     url: `ws://127.0.0.1:${port}/dev`,
     callback: undefined,
     command: process.execPath,
-    args: [...TSX, join(ROOT, "local", "cli.ts"), ...flags],
+    args: [...TSX, ...profile(cpuProfDir), join(ROOT, "local", "cli.ts"), ...flags],
     cwd: ROOT,
     env: { ...process.env, ...DUMMY_AWS, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   };
