@@ -44,6 +44,23 @@ function invalid(message: string, note: string): SignatureVerdict {
   return { ok: false, errorType: "InvalidSignatureException", message, note };
 }
 
+/**
+ * Signers by region, service and secret, so the day's signing key (four HMACs) is derived once a day, not on every
+ * call: a broadcast is one `@connections` POST per connection. Region and service come from the request before
+ * it is verified, so the table is bounded: past its size a call gets a signer of its own, as before.
+ */
+const SIGNERS = new Map<string, SigV4Signer>();
+const MAX_SIGNERS = 16;
+
+function signerFor(region: string, service: string, secret: string): SigV4Signer {
+  const key = `${region}\0${service}\0${secret}`;
+  const cached = SIGNERS.get(key);
+  if (cached) return cached;
+  const signer = new SigV4Signer(region, service);
+  if (SIGNERS.size < MAX_SIGNERS) SIGNERS.set(key, signer);
+  return signer;
+}
+
 /** `20150830T123600Z` → epoch ms, or NaN. */
 function parseAmzDate(value: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
@@ -102,10 +119,9 @@ export function verifyConnectionsSignature(
   }
   const path = (req.url ?? "/").split("?")[0]!;
   if ((req.url ?? "").includes("?")) return invalid(MISMATCH, "@connections takes no query string");
-  const signer = new SigV4Signer(region!, service);
   const expected = Buffer.from(signature!, "hex");
   for (const secretAccessKey of new Set(secrets)) {
-    const signed = signer.sign(
+    const signed = signerFor(region!, service, secretAccessKey).sign(
       { method: req.method ?? "GET", host: headerValue(req, "host") ?? "", path, payloadHash, headers },
       { accessKeyId: accessKeyId!, secretAccessKey, ...(sessionToken !== undefined ? { sessionToken } : {}) },
       signedAt,

@@ -3,27 +3,13 @@
  * AWS's published test vector, the SDK's own signer for the exact requests this project sends, and what the
  * signed post looks like on the wire.
  */
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { expect } from "chai";
 import { ConnectionsApi, preparePayload } from "../runtime/connections-api";
 import { amzDate, canonicalPath, escapeUri, SigV4Signer, sha256Hex } from "../runtime/sigv4";
-
-/** The SDK's `Checksum` shape over node:crypto: a hash, or an HMAC when constructed with a secret. */
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: string | Uint8Array) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", secret);
-  }
-  update(data: string | Uint8Array): void {
-    this.hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-}
+import { Sha256 } from "./support/sdk-sha256";
 
 const EXAMPLE = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
 
