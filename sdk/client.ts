@@ -114,8 +114,12 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.outbox = new Outbox(options.maxPendingSends ?? 1_000);
     this.requests = new RoomRequests(
       { write: (frame) => this.write(frame), schedule: (ms, run) => this.later(ms, run) },
-      options.requestTimeoutMs ?? 10_000,
+      this.requestTimeoutMs(),
     );
+  }
+
+  private requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? 10_000;
   }
 
   get state(): ConnectionState {
@@ -452,8 +456,13 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   /** A room request (or a `leave`) refused: a retryable refusal is asked again, a final one ends what it began. */
   private onRoomRefused(room: string, error: ChatError, retryAfterMs: number | undefined): void {
-    const request = this.requests.refused(room, error.retryable, retryAfterMs);
-    if (error.retryable) return;
+    // A rejoin refused `RoomFull` is asked again: the seat it needs may be this client's own lost connection's,
+    // freed once the server notices that connection is gone (at worst API Gateway's idle timeout).
+    const rejoin = error.code === "RoomFull" && !this.joins.has(room) && this.cursors.rooms().includes(room);
+    const retry = error.retryable || rejoin;
+    const request = this.requests.refused(room, retry, retryAfterMs ?? (rejoin ? this.requestTimeoutMs() : undefined));
+    if (rejoin) this.rejoined(room);
+    if (retry) return;
     if (request?.frame.action === "history") {
       // The server forgot this connection is in the room: join again, resuming from the watermark.
       if (error.code === "NotInRoom") return this.sendJoin(room);

@@ -93,7 +93,11 @@ export class MemoryConnectionStore implements ConnectionStore {
     if (rooms.has(room)) return "already-member";
     if (rooms.size >= maxRooms) return "too-many-rooms";
     const members = this.members.get(room) ?? new Set<string>();
-    if (maxMembers !== undefined && members.size >= maxMembers) return "room-full";
+    // A member whose record expired (its $disconnect lost) holds no seat: dropped before the room is found full.
+    if (maxMembers !== undefined && members.size >= maxMembers) {
+      for (const id of [...members]) if ((this.records.get(id)?.expiresAt ?? 0) <= this.now()) this.drop(id);
+      if (members.size >= maxMembers) return "room-full";
+    }
     rooms.add(room);
     this.roomsByConnection.set(connectionId, rooms);
     members.add(connectionId);

@@ -481,10 +481,19 @@ export class RedisConnectionStore implements ConnectionStore {
     assertRoomName(room);
     const keys = [this.connKey(connectionId), this.roomsKey(connectionId), this.roomKey(room)];
     const bounds = [String(maxRooms), maxMembers === undefined ? "" : String(maxMembers)];
-    return this.writing(
-      async () =>
-        (await this.client.eval(JOIN_SCRIPT, keys.length, ...keys, room, connectionId, ...bounds)) as JoinResult,
-    );
+    const joinOnce = () =>
+      this.writing(
+        async () =>
+          (await this.client.eval(JOIN_SCRIPT, keys.length, ...keys, room, connectionId, ...bounds)) as JoinResult,
+      );
+    const result = await joinOnce();
+    if (result !== "room-full") return result;
+    // An id whose hash expired (its $disconnect lost) stays in the room's set until a listing drops it, and would
+    // hold a seat for good in a room nobody lists any more: list the room once, which drops such ids, and ask again.
+    for await (const _page of this.list({ room })) {
+      // Listing is the point: each page drops the ids it finds dead.
+    }
+    return joinOnce();
   }
 
   async leave(connectionId: string, room: string): Promise<boolean> {

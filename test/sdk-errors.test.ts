@@ -126,5 +126,75 @@ describe("SDK: clear errors for refusals", function () {
       const ack = await members[0]!.client.send("small", "fits");
       expect(ack).to.include({ room: "small" });
     });
+
+    it("keeps rejoining a room refused RoomFull while its own lost connection still holds the seat", async () => {
+      const other = watched({ url: chat.gateway.url });
+      const sdk = watched({ url: chat.gateway.url, WebSocket: ZombieSocket, requestTimeoutMs: 300 });
+      const shown: unknown[] = [];
+      sdk.client.on("message", (m) => shown.push(m.data));
+      for (const m of [other, sdk]) {
+        clients.push(m.client);
+        m.client.connect();
+      }
+      await other.client.join("small");
+      await sdk.client.join("small");
+      // The network drops: the client sees its connection go, the gateway does not yet (no $disconnect).
+      const old = ZombieSocket.all.at(-1)!;
+      old.zombie();
+      await waitFor(() => sdk.errors.find((e) => e.code === "RoomFull"), 5_000, "the rejoin refused RoomFull");
+      // The gateway notices at last: the old connection's seat is free, and the client gets in on its own.
+      old.real.close();
+      const deadline = Date.now() + 8_000;
+      while (!shown.includes("after") && Date.now() < deadline) {
+        await other.client.send("small", "after").catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect(shown).to.include("after");
+    });
   });
 });
+
+/** A `ws` socket that can lose its connection on the client's side only (a dropped network the server has not noticed). */
+class ZombieSocket {
+  static readonly all: ZombieSocket[] = [];
+  readonly real: WebSocket;
+  private dead = false;
+  private readonly listeners = new Map<string, ((event: unknown) => void)[]>();
+
+  constructor(url: string, protocols?: string | string[]) {
+    this.real = new WebSocket(url, protocols);
+    this.real.on("error", () => {});
+    for (const type of ["open", "message", "close", "error"] as const) {
+      this.real.addEventListener(type, (event: unknown) => {
+        if (!this.dead) this.fire(type, event);
+      });
+    }
+    ZombieSocket.all.push(this);
+  }
+
+  get readyState(): number {
+    return this.dead ? WebSocket.CLOSED : this.real.readyState;
+  }
+
+  send(data: string): void {
+    if (!this.dead) this.real.send(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    if (!this.dead) this.real.close(code, reason);
+  }
+
+  addEventListener(type: string, listener: (event: never) => void): void {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener as (event: unknown) => void]);
+  }
+
+  /** The client's side of the connection goes; the server's stays open. */
+  zombie(): void {
+    this.dead = true;
+    this.fire("close", { code: 1006, reason: "" });
+  }
+
+  private fire(type: string, event: unknown): void {
+    for (const listener of this.listeners.get(type) ?? []) listener(event);
+  }
+}

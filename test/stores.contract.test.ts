@@ -353,6 +353,16 @@ function connectionStoreContract(newStore: () => Promise<ConnectionStore>): void
       expect(await store.join("c", "small", MAX, 2)).to.equal("joined");
     });
 
+    it("does not count a member whose record expired (a lost $disconnect) against the room bound", async () => {
+      const store = await fresh();
+      await store.add(record("ghost", { expiresAt: Date.now() + 300 }));
+      await store.add(record("late"));
+      expect(await store.join("ghost", "seat", MAX, 1)).to.equal("joined");
+      await sleep(400);
+      expect(await store.join("late", "seat", MAX, 1)).to.equal("joined");
+      expectExactlyOnce(await listRoom(store, "seat"), ["late"]);
+    });
+
     it("removes a connection's memberships with it, and reports its rooms and attributes", async () => {
       const store = await fresh();
       await store.add(record("a", { attributes: { userId: "u-a" } }));
