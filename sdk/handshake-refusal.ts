@@ -28,9 +28,9 @@ export function handshakeError(
   if (status === 401 || status === 403) {
     return new ChatError(
       "AuthRefused",
-      `The server refused the connection (HTTP ${status}): the token is missing, invalid or expired${
-        freshToken ? "; retrying with a fresh one." : "."
-      }`,
+      `The server refused the connection (HTTP ${status}): ${
+        status === 401 ? "the token is missing, invalid or expired" : "not allowed (the token, or this page's origin)"
+      }${freshToken ? "; retrying with a fresh token." : "."}`,
       freshToken,
     );
   }
