@@ -15,7 +15,7 @@
  *   npm run bench:resume                                   # 12 reconnects on memory, redis, dynamodb
  *   npm run bench:resume -- --n 30 --stores redis
  */
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
+import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { WebSocket } from "ws";
 import type { ConnectionStore } from "../contract/connection-store";
 import { CHAT_PROTOCOL } from "../contract/subprotocol";
@@ -24,7 +24,7 @@ import { DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
 import { createConnectionsTable, localDynamoDbClient, startDynalite } from "../test/support/dynalite";
-import { type ChatGateway, startBurstGateway } from "../test/support/gateway";
+import { type ChatGateway, managementClient, startBurstGateway } from "../test/support/gateway";
 import { startRedis } from "../test/support/redis-server";
 
 type StoreName = "memory" | "redis" | "dynamodb";
@@ -169,20 +169,13 @@ async function run(
     }
   });
 
-  const management = () =>
-    new ApiGatewayManagementApiClient({
-      endpoint: gw.gateway.callbackUrl,
-      region: "us-east-1",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-      maxAttempts: 1,
-    });
   const kinds: Kind[] = ["delete", "idle", "restart"];
   const started = performance.now();
   for (let i = 0; i < n; i++) {
     await pause(400);
     const kind = kinds[i % kinds.length]!;
     if (kind === "delete") {
-      const api = management();
+      const api = managementClient(gw.gateway.callbackUrl);
       const ids = [connections.at(-1), naive.connectionId].filter((id): id is string => id !== undefined);
       await Promise.all(ids.map((id) => api.send(new DeleteConnectionCommand({ ConnectionId: id })).catch(() => {})));
       api.destroy();

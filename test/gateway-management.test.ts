@@ -2,7 +2,7 @@
 
 import { request } from "node:http";
 import {
-  ApiGatewayManagementApiClient,
+  type ApiGatewayManagementApiClient,
   DeleteConnectionCommand,
   ForbiddenException,
   GetConnectionCommand,
@@ -13,16 +13,15 @@ import {
 import { expect } from "chai";
 import { WebSocket } from "ws";
 import { type LocalGateway, startLocalGateway } from "../local/gateway";
-import { openClient, type RecordedEvent, recording, signedHeaders, type TestClient, waitFor } from "./support/gateway";
-
-function sdk(endpoint: string): ApiGatewayManagementApiClient {
-  return new ApiGatewayManagementApiClient({
-    endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
-}
+import {
+  openClient,
+  type RecordedEvent,
+  recording,
+  managementClient as sdk,
+  signedHeaders,
+  type TestClient,
+  waitFor,
+} from "./support/gateway";
 
 /** Resolves with the SDK error a command fails with (fails the test if it succeeds). */
 async function failure(

@@ -5,7 +5,6 @@
  */
 import { request } from "node:http";
 import {
-  ApiGatewayManagementApiClient,
   ApiGatewayManagementApiServiceException,
   PostToConnectionCommand,
 } from "@aws-sdk/client-apigatewaymanagementapi";
@@ -14,7 +13,15 @@ import { type LocalGateway, startLocalGateway } from "../local/gateway";
 import { signingSecrets } from "../local/handler-env";
 import { OriginPolicy } from "../local/origin-policy";
 import { SigV4Signer, sha256Hex } from "../runtime/sigv4";
-import { openClient, type RecordedEvent, recording, signedHeaders, type TestClient, waitFor } from "./support/gateway";
+import {
+  openClient,
+  type RecordedEvent,
+  recording,
+  managementClient as sdk,
+  signedHeaders,
+  type TestClient,
+  waitFor,
+} from "./support/gateway";
 
 interface RawResponse {
   readonly status: number;
@@ -37,15 +44,6 @@ function raw(
     });
     req.on("error", reject);
     req.end(body);
-  });
-}
-
-function sdk(endpoint: string, secretAccessKey = "local", accessKeyId = "local"): ApiGatewayManagementApiClient {
-  return new ApiGatewayManagementApiClient({
-    endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId, secretAccessKey },
-    maxAttempts: 1,
   });
 }
 

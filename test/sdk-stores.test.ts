@@ -4,13 +4,13 @@
  * connection duration, a gateway restart on the same address), every message several concurrent senders sent
  * while it was away is shown once and in seq order, and what it sent while offline is delivered once.
  */
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
+import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { expect } from "chai";
 import type { ConnectionStore } from "../contract/connection-store";
 import type { MessageFrame } from "../contract/frames";
 import type { GatewayLimits } from "../local/limits";
 import { type Ack, ChatClient, type ChatClientOptions, type MessageEvent } from "../sdk";
-import { type ChatGateway, startBurstGateway, waitFor } from "./support/gateway";
+import { type ChatGateway, managementClient, startBurstGateway, waitFor } from "./support/gateway";
 import { gatedSocket } from "./support/sdk-socket";
 import { forEachOpenedStore, type OpenedStore } from "./support/store-matrix";
 
@@ -107,15 +107,6 @@ function expectOnceInOrder(reader: Watched, acks: readonly Ack[], runs = 1): voi
   expect(new Set(data).size, "each send delivered once").to.equal(data.length);
 }
 
-/** The real AWS SDK client for the gateway's `@connections` API, signing with the local dummy credentials. */
-const management = (endpoint: string) =>
-  new ApiGatewayManagementApiClient({
-    endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
-
 describe("SDK across forced reconnects on every store", function () {
   this.timeout(60_000);
 
@@ -158,7 +149,7 @@ describe("SDK across forced reconnects on every store", function () {
 
       reader.gate.offline = true;
       fresh.gate.offline = true;
-      const api = management(gw.gateway.callbackUrl);
+      const api = managementClient(gw.gateway.callbackUrl);
       try {
         for (const watched of [reader, fresh]) {
           const id = await waitFor(() => watched.identities[0], 5_000, "whoami");

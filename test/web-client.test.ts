@@ -6,18 +6,21 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
-  PostToConnectionCommand,
-} from "@aws-sdk/client-apigatewaymanagementapi";
+import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { expect } from "chai";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { CHAT_PROTOCOL } from "../contract/frames";
 import { DEFAULT_MESSAGE_LIMITS } from "../contract/message-limits";
 import type { RouteHandler } from "../local/route-handlers";
 import { MemoryConnectionStore } from "../stores/memory";
-import { type ChatGateway, openClient, startChatGateway, type TestClient, waitFor } from "./support/gateway";
+import {
+  type ChatGateway,
+  managementClient,
+  openClient,
+  startChatGateway,
+  type TestClient,
+  waitFor,
+} from "./support/gateway";
 
 /** The page's `document`, as the functions run in the browser (waitForFunction) see it; tsconfig has no DOM lib. */
 declare const document: {
@@ -27,16 +30,6 @@ declare const document: {
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(__dirname, "..", "test-artifacts");
-
-/** The management API through the real AWS SDK client, signed with the local credentials the gateway accepts. */
-function management(gw: ChatGateway): ApiGatewayManagementApiClient {
-  return new ApiGatewayManagementApiClient({
-    endpoint: gw.gateway.callbackUrl,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
-}
 
 /** A raw (plain) client in `room` that sends to it: it hears its own room messages back, each with its seq. */
 async function peerIn(gw: ChatGateway, room: string): Promise<TestClient & { say(data: string): Promise<void> }> {
@@ -291,7 +284,9 @@ describe("web client (Chromium via playwright-core)", function () {
     try {
       const page = await open("frank", "raw-room", failing);
       const id = await connectionIdOf(page);
-      await management(failing).send(new PostToConnectionCommand({ ConnectionId: id, Data: "not a server frame" }));
+      await managementClient(failing.gateway.callbackUrl).send(
+        new PostToConnectionCommand({ ConnectionId: id, Data: "not a server frame" }),
+      );
       await page.waitForFunction(() => document.querySelectorAll("#errors li").length >= 1);
       await send(page, "boom");
       await page.waitForFunction(() => document.querySelectorAll("#errors li").length >= 2);
@@ -396,7 +391,9 @@ describe("web client (Chromium via playwright-core)", function () {
         "DELETE @connections",
         async (on, id) => {
           const at = Date.now();
-          const out = await management(on).send(new DeleteConnectionCommand({ ConnectionId: id }));
+          const out = await managementClient(on.gateway.callbackUrl).send(
+            new DeleteConnectionCommand({ ConnectionId: id }),
+          );
           expect(out.$metadata.httpStatusCode).to.equal(204);
           return at;
         },
@@ -409,7 +406,7 @@ describe("web client (Chromium via playwright-core)", function () {
         "DELETE @connections, 2 history pages",
         async (on, id) => {
           const at = Date.now();
-          await management(on).send(new DeleteConnectionCommand({ ConnectionId: id }));
+          await managementClient(on.gateway.callbackUrl).send(new DeleteConnectionCommand({ ConnectionId: id }));
           return at;
         },
         70,

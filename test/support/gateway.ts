@@ -3,6 +3,7 @@
  * gateways and stores can live in one mocha process), an event recorder, and a WebSocket client that queues
  * what it receives.
  */
+import { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagementapi";
 import { type ClientOptions, WebSocket } from "ws";
 import type { HandlerDeps } from "../../chat/deps";
 import type { ConnectionStore } from "../../contract/connection-store";
@@ -278,4 +279,21 @@ export function signedHeaders(
       credentials,
     ),
   };
+}
+
+/**
+ * The real AWS SDK client for a local gateway's `@connections` API (`endpoint`: its callback URL), signing with the
+ * local dummy credentials it accepts (or others, to be refused); one attempt, so a refusal shows as it is.
+ */
+export function managementClient(
+  endpoint: string,
+  secretAccessKey = "local",
+  accessKeyId = "local",
+): ApiGatewayManagementApiClient {
+  return new ApiGatewayManagementApiClient({
+    endpoint,
+    region: "us-east-1",
+    credentials: { accessKeyId, secretAccessKey },
+    maxAttempts: 1,
+  });
 }
