@@ -10,6 +10,7 @@
  *   npm run bench:peers -- --target architect --dir ../peers/arc --measure fidelity
  *   npm run bench:peers -- --target serverless-offline --dir ../peers/sls --measure broadcast --n 1000
  *   npm run bench:peers -- --target ours-chat --measure memory --n 5000
+ *   npm run bench:peers -- --target ours --workers 0 --measure broadcast   (handlers in the gateway's thread)
  *
  * `--dir` is a folder outside the repository where the peer is installed (`npm install @architect/sandbox@9.0.0`,
  * or `npm install serverless@3.40.0 serverless-offline@13.10.1`); the bench writes the peer's tiny project there.
@@ -46,6 +47,7 @@ function options() {
       deadline: { type: "string", default: "1200" },
       log: { type: "string" },
       "cpu-prof-dir": { type: "string" },
+      workers: { type: "string" },
     },
   });
   const target = values.target as (typeof TARGETS)[number];
@@ -72,8 +74,8 @@ function setupOf(o: ReturnType<typeof options>, registry: Registry): TargetSetup
   if (o.target === "architect") return architect(dir(), port, probe);
   if (o.target === "serverless-offline") return serverlessOffline(dir(), port, probe);
   const prof = o["cpu-prof-dir"] && resolve(o["cpu-prof-dir"]);
-  if (o.target === "ours-chat") return oursChat(port, prof);
-  return oursProbe(port, probe, prof);
+  if (o.target === "ours-chat") return oursChat(port, prof, o.workers);
+  return oursProbe(port, probe, prof, o.workers);
 }
 
 async function main(): Promise<void> {

@@ -9,6 +9,13 @@ import { DEFAULT_REDIS_URL, DEFAULT_TABLE_NAME, oneLine } from "./store-setup";
 
 export const DEFAULT_STACK = "dev";
 
+/**
+ * One worker thread takes the handlers' CPU off the gateway's thread, which is what a 2-core laptop can use; each
+ * more costs a cold start's memory (the SDK, the store client) and helps only with more cores.
+ */
+export const DEFAULT_HANDLER_WORKERS = 1;
+const MAX_HANDLER_WORKERS = 64;
+
 export const USAGE = `Usage: npm start -- [options]
 
 Runs the WebSocket chat backend locally: the same handlers as on Lambda, behind an emulated API Gateway.
@@ -32,6 +39,8 @@ Options:
   --allow-origin <origin>       Also accept WebSocket handshakes from this browser origin (repeatable), e.g.
                                 http://localhost:5173; "null" for file:// pages, "*" for any. The gateway's own
                                 page and clients without Origin (wscat, Node) are always accepted
+  --workers <n>                 Run the handlers in this many worker threads beside the gateway's, 0 = in the
+                                gateway's own thread (default: ${DEFAULT_HANDLER_WORKERS})
   --no-reload                   Do not reload handlers, stores and shared modules when their files change
   --json-logs                   Print for machines: ISO-timestamped event lines and the handlers' JSON lines as
                                 they are (default: readable lines, handler logs condensed, colours on a terminal)
@@ -91,6 +100,7 @@ export function parseFlags(argv: string[]) {
         "max-frame-size": { type: "string" },
         "max-message-size": { type: "string" },
         "allow-origin": { type: "string", multiple: true },
+        workers: { type: "string" },
         "no-reload": { type: "boolean" },
         "json-logs": { type: "boolean" },
         auth: { type: "string" },
@@ -149,6 +159,14 @@ export const DEFAULT_TOKEN_SWEEP_SECONDS = 60;
 /** `--token-sweep` in ms: the local token sweeper's interval, 0 for none. */
 export function tokenSweepFrom(flags: Flags): number {
   return (number("token-sweep", flags["token-sweep"]) ?? DEFAULT_TOKEN_SWEEP_SECONDS) * 1000;
+}
+
+/** `--workers`: handler worker threads, 0 for none. */
+export function workersFrom(flags: Flags): number {
+  const workers = number("workers", flags.workers, { integer: true }) ?? DEFAULT_HANDLER_WORKERS;
+  if (workers > MAX_HANDLER_WORKERS)
+    throw new CliError(`--workers must be at most ${MAX_HANDLER_WORKERS}, got ${workers}`, 2);
+  return workers;
 }
 
 /** The port: `--port`, else `$PORT`, else the default. */

@@ -17,6 +17,8 @@ export interface BannerFacts {
   /** `--allow-origin` values. */
   readonly allowedOrigins: readonly string[];
   readonly hotReload: boolean;
+  /** `--workers`: handler worker threads, 0 for the gateway's own thread. */
+  readonly workers: number;
   readonly store: PreparedStore;
   readonly choice: StoreChoice;
   readonly access: LocalAccess;
@@ -34,6 +36,7 @@ export function banner(facts: BannerFacts): string {
     `  Auth:         ${access.description.auth}`,
     `  Limits:       ${access.description.limits}`,
     `  Origins:      ${originsLine(facts.allowedOrigins)}`,
+    `  Workers:      ${workersLine(facts.workers)}`,
     `  Reload:       ${facts.hotReload ? "on: edits to handlers, stores and shared modules apply to the next event (local/ needs a restart)" : "off (--no-reload)"}`,
   ];
   if (stackSettings.store && stackSettings.store !== store.kind) {
@@ -47,6 +50,11 @@ export function banner(facts: BannerFacts): string {
   lines.push(...exposureWarning(facts.host, callbackUrl));
   lines.push("Ctrl-C to stop.");
   return lines.join("\n");
+}
+
+function workersLine(workers: number): string {
+  if (workers === 0) return "none: handlers run in the gateway's thread (--workers 0)";
+  return `${workers} handler thread${workers === 1 ? "" : "s"} beside the gateway's (--workers)`;
 }
 
 function originsLine(allowed: readonly string[]): string {

@@ -15,6 +15,7 @@ import {
   portFrom,
   tokenSweepFrom,
   USAGE,
+  workersFrom,
 } from "./cli-args";
 import { banner } from "./cli-banner";
 import { fail, stopOnSignals } from "./cli-signals";
@@ -37,6 +38,7 @@ interface RunSettings {
   readonly stackSettings: StackSettings;
   readonly access: LocalAccess;
   readonly allowedOrigins: readonly string[];
+  readonly workers: number;
 }
 
 async function main(): Promise<void> {
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
       host: gateway.listenHost,
       allowedOrigins: settings.allowedOrigins,
       hotReload: !settings.flags["no-reload"],
+      workers: settings.workers,
       store,
       choice,
       access: settings.access,
@@ -93,7 +96,8 @@ function readSettings(flags: Flags): RunSettings {
     throw new CliError(oneLine(error), 2);
   }
   const stage = flags.stage ?? stackSettings.stage ?? stack;
-  return { flags, port, limits, stage, stackSettings, access, allowedOrigins };
+  const workers = workersFrom(flags);
+  return { flags, port, limits, stage, stackSettings, access, allowedOrigins, workers };
 }
 
 async function startStore(flags: Flags): Promise<{ choice: StoreChoice; store: PreparedStore }> {
@@ -130,6 +134,7 @@ async function startGateway(
       ...(access.auth ? { tokenSweep: { intervalMs: tokenSweepFrom(flags) } } : {}),
       allowedOrigins: settings.allowedOrigins,
       hotReload: !flags["no-reload"],
+      handlerWorkers: settings.workers,
       log: (line) => console.log(line),
       ...(readableLog ? { readableLog } : {}),
     });

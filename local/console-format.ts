@@ -140,10 +140,15 @@ export function condenseChunk(style: ConsoleStyle, text: string): string {
 
 /**
  * Makes `stream.write` condense the handlers' JSON lines (the handlers write them to stdout themselves, runtime's
- * Logger). Only string chunks are touched.
+ * Logger). Strings are condensed, and so are byte chunks: a handler worker thread's stdout reaches this stream as
+ * bytes, one chunk per write of the handler's (handler-pool.ts).
  */
 export function condenseWrites(stream: NodeJS.WriteStream, style: ConsoleStyle): void {
   const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
-  stream.write = ((chunk: unknown, ...rest: unknown[]) =>
-    write(typeof chunk === "string" ? condenseChunk(style, chunk) : chunk, ...rest)) as typeof stream.write;
+  const condense = (chunk: unknown): unknown => {
+    if (typeof chunk === "string") return condenseChunk(style, chunk);
+    if (chunk instanceof Uint8Array) return condenseChunk(style, Buffer.from(chunk).toString("utf8"));
+    return chunk;
+  };
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => write(condense(chunk), ...rest)) as typeof stream.write;
 }

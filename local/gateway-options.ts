@@ -4,6 +4,7 @@
  */
 import type { LocalAuthorizerOptions } from "./authorizer";
 import type { ConsoleStyle } from "./console-format";
+import type { HandlerModules } from "./handler-modules";
 import type { GatewayLimits } from "./limits";
 import type { RouteHandlers } from "./route-handlers";
 import type { TokenSweepOptions } from "./token-sweep-timer";
@@ -38,6 +39,18 @@ export interface LocalGatewayOptions {
    * known. The map's keys are the API's routes.
    */
   readonly handlers?: HandlersOption;
+  /**
+   * Handlers as modules instead of functions (`{ file, exportName }` per route key), which `handlerWorkers` can
+   * load in worker threads (a worker loads modules, not functions); loaded in the gateway's thread without
+   * workers. Not with `handlers`.
+   */
+  readonly handlerModules?: HandlerModules;
+  /**
+   * Run the handlers in this many worker threads (handler-pool.ts) instead of the gateway's own: the route
+   * table's (default `handlers`) or `handlerModules`; injected `handlers` functions always run in the gateway's
+   * thread. The memory store stays in the gateway's thread, shared by every worker. Default 0 (`npm start`: 1).
+   */
+  readonly handlerWorkers?: number;
   /**
    * The handlers' environment, as data: the store's part of the contract (STORE, TABLE_NAME, REDIS_URL, ...) and
    * AUTH_*. Used only by what reads the environment itself: the route table's handlers (default `handlers`; with

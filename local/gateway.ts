@@ -40,7 +40,9 @@ import {
   LOCAL_API_ID,
   type LocalGatewayOptions,
 } from "./gateway-options";
-import { deployedAuthorizer, handlerRegion, routeTableHandlers, signingSecrets } from "./handler-env";
+import { deployedAuthorizer, handlerRegion, handlerStoreKind, routeTableHandlers, signingSecrets } from "./handler-env";
+import { type HandlerModules, loadHandlerModules } from "./handler-modules";
+import { HandlerPool, type SharedStore } from "./handler-pool";
 import { Handshakes } from "./handshake";
 import { HotReload, reloadableScope } from "./hot-reload";
 import { closeServer, createGatewayServer, listen } from "./http-server";
@@ -48,8 +50,8 @@ import { InFlight } from "./in-flight";
 import { CLOSE, type GatewayLimits, resolveLimits } from "./limits";
 import { OriginPolicy, type OriginVerdict } from "./origin-policy";
 import { RouteDispatch } from "./route-dispatch";
-import type { RouteHandler, RouteHandlers } from "./route-handlers";
-import { registryDependents, reloadRouteTable } from "./route-table-reload";
+import { ROUTE_TABLE_PRELOAD, type RouteHandler, type RouteHandlers, routeTableModules } from "./route-handlers";
+import { currentMemoryStore, registryDependents, reloadRouteTable } from "./route-table-reload";
 import { deployedSweep, TokenSweepTimer } from "./token-sweep-timer";
 
 export { GatewayListenError } from "./http-server";
@@ -86,6 +88,10 @@ export class LocalGateway {
   private state: GatewayState = "new";
   private stopped: Promise<void> | undefined;
   private sweeper: TokenSweepTimer | undefined;
+  /** The worker threads the handlers run in, with `handlerWorkers`. */
+  private pool: HandlerPool | undefined;
+  /** The memory store the route table's handlers use, which the workers share (replaced by a reload). */
+  private memoryStore: ReturnType<typeof currentMemoryStore>;
 
   /** The gateway's part in every connection's transitions. */
   private readonly hooks: ConnectionHooks = {
@@ -100,6 +106,9 @@ export class LocalGateway {
     this.apiId = options.apiId ?? LOCAL_API_ID;
     this.limits = resolveLimits(options.limits);
     this.identitySources = options.authorizer ? parseIdentitySources(options.authorizer.identitySources) : undefined;
+    if (options.handlers !== undefined && options.handlerModules !== undefined) {
+      throw new Error("give handlers or handlerModules, not both");
+    }
     this.sink = options.log ?? ((line: string) => console.log(line));
     this.log = gatewayLog(this.sink, options.readableLog);
     this.dispatch = this.dispatchTo({});
@@ -189,7 +198,7 @@ export class LocalGateway {
     this.state = "running";
     const sweep = this.options.tokenSweep;
     if (sweep && sweep.intervalMs > 0) {
-      const run = sweep.run ?? (this.options.handlers === undefined ? deployedSweep() : undefined);
+      const run = sweep.run ?? (this.runsRouteTable ? deployedSweep() : undefined);
       if (run) {
         this.sweeper = new TokenSweepTimer(sweep.intervalMs, run, (line) => (this.options.log ?? console.log)(line));
         this.sweeper.start();
@@ -204,15 +213,22 @@ export class LocalGateway {
   }
 
   private startHotReload(): void {
-    if (this.options.handlers !== undefined) throw new Error("hotReload works with the route table's handlers only");
+    if (!this.runsRouteTable) throw new Error("hotReload works with the route table's handlers only");
     this.hotReload = new HotReload({
       scope: reloadableScope(join(__dirname, "..")),
       log: this.sink,
       alsoReload: registryDependents,
       reload: async (reloading, previous) => {
         const fresh = await reloadRouteTable(reloading, previous, this.authorizer !== undefined);
+        this.memoryStore = currentMemoryStore();
+        // New workers load the new code; until they are ready the previous ones keep serving.
+        const pool = this.pool && (await this.startPool(routeTableModules()));
         const used = this.handlersUsed;
-        this.dispatch = this.dispatchTo(fresh.handlers);
+        this.dispatch = this.dispatchTo(pool ? pool.handlers() : fresh.handlers);
+        if (pool) {
+          void this.pool?.retire();
+          this.pool = pool;
+        }
         if (fresh.authorizer) this.authorizer = this.connectAuthorizer(fresh.authorizer);
         // Events the previous handlers are serving finish on them, as on Lambda after a deploy.
         if (used) void this.work.drained().then(fresh.release);
@@ -229,17 +245,56 @@ export class LocalGateway {
     return this.stopped;
   }
 
-  /** The route handlers and the authorizer, once the port (hence CALLBACK_URL) is known. */
+  /** Whether the handlers are the route table's (neither `handlers` nor `handlerModules` given). */
+  private get runsRouteTable(): boolean {
+    return this.options.handlers === undefined && this.options.handlerModules === undefined;
+  }
+
+  /**
+   * The route handlers and the authorizer, once the port (hence CALLBACK_URL) is known. With workers, the route
+   * table is loaded here too: its modules are what hot reload watches, and the authorizer, the token sweeper and
+   * the memory store the workers share run in this thread.
+   */
   private async loadHandlers(): Promise<void> {
     const env = this.options.env ?? {};
-    const given = this.options.handlers ?? routeTableHandlers(env);
     const address: GatewayAddress = { port: this.port, stage: this.stage, callbackUrl: this.callbackUrl };
-    this.dispatch = this.dispatchTo(typeof given === "function" ? await given(address) : given);
+    const modules = this.options.handlerModules;
+    const given = modules ? undefined : (this.options.handlers ?? routeTableHandlers(env));
+    const inThread = typeof given === "function" ? await given(address) : given;
+    if (this.runsRouteTable) this.memoryStore = currentMemoryStore();
+    const workers = this.options.handlerWorkers ?? 0;
+    if (workers > 0 && (modules || this.runsRouteTable)) {
+      this.pool = await this.startPool(modules ?? routeTableModules());
+      this.dispatch = this.dispatchTo(this.pool.handlers());
+    } else {
+      this.dispatch = this.dispatchTo(inThread ?? Object.fromEntries(loadHandlerModules<RouteHandler>(modules ?? {})));
+    }
     const authorizer = this.options.authorizer;
     if (!authorizer || !this.identitySources) return;
     // The route table's default already installed `env`; reinstalling would undo its CALLBACK_URL.
-    const handler = authorizer.handler ?? deployedAuthorizer(this.options.handlers === undefined ? {} : env);
+    const handler = authorizer.handler ?? deployedAuthorizer(this.runsRouteTable ? {} : env);
     this.authorizer = this.connectAuthorizer(handler);
+  }
+
+  /** Worker threads loading `modules`; the route table's memory store is shared with them. */
+  private startPool(modules: HandlerModules): Promise<HandlerPool> {
+    const shared: SharedStore | undefined =
+      this.runsRouteTable && handlerStoreKind() === "memory"
+        ? {
+            kind: "memory",
+            store: () => {
+              if (!this.memoryStore) throw new Error("the gateway's memory store is not loaded");
+              return this.memoryStore;
+            },
+          }
+        : undefined;
+    return HandlerPool.start({
+      modules,
+      ...(this.runsRouteTable ? { preload: ROUTE_TABLE_PRELOAD } : {}),
+      size: this.options.handlerWorkers ?? 1,
+      ...(shared ? { sharedStore: shared } : {}),
+      log: this.sink,
+    });
   }
 
   private connectAuthorizer(handler: AuthorizerHandler): ConnectAuthorizer {
@@ -296,6 +351,7 @@ export class LocalGateway {
     await Promise.all(sockets);
     // `$disconnect` of every connection, and any message handler still running.
     await this.work.drained();
+    await this.pool?.close();
     this.handshakes.close();
     this.server.closeAllConnections();
     await listening;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import "../app/local-process";
 import { ROUTES, type RouteDefinition } from "../contract/routes";
 import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import type { HandlerModules } from "./handler-modules";
 
 /** One Lambda-style handler. Its result matters only for `$connect` (status code and headers). */
 export type RouteHandler = (
@@ -33,4 +34,18 @@ export function loadRouteTableHandlers(routes: readonly RouteDefinition[] = ROUT
     handlers[route.routeKey] = mod.handler as RouteHandler;
   }
   return handlers;
+}
+
+/**
+ * What a worker thread loads before the route table's modules: every store and the in-process fan-out stand-in
+ * register themselves there, as they do in this thread through the import above.
+ */
+export const ROUTE_TABLE_PRELOAD: readonly string[] = [join(__dirname, "..", "app", "local-process")];
+
+/** The same handlers as modules a worker thread loads (handler-pool.ts): `handlers/<module>.ts`, export `handler`. */
+export function routeTableModules(routes: readonly RouteDefinition[] = ROUTES): HandlerModules {
+  const modules: Record<string, { file: string; exportName: string }> = {};
+  for (const route of routes)
+    modules[route.routeKey] = { file: join(HANDLERS_DIR, route.module), exportName: "handler" };
+  return modules;
 }

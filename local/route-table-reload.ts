@@ -58,6 +58,14 @@ function memoryStoreOf(registry: unknown): ConnectionStore | undefined {
   }
 }
 
+/**
+ * The memory store the route table's handlers in this thread use now, which handler worker threads share
+ * (handler-pool.ts). Read once the route table is loaded, and again after each reload (the cache is then whole).
+ */
+export function currentMemoryStore(): ConnectionStore | undefined {
+  return memoryStoreOf(require.cache[REGISTRY]?.exports);
+}
+
 /** Every live connection of `from`, with its attributes and rooms, into `to`. */
 export async function copyStore(from: ConnectionStore, to: ConnectionStore): Promise<number> {
   let copied = 0;

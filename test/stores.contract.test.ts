@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
+import { MessageChannel } from "node:worker_threads";
 import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { expect } from "chai";
 import { Redis } from "ioredis";
@@ -15,6 +16,7 @@ import {
   PROTOCOL_ATTRIBUTE,
 } from "../contract/connection-store";
 import { SEND_SCOPE_MAX_LENGTH } from "../contract/room-history";
+import { bridgedStore, serveStore } from "../local/store-bridge";
 import { createDynamoDbClient, DynamoDbConnectionStore } from "../stores/dynamodb";
 import { MemoryConnectionStore } from "../stores/memory";
 import { RedisConnectionStore } from "../stores/redis";
@@ -23,6 +25,17 @@ import { freePort, startRedis, type TestRedis } from "./support/redis-server";
 import { startUnprocessingProxy } from "./support/unprocessing-proxy";
 
 const HOUR_MS = 60 * 60 * 1000;
+
+/**
+ * A fresh memory store as a handler worker thread reaches the gateway's (local/store-bridge.ts): every call crosses
+ * a MessagePort, here within one thread, which changes nothing the bridge does.
+ */
+function bridgedMemoryStore(): ConnectionStore {
+  const served = new MemoryConnectionStore();
+  const { port1, port2 } = new MessageChannel();
+  serveStore(port1, () => served);
+  return bridgedStore(port2, "memory");
+}
 
 function record(connectionId: string, overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
   const now = Date.now();
@@ -757,6 +770,10 @@ describe("MemoryConnectionStore", () => {
   connectionStoreContract(async () => new MemoryConnectionStore());
 });
 
+describe("MemoryConnectionStore across a thread bridge (handler worker threads)", () => {
+  connectionStoreContract(async () => bridgedMemoryStore());
+});
+
 describe("RedisConnectionStore", () => {
   let redis: TestRedis;
   let admin: Redis;
@@ -1306,6 +1323,10 @@ function roomHistoryContract(newStore: () => Promise<ConnectionStore>): void {
 describe("room history, send references and heartbeat (every store)", () => {
   describe("MemoryConnectionStore", () => {
     roomHistoryContract(async () => new MemoryConnectionStore());
+  });
+
+  describe("MemoryConnectionStore across a thread bridge", () => {
+    roomHistoryContract(async () => bridgedMemoryStore());
   });
 
   describe("RedisConnectionStore", () => {

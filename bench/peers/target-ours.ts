@@ -15,7 +15,13 @@ const TSX = ["--require", "tsx/cjs"];
 /** `--cpu-prof-dir`: the gateway process writes a CPU profile there when it stops. */
 const profile = (dir: string | undefined) => (dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []);
 
-export function oursProbe(port: number, probe: Omit<ProbeConfig, "callback">, cpuProfDir?: string): TargetSetup {
+/** `workers`: `npm start`'s `--workers` (default: its default). */
+export function oursProbe(
+  port: number,
+  probe: Omit<ProbeConfig, "callback">,
+  cpuProfDir?: string,
+  workers?: string,
+): TargetSetup {
   // The probe files are the bench's own; a fresh temporary folder keeps them out of the repository.
   const dir = mkdtempSync(join(tmpdir(), "peers-ours-"));
   const callback = `http://127.0.0.1:${port}/dev`;
@@ -24,14 +30,22 @@ export function oursProbe(port: number, probe: Omit<ProbeConfig, "callback">, cp
     url: `ws://127.0.0.1:${port}/dev`,
     callback,
     command: process.execPath,
-    args: [...TSX, ...profile(cpuProfDir), join(__dirname, "ours-probe-server.ts"), String(port), dir],
+    args: [
+      ...TSX,
+      ...profile(cpuProfDir),
+      join(__dirname, "ours-probe-server.ts"),
+      String(port),
+      dir,
+      ...(workers === undefined ? [] : [workers]),
+    ],
     cwd: ROOT,
     env: { ...process.env, ...DUMMY_AWS, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   };
 }
 
-export function oursChat(port: number, cpuProfDir?: string): TargetSetup {
+export function oursChat(port: number, cpuProfDir?: string, workers?: string): TargetSetup {
   const flags = ["--port", String(port), "--no-reload", "--json-logs", "--store", "memory"];
+  if (workers !== undefined) flags.push("--workers", workers);
   flags.push("--rate-limit-messages", "0", "--rate-limit-broadcasts", "0");
   return {
     url: `ws://127.0.0.1:${port}/dev`,

@@ -1,0 +1,63 @@
+/**
+ * A handler worker thread (handler-pool.ts): the Lambda container of a local run. It loads the handler modules it
+ * is given, as a cold start does, then runs every invocation the gateway posts to it and posts back the result or
+ * what was thrown. Its modules, clients and caches are its own, as a container's are; the memory store, which is
+ * the gateway's, is reached over a bridge (store-bridge.ts).
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { HandlerResult, WebSocketEvent } from "../runtime/event";
+import { loadHandlerModules } from "./handler-modules";
+import type { WorkerData, WorkerReply, WorkerRequest } from "./handler-pool";
+import { bridgedStore, serializeError } from "./store-bridge";
+
+type Handler = (event: WebSocketEvent) => Promise<HandlerResult | undefined> | HandlerResult | undefined;
+
+function load(data: WorkerData): Map<string, Handler> {
+  for (const file of data.preload ?? []) require(file);
+  if (data.store) {
+    // The route table's stores registered themselves when app/local-process was preloaded; the memory store's
+    // registration is replaced by the bridge, before any handler has built its container.
+    const { registerStore } = require("../app/store-registry") as typeof import("../app/store-registry");
+    const store = bridgedStore(data.store.port, data.store.kind);
+    registerStore(data.store.kind, { create: () => store });
+  }
+  return loadHandlerModules<Handler>(data.modules);
+}
+
+function main(): void {
+  const port = parentPort;
+  if (!port) throw new Error("handler-worker.ts runs as a worker thread of the local gateway");
+  let handlers: Map<string, Handler>;
+  try {
+    handlers = load(workerData as WorkerData);
+  } catch (error) {
+    port.postMessage({ kind: "load-failed", error: serializeError(error) } satisfies WorkerReply);
+    return;
+  }
+  port.on("message", (request: WorkerRequest) => {
+    const handler = handlers.get(request.routeKey);
+    const run = async () => {
+      if (!handler) throw new Error(`no handler for route ${request.routeKey} in this worker`);
+      return handler(request.event);
+    };
+    run()
+      .then(plain)
+      .then(
+        (result) => port.postMessage({ kind: "result", id: request.id, result } satisfies WorkerReply),
+        (error: unknown) =>
+          port.postMessage({ kind: "error", id: request.id, error: serializeError(error) } satisfies WorkerReply),
+      );
+  });
+  port.postMessage({ kind: "ready" } satisfies WorkerReply);
+}
+
+/**
+ * The result as Lambda's runtime passes it on: serialised to JSON (a result that cannot be is the invocation's
+ * error, as on Lambda), so nothing structured clone would refuse reaches the port.
+ */
+function plain(result: HandlerResult | undefined): HandlerResult | undefined {
+  if (result === undefined || result === null) return undefined;
+  return JSON.parse(JSON.stringify(result)) as HandlerResult;
+}
+
+main();
