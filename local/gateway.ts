@@ -220,9 +220,10 @@ export class LocalGateway {
       alsoReload: registryDependents,
       reload: async (reloading, previous) => {
         const fresh = await reloadRouteTable(reloading, previous, this.authorizer !== undefined);
-        this.memoryStore = currentMemoryStore();
-        // New workers load the new code; until they are ready the previous ones keep serving.
+        // New workers load the new code; until they are ready the previous ones keep serving. If they fail to
+        // load, this throws and the reload is undone, the previous store included.
         const pool = this.pool && (await this.startPool(routeTableModules()));
+        this.memoryStore = currentMemoryStore();
         const used = this.handlersUsed;
         this.dispatch = this.dispatchTo(pool ? pool.handlers() : fresh.handlers);
         if (pool) {
