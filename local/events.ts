@@ -2,8 +2,9 @@
  * Builds Lambda proxy events exactly as API Gateway shapes them for WebSocket routes (see docs/local-gateway.md),
  * for the local gateway and for tests.
  */
-import { randomBytes } from "node:crypto";
+
 import type { WebSocketEvent, WebSocketRequestContext } from "../runtime/event";
+import { randomBytesFromPool as randomBytes } from "./random-bytes";
 
 /** API Gateway ids look like `BFaT_fALIAMCKug=`: 11 random bytes as base64url-ish text, 16 chars, `=`-terminated. */
 export function newConnectionId(): string {

@@ -34,30 +34,29 @@ function main(): void {
     port.postMessage({ kind: "load-failed", error: serializeError(error) } satisfies WorkerReply);
     return;
   }
-  port.on("message", (request: WorkerRequest) => {
+  port.on("message", (text: string) => {
+    const request = JSON.parse(text) as WorkerRequest;
     const handler = handlers.get(request.routeKey);
     const run = async () => {
       if (!handler) throw new Error(`no handler for route ${request.routeKey} in this worker`);
-      return handler(request.event);
+      return json(await handler(request.event));
     };
-    run()
-      .then(plain)
-      .then(
-        (result) => port.postMessage({ kind: "result", id: request.id, result } satisfies WorkerReply),
-        (error: unknown) =>
-          port.postMessage({ kind: "error", id: request.id, error: serializeError(error) } satisfies WorkerReply),
-      );
+    run().then(
+      (result) => port.postMessage({ kind: "result", id: request.id, ...result } satisfies WorkerReply),
+      (error: unknown) =>
+        port.postMessage({ kind: "error", id: request.id, error: serializeError(error) } satisfies WorkerReply),
+    );
   });
   port.postMessage({ kind: "ready" } satisfies WorkerReply);
 }
 
 /**
- * The result as Lambda's runtime passes it on: serialised to JSON (a result that cannot be is the invocation's
- * error, as on Lambda), so nothing structured clone would refuse reaches the port.
+ * The result as Lambda's runtime passes it on: serialised to JSON. A result that cannot be (a cycle, a BigInt)
+ * throws, which makes it the invocation's error, as on Lambda.
  */
-function plain(result: HandlerResult | undefined): HandlerResult | undefined {
-  if (result === undefined || result === null) return undefined;
-  return JSON.parse(JSON.stringify(result)) as HandlerResult;
+function json(result: HandlerResult | undefined): { json?: string } {
+  if (result === undefined || result === null) return {};
+  return { json: JSON.stringify(result) };
 }
 
 main();

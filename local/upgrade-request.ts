@@ -2,9 +2,10 @@
  * What the gateway reads from a WebSocket upgrade request: the CONNECT event's headers and query string
  * (docs/local-gateway.md), the caller's identity, and whether the request is for the stage.
  */
-import { randomBytes } from "node:crypto";
+
 import type { IncomingMessage } from "node:http";
 import type { ConnectInput } from "./events";
+import { randomBytesFromPool as randomBytes } from "./random-bytes";
 
 /** Upgrade headers that API Gateway's integration event does not carry (captures lack them). */
 const DROPPED_HEADERS = new Set(["connection", "upgrade", "content-length"]);

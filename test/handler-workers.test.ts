@@ -108,6 +108,17 @@ describe("handler worker threads", function () {
     expect(after.invocations).to.equal(first.invocations + 2);
   });
 
+  it("a result that JSON cannot hold is the invocation's error, as Lambda's runtime makes it", async () => {
+    const gw = await start(1);
+    const c = await open(gw);
+    await c.send(JSON.stringify({ action: "cyclic" }));
+    expect(await c.nextJson()).to.deep.include({ message: "Internal server error" });
+    expect(
+      lines.some((line) => /MESSAGE .* ERR .*TypeError: Converting circular structure to JSON/.test(line)),
+    ).to.equal(true);
+    expect((await ask(c, { action: "echo" })).action).to.equal("echo");
+  });
+
   it("a worker thread that dies fails the invocation it ran; a new worker serves the next, the connection open", async () => {
     const gw = await start(1);
     const c = await open(gw);
