@@ -13,6 +13,20 @@ import { postShard } from "./fan-out-shard";
 import { type ShardQueues, settleUndelivered } from "./shard-batch";
 
 const invokers = new WeakMap<HandlerDeps, InProcessInvoker>();
+/** Every invoker built in this process (weakly: tests build many), for {@link inProcessShardsIdle}. */
+const built = new Set<WeakRef<InProcessInvoker>>();
+
+/**
+ * Resolves once no invoker of this process has a shard waiting, running or waiting out a re-queue delay: what a
+ * local gateway's handler worker thread waits for before it stops, so a hot reload loses no broadcast.
+ */
+export async function inProcessShardsIdle(): Promise<void> {
+  for (const ref of built) {
+    const invoker = ref.deref();
+    if (invoker) await invoker.idle();
+    else built.delete(ref);
+  }
+}
 
 /**
  * `deps` with shards run in this process against them. Built once per deps object: deps copied and changed
@@ -37,6 +51,7 @@ export function withInProcessWorkers<D extends Omit<HandlerDeps, "invokeWorker">
     deadLetterShard: async (event) => invoker.deadLetter(event),
   };
   invokers.set(withWorkers, invoker);
+  built.add(new WeakRef(invoker));
   return withWorkers;
 }
 

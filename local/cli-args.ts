@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./gateway-options";
+import { MAX_HANDLER_WORKERS } from "./handler-pool";
 import { DEFAULT_LIMITS, type GatewayLimits } from "./limits";
 import { DEFAULT_REDIS_URL, DEFAULT_TABLE_NAME, oneLine } from "./store-setup";
 
@@ -14,7 +15,6 @@ export const DEFAULT_STACK = "dev";
  * more costs a cold start's memory (the SDK, the store client) and helps only with more cores.
  */
 export const DEFAULT_HANDLER_WORKERS = 1;
-const MAX_HANDLER_WORKERS = 64;
 
 export const USAGE = `Usage: npm start -- [options]
 

@@ -42,7 +42,7 @@ import {
 } from "./gateway-options";
 import { deployedAuthorizer, handlerRegion, handlerStoreKind, routeTableHandlers, signingSecrets } from "./handler-env";
 import { type HandlerModules, loadHandlerModules } from "./handler-modules";
-import { HandlerPool, type SharedStore } from "./handler-pool";
+import { HandlerPool, MAX_HANDLER_WORKERS, type SharedStore } from "./handler-pool";
 import { Handshakes } from "./handshake";
 import { HotReload, reloadableScope } from "./hot-reload";
 import { closeServer, createGatewayServer, listen } from "./http-server";
@@ -51,7 +51,7 @@ import { CLOSE, type GatewayLimits, resolveLimits } from "./limits";
 import { OriginPolicy, type OriginVerdict } from "./origin-policy";
 import { RouteDispatch } from "./route-dispatch";
 import { ROUTE_TABLE_PRELOAD, type RouteHandler, type RouteHandlers, routeTableModules } from "./route-handlers";
-import { currentMemoryStore, registryDependents, reloadRouteTable } from "./route-table-reload";
+import { currentMemoryStore, currentRoutes, registryDependents, reloadRouteTable } from "./route-table-reload";
 import { deployedSweep, TokenSweepTimer } from "./token-sweep-timer";
 
 export { GatewayListenError } from "./http-server";
@@ -59,6 +59,12 @@ export { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STAGE, type GatewayAddress, LOCAL_A
 
 /** How long `stop()` lets clients answer the close frame before it drops their sockets. */
 const STOP_GRACE_MS = 1000;
+
+/**
+ * How long a replaced worker pool may run past the integration timeout: long enough for the fan-out shards its
+ * last broadcasts queued (re-queues wait 10, 20 and 40 s).
+ */
+const RETIRE_GRACE_MS = 90_000;
 
 type GatewayState = "new" | "starting" | "running" | "stopping" | "stopped";
 
@@ -90,6 +96,8 @@ export class LocalGateway {
   private sweeper: TokenSweepTimer | undefined;
   /** The worker threads the handlers run in, with `handlerWorkers`. */
   private pool: HandlerPool | undefined;
+  /** Pools a hot reload replaced, finishing what they run; `stop()` ends them too. */
+  private readonly retiring = new Set<HandlerPool>();
   /** The memory store the route table's handlers use, which the workers share (replaced by a reload). */
   private memoryStore: ReturnType<typeof currentMemoryStore>;
 
@@ -108,6 +116,10 @@ export class LocalGateway {
     this.identitySources = options.authorizer ? parseIdentitySources(options.authorizer.identitySources) : undefined;
     if (options.handlers !== undefined && options.handlerModules !== undefined) {
       throw new Error("give handlers or handlerModules, not both");
+    }
+    const workers = options.handlerWorkers ?? 0;
+    if (!Number.isInteger(workers) || workers < 0 || workers > MAX_HANDLER_WORKERS) {
+      throw new RangeError(`handlerWorkers must be an integer from 0 to ${MAX_HANDLER_WORKERS}, got ${workers}`);
     }
     this.sink = options.log ?? ((line: string) => console.log(line));
     this.log = gatewayLog(this.sink, options.readableLog);
@@ -188,10 +200,15 @@ export class LocalGateway {
     }
     try {
       await this.loadHandlers();
+      // stop() was called while the handlers loaded: it could not see the workers yet.
+      if (this.state !== "starting") throw new Error("the gateway was stopped while it started");
     } catch (error) {
-      this.state = "stopped";
-      this.server.closeAllConnections();
-      await closeServer(this.server);
+      await this.pool?.close();
+      if (this.state === "starting") {
+        this.state = "stopped";
+        this.server.closeAllConnections();
+        await closeServer(this.server);
+      }
       throw error;
     }
     if (this.options.hotReload) this.startHotReload();
@@ -219,22 +236,41 @@ export class LocalGateway {
       log: this.sink,
       alsoReload: registryDependents,
       reload: async (reloading, previous) => {
-        const fresh = await reloadRouteTable(reloading, previous, this.authorizer !== undefined);
-        // New workers load the new code; until they are ready the previous ones keep serving. If they fail to
-        // load, this throws and the reload is undone, the previous store included.
-        const pool = this.pool && (await this.startPool(routeTableModules()));
+        // With workers, new ones load the new code first (the route table as it is now, too) while the previous
+        // ones keep serving; if they cannot load, this throws before anything here has changed.
+        const pool = this.pool && (await this.startPool(routeTableModules(currentRoutes())));
+        let fresh: Awaited<ReturnType<typeof reloadRouteTable>>;
+        try {
+          // From here to the swap nothing waits on I/O, so no worker's store call can land between the memory
+          // store's copy and the switch to it.
+          fresh = await reloadRouteTable(reloading, previous, this.authorizer !== undefined, this.memoryStore);
+        } catch (error) {
+          await pool?.close();
+          throw error;
+        }
         this.memoryStore = currentMemoryStore();
         const used = this.handlersUsed;
-        this.dispatch = this.dispatchTo(pool ? pool.handlers() : fresh.handlers);
-        if (pool) {
-          void this.pool?.retire();
-          this.pool = pool;
-        }
+        this.dispatch = pool ? this.dispatchTo(pool.handlers(), false) : this.dispatchTo(fresh.handlers);
+        if (pool) this.retirePool(pool);
         if (fresh.authorizer) this.authorizer = this.connectAuthorizer(fresh.authorizer);
         // Events the previous handlers are serving finish on them, as on Lambda after a deploy.
         if (used) void this.work.drained().then(fresh.release);
       },
     }).watch();
+  }
+
+  /**
+   * Makes `next` the pool events go to; the previous one finishes its invocations and the fan-out shards they
+   * queued, for at most the integration timeout plus a grace, then stops.
+   */
+  private retirePool(next: HandlerPool): void {
+    const previous = this.pool;
+    this.pool = next;
+    if (!previous) return;
+    this.retiring.add(previous);
+    void previous
+      .retire(this.limits.integrationTimeoutMs + RETIRE_GRACE_MS)
+      .finally(() => this.retiring.delete(previous));
   }
 
   /**
@@ -266,7 +302,7 @@ export class LocalGateway {
     const workers = this.options.handlerWorkers ?? 0;
     if (workers > 0 && (modules || this.runsRouteTable)) {
       this.pool = await this.startPool(modules ?? routeTableModules());
-      this.dispatch = this.dispatchTo(this.pool.handlers());
+      this.dispatch = this.dispatchTo(this.pool.handlers(), false);
     } else {
       this.dispatch = this.dispatchTo(inThread ?? Object.fromEntries(loadHandlerModules<RouteHandler>(modules ?? {})));
     }
@@ -312,15 +348,20 @@ export class LocalGateway {
     return this.originPolicy?.checkOrigin(origin) ?? { allow: false, reason: "the gateway is not listening" };
   }
 
-  /** Dispatch to `given`, each call noted (a hot reload releases the previous container only if it was built). */
-  private dispatchTo(given: RouteHandlers): RouteDispatch {
+  /**
+   * Dispatch to `given`, each call noted when they are this thread's handlers (`inThread`): a hot reload releases
+   * this thread's previous container only if it was built.
+   */
+  private dispatchTo(given: RouteHandlers, inThread = true): RouteDispatch {
     this.handlersUsed = false;
     const handlers: Record<string, RouteHandler> = {};
     for (const [routeKey, handler] of Object.entries(given)) {
-      handlers[routeKey] = (event) => {
-        this.handlersUsed = true;
-        return handler(event);
-      };
+      handlers[routeKey] = inThread
+        ? (event) => {
+            this.handlersUsed = true;
+            return handler(event);
+          }
+        : handler;
     }
     return new RouteDispatch({
       handlers,
@@ -352,7 +393,7 @@ export class LocalGateway {
     await Promise.all(sockets);
     // `$disconnect` of every connection, and any message handler still running.
     await this.work.drained();
-    await this.pool?.close();
+    await Promise.all([this.pool, ...this.retiring].map((pool) => pool?.close()));
     this.handshakes.close();
     this.server.closeAllConnections();
     await listening;

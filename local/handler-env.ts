@@ -55,7 +55,8 @@ export function installHandlerEnv(vars: EnvVars): void {
 
 /** The store the in-process handlers use (`STORE`, as installed). */
 export function handlerStoreKind(): string | undefined {
-  return process.env[ENV.STORE];
+  // Trimmed, as the handlers read it (contract/env.ts).
+  return process.env[ENV.STORE]?.trim();
 }
 
 /** The region the in-process handlers (and the authorizer's `methodArn`) run in. */

@@ -59,10 +59,22 @@ export interface WorkerRequest {
 
 export type WorkerReply =
   | { readonly kind: "ready" }
+  | { readonly kind: "drained" }
   | { readonly kind: "load-failed"; readonly error: SerializedError }
   /** `json`: the handler's result as JSON text, as Lambda's runtime serialises it; absent when it returned nothing. */
   | { readonly kind: "result"; readonly id: number; readonly json?: string }
   | { readonly kind: "error"; readonly id: number; readonly error: SerializedError };
+
+/** More threads than this is a mistake, not a tuning (`--workers` and `handlerWorkers` are checked against it). */
+export const MAX_HANDLER_WORKERS = 64;
+
+/**
+ * A control message to a worker (invocations are JSON text): `drain` asks it to answer `drained` once the work its
+ * invocations left running is done (the in-process fan-out shards of a large broadcast).
+ */
+export interface WorkerControl {
+  readonly kind: "drain";
+}
 
 /** The handlers could not be loaded in a worker (the error names the module). */
 export class HandlerLoadError extends Error {
@@ -85,6 +97,8 @@ class PoolWorker {
   readonly running = new Map<number, Waiter>();
   /** The error the thread died of, when it did. */
   crash: Error | undefined;
+  /** Resolves the wait for this worker's `drained`. */
+  drained: (() => void) | undefined;
 
   constructor(
     readonly thread: Worker,
@@ -92,12 +106,27 @@ class PoolWorker {
   ) {}
 }
 
+/**
+ * A worker that ends soon after loading is started again after a pause that doubles with each such end in the
+ * last minute, from 100 ms to 10 s: a module that kills its thread from a timer must not become a loop of cold
+ * starts.
+ */
+const RESPAWN_WINDOW_MS = 60_000;
+const RESPAWN_FIRST_DELAY_MS = 100;
+const RESPAWN_MAX_DELAY_MS = 10_000;
+
 export class HandlerPool {
   private readonly workers = new Set<PoolWorker>();
   private nextId = 1;
   private turn = 0;
   private state: "running" | "retiring" | "closed" = "running";
   private retired: (() => void) | undefined;
+  /** When workers ended unexpectedly, within the last minute. */
+  private endings: number[] = [];
+  private respawnTimer: NodeJS.Timeout | undefined;
+  /** Resolves when the replacement of an ended worker has started (or failed to); events wait for it. */
+  private replacement: Promise<void> | undefined;
+  private replaced: (() => void) | undefined;
 
   private constructor(private readonly options: HandlerPoolOptions) {}
 
@@ -132,7 +161,10 @@ export class HandlerPool {
 
   invoke(routeKey: string, event: WebSocketEvent): Promise<HandlerResult | undefined> {
     const worker = this.leastBusy();
-    if (!worker) return Promise.reject(new Error("no handler worker is running (see the lines above for why)"));
+    // Between a worker's end and its replacement's start, events wait for the replacement, as Lambda's would
+    // for a new container.
+    if (!worker && this.replacement) return this.replacement.then(() => this.invoke(routeKey, event));
+    if (!worker) return Promise.reject(new Error("no handler worker is running now (the lines above say why)"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       worker.running.set(id, { resolve, reject });
@@ -140,13 +172,27 @@ export class HandlerPool {
     });
   }
 
-  /** Stops the workers once their running invocations are done (a hot reload's previous pool); new ones still go. */
-  retire(): Promise<void> {
+  /**
+   * Stops the workers once their running invocations, and the fan-out shards those queued, are done (a hot
+   * reload's previous pool), or after `deadlineMs`, whichever comes first. New invocations still go to them.
+   */
+  retire(deadlineMs: number): Promise<void> {
     if (this.state !== "running") return this.close();
     this.state = "retiring";
-    return new Promise((resolve) => {
-      this.retired = () => void this.close().then(resolve);
+    clearTimeout(this.respawnTimer);
+    this.replaced?.();
+    const idle = new Promise<void>((resolve) => {
+      this.retired = resolve;
       this.settleRetire();
+    }).then(() => Promise.all([...this.workers].map((worker) => this.drain(worker))));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadlineMs);
+      timer.unref();
+    });
+    return Promise.race([idle, deadline]).then(() => {
+      clearTimeout(timer);
+      return this.close();
     });
   }
 
@@ -154,6 +200,8 @@ export class HandlerPool {
   async close(): Promise<void> {
     if (this.state === "closed") return;
     this.state = "closed";
+    clearTimeout(this.respawnTimer);
+    this.replaced?.();
     const exits = [...this.workers].map((worker) => this.stopWorker(worker));
     await Promise.all(exits);
   }
@@ -193,6 +241,7 @@ export class HandlerPool {
           worker.state = "ready";
           return resolve();
         }
+        if (reply.kind === "drained") return worker.drained?.();
         if (reply.kind === "load-failed") {
           const error = deserializeError(reply.error);
           worker.crash = new HandlerLoadError(`loading the handlers in a worker failed: ${error.message}`, {
@@ -233,13 +282,40 @@ export class HandlerPool {
       waiter.reject(new Error(`the handler's worker thread ended while it ran (${reason})`));
     }
     worker.running.clear();
+    worker.drained?.();
     this.settleRetire();
     if (this.state !== "running" || !wasReady) return;
-    this.options.log(`a handler worker ended (${reason}); its running invocations failed; starting another`);
-    this.spawn().catch((error: unknown) => {
-      this.options.log(
-        `the replacement handler worker failed to start: ${error instanceof Error ? error.message : error}`,
-      );
+    const now = Date.now();
+    this.endings = [...this.endings.filter((at) => now - at < RESPAWN_WINDOW_MS), now];
+    const delay = Math.min(RESPAWN_FIRST_DELAY_MS * 2 ** (this.endings.length - 1), RESPAWN_MAX_DELAY_MS);
+    this.options.log(
+      `a handler worker ended (${reason}); its running invocations failed; starting another in ${delay} ms`,
+    );
+    const replacement = new Promise<void>((resolve) => {
+      this.replaced = resolve;
+      this.respawnTimer = setTimeout(() => {
+        if (this.state !== "running") return resolve();
+        this.spawn()
+          .catch((error: unknown) => {
+            this.options.log(
+              `the replacement handler worker failed to start: ${error instanceof Error ? error.message : error}`,
+            );
+          })
+          .finally(resolve);
+      }, delay);
+      this.respawnTimer.unref();
+    }).finally(() => {
+      if (this.replacement === replacement) this.replacement = undefined;
+    });
+    this.replacement = replacement;
+  }
+
+  /** Asks `worker` for `drained` (see {@link WorkerControl}); resolves when it answers or ends. */
+  private drain(worker: PoolWorker): Promise<void> {
+    if (worker.state === "exited") return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      worker.drained = resolve;
+      worker.thread.postMessage({ kind: "drain" } satisfies WorkerControl);
     });
   }
 

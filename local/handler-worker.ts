@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { HandlerResult, WebSocketEvent } from "../runtime/event";
 import { loadHandlerModules } from "./handler-modules";
-import type { WorkerData, WorkerReply, WorkerRequest } from "./handler-pool";
+import type { WorkerControl, WorkerData, WorkerReply, WorkerRequest } from "./handler-pool";
 import { bridgedStore, serializeError } from "./store-bridge";
 
 type Handler = (event: WebSocketEvent) => Promise<HandlerResult | undefined> | HandlerResult | undefined;
@@ -27,15 +27,17 @@ function load(data: WorkerData): Map<string, Handler> {
 function main(): void {
   const port = parentPort;
   if (!port) throw new Error("handler-worker.ts runs as a worker thread of the local gateway");
+  const data = workerData as WorkerData;
   let handlers: Map<string, Handler>;
   try {
-    handlers = load(workerData as WorkerData);
+    handlers = load(data);
   } catch (error) {
     port.postMessage({ kind: "load-failed", error: serializeError(error) } satisfies WorkerReply);
     return;
   }
-  port.on("message", (text: string) => {
-    const request = JSON.parse(text) as WorkerRequest;
+  port.on("message", (message: string | WorkerControl) => {
+    if (typeof message !== "string") return void drain(data).then(() => port.postMessage({ kind: "drained" }));
+    const request = JSON.parse(message) as WorkerRequest;
     const handler = handlers.get(request.routeKey);
     const run = async () => {
       if (!handler) throw new Error(`no handler for route ${request.routeKey} in this worker`);
@@ -48,6 +50,16 @@ function main(): void {
     );
   });
   port.postMessage({ kind: "ready" } satisfies WorkerReply);
+}
+
+/**
+ * The work invocations left running: the route table's in-process fan-out shards (a large broadcast's), which run
+ * after the invocation that queued them has returned. Other handlers leave nothing the gateway knows of.
+ */
+async function drain(data: WorkerData): Promise<void> {
+  if (!data.preload?.length) return;
+  const { inProcessShardsIdle } = require("../chat/in-process-workers") as typeof import("../chat/in-process-workers");
+  await inProcessShardsIdle();
 }
 
 /**

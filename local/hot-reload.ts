@@ -118,7 +118,8 @@ export class HotReload {
       await this.host.reload(reloading, previous);
     } catch (error) {
       restoreModules(scope, before, previous);
-      return this.failed(names, { where: whereThrown(scope.root, error), message: firstLine(error) });
+      const thrown = wrappedError(error);
+      return this.failed(names, { where: whereThrown(scope.root, thrown), message: firstLine(thrown) });
     }
     const outcome: ReloadOutcome = {
       kind: "reloaded",
@@ -148,6 +149,16 @@ function compileProblem(root: string, file: string): { where: string; message: s
     const at = first.location ? `:${first.location.line}:${first.location.column + 1}` : "";
     return { where: `${relative(root, file)}${at}`, message: first.text };
   }
+}
+
+/**
+ * What a module threw: a worker thread's load failure (handler-pool.ts) wraps it as its `cause`, and the developer
+ * wants the module's own error and place, as when the code loads in the gateway's thread.
+ */
+function wrappedError(error: unknown): unknown {
+  return error instanceof Error && error.name === "HandlerLoadError" && error.cause instanceof Error
+    ? error.cause
+    : error;
 }
 
 /** The first stack frame in the project (`handlers/x.ts:12:5`), else `-`. */

@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import type { ConnectionStore } from "../contract/connection-store";
+import type { RouteDefinition } from "../contract/routes";
 import type { AuthorizerHandler } from "./authorizer";
 import { handlerStoreKind } from "./handler-env";
 import type { CacheSnapshot } from "./module-graph";
@@ -66,6 +67,11 @@ export function currentMemoryStore(): ConnectionStore | undefined {
   return memoryStoreOf(require.cache[REGISTRY]?.exports);
 }
 
+/** The route table as its module is now: after a reload dropped contract/routes.ts, the edited one. */
+export function currentRoutes(): readonly RouteDefinition[] {
+  return (require(join(ROOT, "contract", "routes")) as typeof import("../contract/routes")).ROUTES;
+}
+
 /** Every live connection of `from`, with its attributes and rooms, into `to`. */
 export async function copyStore(from: ConnectionStore, to: ConnectionStore): Promise<number> {
   let copied = 0;
@@ -89,11 +95,13 @@ export async function reloadRouteTable(
   reloading: ReadonlySet<string>,
   previous: CacheSnapshot,
   withAuthorizer: boolean,
+  memoryInUse?: ConnectionStore,
 ): Promise<ReloadedRouteTable> {
-  // Before anything loads: the old registry still hands out the old memory store.
+  // Before anything loads: the store in use (the gateway knows it; else the old registry's) is what to copy. The
+  // registry's may be a leftover of a reload that failed after registering a new factory.
   const keepMemory = handlerStoreKind() === "memory" && reloading.has(MEMORY_FACTORY);
   const oldMemory = keepMemory
-    ? memoryStoreOf(previous.get(REGISTRY)?.exports ?? require.cache[REGISTRY]?.exports)
+    ? (memoryInUse ?? memoryStoreOf(previous.get(REGISTRY)?.exports ?? require.cache[REGISTRY]?.exports))
     : undefined;
   require(join(ROOT, "app", "local-process"));
   const { ROUTES, AUTHORIZER } = require(join(ROOT, "contract", "routes")) as typeof import("../contract/routes");

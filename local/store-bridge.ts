@@ -66,16 +66,26 @@ export interface SerializedError {
   readonly name: string;
   readonly message: string;
   readonly stack?: string;
+  /** Own fields of primitive value (`code`, `statusCode`, ...); others do not cross. */
   readonly fields: Record<string, unknown>;
+  /** The error's `cause`, when it is an error: one level, enough for a wrapped client error. */
+  readonly cause?: SerializedError;
 }
 
-export function serializeError(error: unknown): SerializedError {
+export function serializeError(error: unknown, depth = 0): SerializedError {
   if (!(error instanceof Error)) return { name: "Error", message: String(error), fields: {} };
   const fields: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(error)) {
     if (value === null || ["string", "number", "boolean"].includes(typeof value)) fields[key] = value;
   }
-  return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}), fields };
+  const cause = depth === 0 && error.cause instanceof Error ? serializeError(error.cause, 1) : undefined;
+  return {
+    name: error.name,
+    message: error.message,
+    ...(error.stack ? { stack: error.stack } : {}),
+    fields,
+    ...(cause ? { cause } : {}),
+  };
 }
 
 /** JavaScript's own error classes are revived as themselves (the contract throws RangeError on bad arguments). */
@@ -91,7 +101,7 @@ const BUILT_IN_ERRORS: Readonly<Record<string, ErrorConstructor>> = {
 
 export function deserializeError(error: SerializedError): Error {
   const Kind = Object.hasOwn(BUILT_IN_ERRORS, error.name) ? BUILT_IN_ERRORS[error.name]! : Error;
-  const revived = new Kind(error.message);
+  const revived = new Kind(error.message, error.cause ? { cause: deserializeError(error.cause) } : undefined);
   Object.assign(revived, error.fields);
   revived.name = error.name;
   if (error.stack) revived.stack = error.stack;
@@ -102,9 +112,22 @@ export function deserializeError(error: SerializedError): Error {
  * Serves `store()` (read at every request: a hot reload may replace the memory store) on `port` until the port
  * closes. Listings stay open on this side until the client has pulled their last page or let them go.
  */
-export function serveStore(port: MessagePort, store: () => ConnectionStore): void {
-  const listings = new Map<number, AsyncIterator<unknown>>();
+export function serveStore(
+  port: MessagePort,
+  store: () => ConnectionStore,
+  listingIdleMs: number = LISTING_IDLE_MS,
+): void {
+  const listings = new Map<number, { iterator: AsyncIterator<unknown>; usedAt: number }>();
   let nextListing = 1;
+  // A client that stops pulling a listing without `return()` (a caller that gave up on a slow page) would leave
+  // it here for as long as the port lives: listings idle for `listingIdleMs` are let go at the next open.
+  const expireIdle = (now: number) => {
+    for (const [id, listing] of listings) {
+      if (now - listing.usedAt < listingIdleMs) continue;
+      listings.delete(id);
+      void listing.iterator.return?.();
+    }
+  };
   const answer = async (request: Request): Promise<unknown> => {
     if (request.op === "call") {
       const method = store()[request.method] as (...args: unknown[]) => Promise<unknown>;
@@ -112,12 +135,16 @@ export function serveStore(port: MessagePort, store: () => ConnectionStore): voi
     }
     if (request.op === "open") {
       const method = store()[request.method] as (...args: unknown[]) => AsyncIterable<unknown>;
+      const now = Date.now();
+      expireIdle(now);
       const listing = nextListing++;
-      listings.set(listing, method.apply(store(), request.args)[Symbol.asyncIterator]());
+      listings.set(listing, { iterator: method.apply(store(), request.args)[Symbol.asyncIterator](), usedAt: now });
       return listing;
     }
-    const iterator = listings.get(request.listing);
-    if (!iterator) return { done: true, value: undefined };
+    const open = listings.get(request.listing);
+    if (!open) return { done: true, value: undefined };
+    open.usedAt = Date.now();
+    const { iterator } = open;
     if (request.op === "return") {
       listings.delete(request.listing);
       await iterator.return?.();
@@ -139,10 +166,13 @@ export function serveStore(port: MessagePort, store: () => ConnectionStore): voi
     );
   });
   port.on("close", () => {
-    for (const iterator of listings.values()) void iterator.return?.();
+    for (const { iterator } of listings.values()) void iterator.return?.();
     listings.clear();
   });
 }
+
+/** How long an open listing may go without a pull before the serving side lets it go. */
+export const LISTING_IDLE_MS = 60_000;
 
 /**
  * A ConnectionStore of kind `kind` whose calls are answered by {@link serveStore} at the other end of `port`.

@@ -6,10 +6,13 @@
  * handlers share the gateway's memory store (connections and rooms written by one worker are read by the other).
  */
 import { join } from "node:path";
+import { MessageChannel } from "node:worker_threads";
 import { expect } from "chai";
-import { type LocalGateway, startLocalGateway } from "../local/gateway";
+import { LocalGateway, startLocalGateway } from "../local/gateway";
 import type { HandlerModules } from "../local/handler-modules";
-import { HandlerLoadError } from "../local/handler-pool";
+import { HandlerLoadError, HandlerPool } from "../local/handler-pool";
+import { bridgedStore, serveStore } from "../local/store-bridge";
+import { MemoryConnectionStore } from "../stores/memory";
 import { bannerOf, type CliRun, cleanEnv, killCli, runCli } from "./support/cli-run";
 import { openClient, type TestClient, waitFor } from "./support/gateway";
 
@@ -148,8 +151,113 @@ describe("handler worker threads", function () {
     expect((failure as Error).message).to.match(/broken\.js refuses to load/);
   });
 
+  it("stop() during start() ends the workers it was starting, and start() says so", async () => {
+    const gw = new LocalGateway({ port: 0, handlerModules: MODULES, handlerWorkers: 2, log: () => {} });
+    const started = gw.start();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await gw.stop();
+    let failure: unknown;
+    await started.catch((error: unknown) => {
+      failure = error;
+    });
+    expect((failure as Error | undefined)?.message).to.match(/stopped while it started/);
+    expect(gw.tracked.invocations).to.equal(0);
+  });
+
+  it("checks handlerWorkers before it binds a port", () => {
+    for (const bad of [-1, 1.5, Number.NaN, 65]) {
+      expect(() => new LocalGateway({ handlerModules: MODULES, handlerWorkers: bad }), String(bad)).to.throw(
+        RangeError,
+        /handlerWorkers must be an integer from 0 to 64/,
+      );
+    }
+  });
+
   it("refuses handlers and handlerModules together", () => {
     expect(() => startLocalGateway({ handlers: {}, handlerModules: MODULES })).to.throw(/not both/);
+  });
+});
+
+describe("a handler pool's lifecycle", function () {
+  this.timeout(30_000);
+  const pools: HandlerPool[] = [];
+  afterEach(async () => {
+    for (const pool of pools.splice(0)) await pool.close();
+  });
+
+  const event = (body: Record<string, unknown>) =>
+    ({
+      body: JSON.stringify(body),
+      isBase64Encoded: false,
+      requestContext: { connectionId: "c", domainName: "localhost:1", stage: "dev" },
+    }) as unknown as Parameters<HandlerPool["invoke"]>[1];
+
+  it("a replaced pool stops once its invocations are done, or at its deadline when one never answers", async () => {
+    const lines: string[] = [];
+    const pool = await HandlerPool.start({ modules: MODULES, size: 1, log: (line) => lines.push(line) });
+    pools.push(pool);
+    const hanging = pool.invoke("$default", event({ action: "hang" })).catch((error: Error) => error);
+    const started = Date.now();
+    await pool.retire(300);
+    const elapsed = Date.now() - started;
+    expect(elapsed, "waited for the deadline, not forever").to.be.within(250, 2000);
+    expect(((await hanging) as Error).message).to.match(/the handler pool stopped/);
+    expect(pool.running).to.equal(0);
+
+    const idle = await HandlerPool.start({ modules: MODULES, size: 1, log: () => {} });
+    pools.push(idle);
+    const quick = Date.now();
+    await idle.retire(5000);
+    expect(Date.now() - quick, "nothing running: stops at once").to.be.below(1000);
+  });
+
+  it("restarts a worker that keeps ending after a pause that doubles, not in a loop", async () => {
+    const lines: string[] = [];
+    const pool = await HandlerPool.start({
+      modules: { $default: { file: join(FIXTURES, "dies-after-load.js"), exportName: "message" } },
+      size: 1,
+      log: (line) => lines.push(line),
+    });
+    pools.push(pool);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const delays = lines.map((line) => Number(/starting another in (\d+) ms/.exec(line)?.[1]));
+    expect(delays.slice(0, 3)).to.deep.equal([100, 200, 400]);
+    expect(lines.length, "at most five restarts in 1.5 s").to.be.at.most(5);
+  });
+});
+
+describe("the store bridge", () => {
+  it("carries an error's name, primitive fields and cause, and lets go of a listing nobody pulls", async () => {
+    const served = new MemoryConnectionStore();
+    const cause = Object.assign(new Error("socket closed"), { code: "ECONNRESET" });
+    const failing = Object.assign(Object.create(served), {
+      get: async () => {
+        throw Object.assign(new Error("store unavailable", { cause }), { name: "StoreError", retryable: true });
+      },
+    }) as MemoryConnectionStore;
+    const { port1, port2 } = new MessageChannel();
+    serveStore(port1, () => failing, 50);
+    const store = bridgedStore(port2, "memory");
+    try {
+      const error = (await store.get("x").catch((e: unknown) => e)) as Error & { retryable?: boolean };
+      expect(error.name).to.equal("StoreError");
+      expect(error.retryable).to.equal(true);
+      expect((error.cause as Error & { code?: string }).message).to.equal("socket closed");
+      expect((error.cause as Error & { code?: string }).code).to.equal("ECONNRESET");
+
+      for (let i = 0; i < 3; i++)
+        await served.add({ connectionId: `c${i}`, connectedAt: 1, expiresAt: Date.now() + 60_000 });
+      const abandoned = store.list({ pageSize: 1 })[Symbol.asyncIterator]();
+      expect((await abandoned.next()).value).to.have.length(1);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      // The next listing opened lets the idle one go: its next pull ends it.
+      const pages: string[][] = [];
+      for await (const page of store.list({ pageSize: 2 })) pages.push(page);
+      expect(pages.flat()).to.have.length(3);
+      expect((await abandoned.next()).done).to.equal(true);
+    } finally {
+      port2.close();
+    }
   });
 });
 

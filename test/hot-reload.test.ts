@@ -137,4 +137,37 @@ describe("npm start: hot reload", function () {
     await a.send(JSON.stringify({ action: "whoami" }));
     expect(await nextOfType(a, "whoami")).to.deep.include({ rooms: ["lobby"] });
   });
+
+  it("with the handlers in a worker: rooms joined while a store reload runs are kept, and a route added is served", async () => {
+    cli = runCli(["--port", "0", "--workers", "1"], copy.dir, cleanEnv());
+    const { url } = await bannerOf(cli);
+    const mark = cli.stdout.length;
+    edit("stores/memory.ts", (source) => `${source}\n// touched\n`);
+    // Clients join a room all through the reload (the new worker loads for a few hundred ms).
+    const joined: TestClient[] = [];
+    while (!/reloaded stores\/memory\.ts/.test(cli.stdout.slice(mark))) {
+      const c = await open(url);
+      await c.send(JSON.stringify({ action: "join", room: "during" }));
+      await nextOfType(c, "members");
+      joined.push(c);
+      if (joined.length > 200) throw new Error("the reload line never came");
+    }
+    expect(joined.length, "clients joined while it reloaded").to.be.at.least(2);
+    for (const c of joined) {
+      await c.send(JSON.stringify({ action: "whoami" }));
+      expect(await nextOfType(c, "whoami"), "still a member after the reload").to.deep.include({ rooms: ["during"] });
+    }
+
+    const again = cli.stdout.length;
+    edit("contract/routes.ts", (source) =>
+      source.replace(
+        '  {\n    routeKey: "ping",\n    name: "ping",',
+        '  {\n    routeKey: "ping2",\n    name: "ping2",\n    module: "ping",\n    storeAccess: ["meter", "lookup", "touch", "write"],\n    manageConnections: true,\n    disconnectConnections: true,\n  },\n  {\n    routeKey: "ping",\n    name: "ping",',
+      ),
+    );
+    await lineMatching(cli, /reloaded contract\/routes\.ts/, again);
+    const a = joined[0]!;
+    await a.send(JSON.stringify({ action: "ping2" }));
+    expect(await a.nextJson(5000), "the new route runs").to.include({ type: "pong" });
+  });
 });
