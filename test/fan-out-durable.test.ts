@@ -12,7 +12,7 @@ import { type FanOutShardEvent, ListingDeadlineError, splitListing } from "../br
 import { untag } from "../broadcast/protocol-audience";
 import { SqsShardQueue } from "../broadcast/worker-invoker";
 import type { HandlerDeps } from "../chat/deps";
-import { inProcessWorkers, withInProcessWorkers } from "../chat/in-process-workers";
+import { inProcessShardsIdle, inProcessWorkers, withInProcessWorkers } from "../chat/in-process-workers";
 import { consumeShardBatch, MAX_SHARD_HOPS } from "../chat/shard-batch";
 import type { ConnectionStore } from "../contract/connection-store";
 import { DEFAULT_FANOUT, type FanOutSettings } from "../contract/env";
@@ -458,7 +458,9 @@ describe("fan-out: nothing lost without a trace", function () {
         deps,
       );
       const workers = inProcessWorkers(deps);
-      await workers.idle();
+      // What a local gateway's retiring worker thread waits for: every shard of the process, re-queues included.
+      await inProcessShardsIdle();
+      expect(workers.pending, "nothing waiting, running or delayed").to.equal(0);
       const dead = workers.deadLetters.flatMap(idsOf);
       expect(bad.size).to.be.greaterThan(0);
       expect([...dead].sort()).to.deep.equal([...bad].sort());
