@@ -17,7 +17,9 @@ export function loadHandlerModules<H>(modules: HandlerModules): Map<string, H> {
   const handlers = new Map<string, H>();
   for (const [routeKey, { file, exportName }] of Object.entries(modules)) {
     const handler = (require(file) as Record<string, unknown>)[exportName];
-    if (typeof handler !== "function") throw new Error(`${file} does not export a function ${exportName}`);
+    if (typeof handler !== "function") {
+      throw new Error(`${file} does not export a function ${exportName} (route ${routeKey})`);
+    }
     handlers.set(routeKey, handler as H);
   }
   return handlers;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import "../app/local-process";
 import { ROUTES, type RouteDefinition } from "../contract/routes";
 import type { HandlerResult, WebSocketEvent } from "../runtime/event";
-import type { HandlerModules } from "./handler-modules";
+import { type HandlerModules, loadHandlerModules } from "./handler-modules";
 
 /** One Lambda-style handler. Its result matters only for `$connect` (status code and headers). */
 export type RouteHandler = (
@@ -25,15 +25,7 @@ const HANDLERS_DIR = join(__dirname, "..", "handlers");
  * so the environment must be set before the first event, and it is read once per process.
  */
 export function loadRouteTableHandlers(routes: readonly RouteDefinition[] = ROUTES): RouteHandlers {
-  const handlers: Record<string, RouteHandler> = {};
-  for (const route of routes) {
-    const mod = require(join(HANDLERS_DIR, route.module)) as { handler?: unknown };
-    if (typeof mod.handler !== "function") {
-      throw new Error(`handlers/${route.module} does not export a handler function (route ${route.routeKey})`);
-    }
-    handlers[route.routeKey] = mod.handler as RouteHandler;
-  }
-  return handlers;
+  return Object.fromEntries(loadHandlerModules<RouteHandler>(routeTableModules(routes)));
 }
 
 /**
